@@ -1,0 +1,134 @@
+/**
+ * The one IPC contract between the renderer and the main process. Every channel is named once
+ * here, with zod schemas for its request and response; events (main → renderer) likewise.
+ * Main validates every request against it (src-main/ipc-handlers.ts), the preload exposes it
+ * as `window.outbox`, and the renderer's types derive from it — nothing is kept by hand twice.
+ *
+ * Results cross the boundary as `{ ok: true, value } | { ok: false, error }`: structured clone
+ * drops error classes, so errors are plain data with a stable code.
+ */
+import { z } from 'zod';
+import {
+  Attempt,
+  DomainTlsHint,
+  Draft,
+  DraftSummary,
+  Identity,
+  MessageDetail,
+  MessageSummary,
+  RecipientState,
+  Settings,
+} from './domain';
+
+const Empty = z.object({}).strict();
+const Ok = z.object({}).strict();
+
+function channel<Req extends z.ZodType, Res extends z.ZodType>(request: Req, response: Res) {
+  return { request, response };
+}
+
+export const MessageQuery = z
+  .object({
+    status: RecipientState.optional(),
+    domain: z.string().max(255).optional(),
+    text: z.string().max(500).optional(),
+    sort: z.enum(['newest', 'oldest']).default('newest'),
+    offset: z.number().int().min(0).default(0),
+    limit: z.number().int().min(1).max(500).default(100),
+  })
+  .strict();
+
+export const channels = {
+  'app.info': channel(
+    Empty,
+    z.object({ version: z.string(), dataDir: z.string(), logDir: z.string().nullable(), platform: z.string() }),
+  ),
+  'settings.get': channel(Empty, Settings),
+  'settings.set': channel(Settings.partial().strict(), Settings),
+  'outbox.list': channel(MessageQuery, z.object({ total: z.number().int(), items: z.array(MessageSummary) })),
+  'outbox.get': channel(z.object({ id: z.string().min(1).max(64) }).strict(), MessageDetail),
+  'attempts.list': channel(
+    z
+      .object({
+        messageId: z.string().max(64).optional(),
+        since: z.number().optional(),
+        until: z.number().optional(),
+        offset: z.number().int().min(0).default(0),
+        limit: z.number().int().min(1).max(1000).default(200),
+      })
+      .strict(),
+    z.object({ total: z.number().int(), items: z.array(Attempt) }),
+  ),
+  'drafts.save': channel(Draft, z.object({ id: z.string() })),
+  'drafts.list': channel(Empty, z.array(DraftSummary)),
+  'drafts.load': channel(z.object({ id: z.string().min(1).max(64) }).strict(), Draft),
+  'drafts.delete': channel(z.object({ id: z.string().min(1).max(64) }).strict(), Ok),
+  'identities.list': channel(Empty, z.array(Identity)),
+  'tls.hints': channel(
+    z.object({ domains: z.array(z.string().min(1).max(255)).max(1000) }).strict(),
+    z.object({ hints: z.array(DomainTlsHint), allRequireTls: z.boolean() }),
+  ),
+} as const;
+
+export type Channels = typeof channels;
+export type ChannelName = keyof Channels;
+export type RequestOf<C extends ChannelName> = z.input<Channels[C]['request']>;
+export type ParsedRequestOf<C extends ChannelName> = z.output<Channels[C]['request']>;
+export type ResponseOf<C extends ChannelName> = z.output<Channels[C]['response']>;
+
+/** Events pushed from main, batched (at most ~20 batches a second). */
+export const OutboxEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('message-added'), messageId: z.string() }),
+  z.object({
+    type: z.literal('recipient-state'),
+    messageId: z.string(),
+    recipientId: z.number().int(),
+    state: RecipientState,
+  }),
+  z.object({
+    type: z.literal('progress'),
+    messageId: z.string(),
+    bytesSent: z.number(),
+    size: z.number(),
+  }),
+  z.object({
+    type: z.literal('notice'),
+    messageId: z.string(),
+    kind: z.enum(['delay', 'failure', 'unencrypted']),
+    text: z.string(),
+  }),
+]);
+export type OutboxEvent = z.infer<typeof OutboxEvent>;
+
+export const events = {
+  'outbox.events': z.array(OutboxEvent),
+} as const;
+export type EventName = keyof typeof events;
+export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;
+
+export const IpcErrorCode = z.enum(['VALIDATION', 'NOT_FOUND', 'FORBIDDEN', 'CONFLICT', 'INTERNAL', 'UNKNOWN_CHANNEL']);
+export type IpcErrorCode = z.infer<typeof IpcErrorCode>;
+
+export const IpcError = z.object({
+  code: IpcErrorCode,
+  message: z.string(),
+  /** Field-specific problems, e.g. { path: 'to.2', message: 'not a valid address' }. */
+  fields: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+export type IpcError = z.infer<typeof IpcError>;
+
+export type IpcResult<T> = { ok: true; value: T } | { ok: false; error: IpcError };
+
+/** The API the preload exposes as `window.outbox`, derived from the contract. */
+export type OutboxApi = {
+  invoke<C extends ChannelName>(channel: C, request: RequestOf<C>): Promise<IpcResult<ResponseOf<C>>>;
+  on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
+  /** Tells main the renderer is ready for events (events are held until then). */
+  ready(): void;
+};
+
+export const channelNames = Object.keys(channels) as ChannelName[];
+export const eventNames = Object.keys(events) as EventName[];
+export const INVOKE_PREFIX = 'outbox:invoke:';
+export const EVENT_PREFIX = 'outbox:event:';
+export const READY_CHANNEL = 'outbox:ready';

@@ -1,0 +1,190 @@
+/**
+ * Domain types shared by main and renderer. Each is a zod schema first, so what crosses IPC is
+ * validated with the same definition the types come from.
+ */
+import { z } from 'zod';
+
+export const TlsMode = z.enum(['default', 'requiretls', 'tls-optional']);
+export type TlsMode = z.infer<typeof TlsMode>;
+
+export const RecipientState = z.enum(['queued', 'sending', 'delivered', 'deferred', 'failed', 'held', 'canceled']);
+export type RecipientState = z.infer<typeof RecipientState>;
+
+export const RecipientKind = z.enum(['to', 'cc', 'bcc']);
+export type RecipientKind = z.infer<typeof RecipientKind>;
+
+export const Verification = z.enum(['dane-ee', 'dane-ta', 'pkix', 'none']);
+export type Verification = z.infer<typeof Verification>;
+
+export const MtaStsMode = z.enum(['enforce', 'testing', 'none']);
+export type MtaStsMode = z.infer<typeof MtaStsMode>;
+
+export const Recipient = z.object({
+  id: z.number().int(),
+  messageId: z.string(),
+  address: z.string(),
+  envelope: z.string(),
+  domain: z.string(),
+  kind: RecipientKind,
+  state: RecipientState,
+  attempts: z.number().int(),
+  nextAttemptAt: z.number().nullable(),
+  lastAttemptAt: z.number().nullable(),
+  lastCode: z.number().nullable(),
+  lastEnhanced: z.string().nullable(),
+  lastReply: z.string().nullable(),
+  lastHost: z.string().nullable(),
+  lastErrorCode: z.string().nullable(),
+  updatedAt: z.number(),
+});
+export type Recipient = z.infer<typeof Recipient>;
+
+export const MessageSummary = z.object({
+  id: z.string(),
+  createdAt: z.number(),
+  mailFrom: z.string(),
+  fromHeader: z.string(),
+  subject: z.string(),
+  size: z.number().int(),
+  tlsMode: TlsMode,
+  recipients: z.array(Recipient),
+  /** True when any attempt of this message went out without TLS. */
+  unencrypted: z.boolean(),
+});
+export type MessageSummary = z.infer<typeof MessageSummary>;
+
+export const TranscriptLine = z.object({
+  at: z.number(),
+  dir: z.enum(['c', 's', 'i']),
+  text: z.string(),
+});
+export type TranscriptLine = z.infer<typeof TranscriptLine>;
+
+export const AttemptResult = z.object({
+  recipientId: z.number().int(),
+  status: z.enum(['delivered', 'deferred', 'failed', 'not-attempted']),
+  code: z.number().nullable(),
+  enhancedCode: z.string().nullable(),
+  reply: z.string().nullable(),
+});
+export type AttemptResult = z.infer<typeof AttemptResult>;
+
+export const Attempt = z.object({
+  id: z.number().int(),
+  messageId: z.string(),
+  startedAt: z.number(),
+  durationMs: z.number(),
+  domain: z.string(),
+  host: z.string().nullable(),
+  ip: z.string().nullable(),
+  port: z.number().nullable(),
+  stage: z.string().nullable(),
+  starttls: z.boolean(),
+  tlsVersion: z.string().nullable(),
+  tlsCipher: z.string().nullable(),
+  certFingerprint: z.string().nullable(),
+  verification: Verification.nullable(),
+  verificationReason: z.string().nullable(),
+  mtaStsMode: MtaStsMode.nullable(),
+  dane: z.boolean(),
+  requiretls: z.boolean(),
+  plaintextFallback: z.boolean(),
+  tlsrptPolicy: z.string().nullable(),
+  tlsrptFailure: z.string().nullable(),
+  code: z.number().nullable(),
+  enhancedCode: z.string().nullable(),
+  reply: z.string().nullable(),
+  errorCode: z.string().nullable(),
+  permanent: z.boolean(),
+  transcript: z.array(TranscriptLine),
+  results: z.array(AttemptResult),
+});
+export type Attempt = z.infer<typeof Attempt>;
+
+export const MessageEvent = z.object({
+  id: z.number().int(),
+  messageId: z.string(),
+  recipientId: z.number().int().nullable(),
+  at: z.number(),
+  kind: z.string(),
+  detail: z.string(),
+});
+export type MessageEvent = z.infer<typeof MessageEvent>;
+
+export const MessageDetail = MessageSummary.extend({
+  messageIdHeader: z.string().nullable(),
+  attempts: z.array(Attempt),
+  events: z.array(MessageEvent),
+});
+export type MessageDetail = z.infer<typeof MessageDetail>;
+
+/** What the engine last saw of a recipient domain (rules §11). */
+export const DomainTlsHint = z.object({
+  domain: z.string(),
+  starttls: z.boolean(),
+  requiretls: z.boolean(),
+  mtaStsMode: MtaStsMode.nullable(),
+  dane: z.boolean(),
+  seenAt: z.number(),
+});
+export type DomainTlsHint = z.infer<typeof DomainTlsHint>;
+
+export const Identity = z.object({
+  id: z.number().int(),
+  address: z.string(),
+  displayName: z.string(),
+  dkimSelector: z.string().nullable(),
+  dkimAlgorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).nullable(),
+  /** Public key only: private keys never cross to the renderer. */
+  dkimPublicKey: z.string().nullable(),
+  isDefault: z.boolean(),
+  createdAt: z.number(),
+});
+export type Identity = z.infer<typeof Identity>;
+
+/** A header value: no CR, LF or NUL can reach a header (RFC 5322 §2.2, header injection). */
+export const HeaderText = z.string().max(998).regex(/^[^\r\n\0]*$/, 'must not contain line breaks');
+
+export const DraftAttachment = z.object({
+  path: z.string().min(1).max(4096),
+  filename: HeaderText.optional(),
+  contentType: HeaderText.optional(),
+  size: z.number().int().nonnegative().optional(),
+}).strict();
+
+export const Draft = z.object({
+  id: z.string().max(64).optional(),
+  identityId: z.number().int().nullable().optional(),
+  from: HeaderText.default(''),
+  to: z.array(HeaderText).max(1000).default([]),
+  cc: z.array(HeaderText).max(1000).default([]),
+  bcc: z.array(HeaderText).max(1000).default([]),
+  replyTo: HeaderText.optional(),
+  subject: HeaderText.default(''),
+  text: z.string().max(10 * 1024 * 1024).default(''),
+  html: z.string().max(10 * 1024 * 1024).optional(),
+  attachments: z.array(DraftAttachment).max(100).default([]),
+  tlsMode: TlsMode.default('default'),
+}).strict();
+export type Draft = z.infer<typeof Draft>;
+export type DraftInput = z.input<typeof Draft>;
+
+export const DraftSummary = z.object({
+  id: z.string(),
+  updatedAt: z.number(),
+  subject: z.string(),
+  to: z.array(z.string()),
+});
+export type DraftSummary = z.infer<typeof DraftSummary>;
+
+export const Settings = z.object({
+  ehloName: z.string().max(255).regex(/^[A-Za-z0-9.-]*$/, 'must be a host name').default(''),
+  dnsServers: z.array(z.string().max(64)).max(8).default([]),
+  concurrency: z.number().int().min(1).max(64).default(8),
+  perDomainConcurrency: z.number().int().min(1).max(16).default(2),
+  lifetimeHours: z.number().min(1).max(24 * 30).default(120),
+  delayNoticeHours: z.number().min(0.5).max(24 * 7).default(4),
+  maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
+  theme: z.enum(['system', 'light', 'dark']).default('system'),
+});
+export type Settings = z.infer<typeof Settings>;

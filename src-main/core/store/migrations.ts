@@ -1,0 +1,203 @@
+/**
+ * Versioned schema migrations. The version lives in SQLite's `user_version`; each migration
+ * runs in its own transaction together with the version bump, so a crash mid-migration leaves
+ * the previous version intact and the next open simply runs it again. Migrations are
+ * append-only: a shipped migration is never edited, only followed by a new one.
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Database): void;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'queue, attempts, policies, identities, settings',
+    up(db) {
+      db.exec(`
+        CREATE TABLE messages (
+          id            TEXT PRIMARY KEY,
+          created_at    INTEGER NOT NULL,
+          mail_from     TEXT NOT NULL,          -- envelope sender, A-label domain
+          from_header   TEXT NOT NULL,          -- display form of From:
+          subject       TEXT NOT NULL DEFAULT '',
+          message_id_header TEXT,
+          size          INTEGER NOT NULL,
+          raw_path      TEXT NOT NULL,          -- relative to the data dir; the bytes sent on the wire
+          tls_mode      TEXT NOT NULL DEFAULT 'default'
+                        CHECK (tls_mode IN ('default', 'requiretls', 'tls-optional')),
+          eight_bit     INTEGER NOT NULL DEFAULT 0,
+          smtputf8      INTEGER NOT NULL DEFAULT 0,
+          identity_id   INTEGER REFERENCES identities(id) ON DELETE SET NULL
+        );
+        CREATE INDEX messages_created ON messages(created_at);
+
+        CREATE TABLE recipients (
+          id              INTEGER PRIMARY KEY,
+          message_id      TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+          address         TEXT NOT NULL,        -- as the user wrote it (U-label domain)
+          envelope        TEXT NOT NULL,        -- local@A-label, used on the wire
+          domain          TEXT NOT NULL,        -- A-label, lower case
+          kind            TEXT NOT NULL DEFAULT 'to' CHECK (kind IN ('to', 'cc', 'bcc')),
+          state           TEXT NOT NULL DEFAULT 'queued'
+                          CHECK (state IN ('queued', 'sending', 'delivered', 'deferred', 'failed', 'held', 'canceled')),
+          attempts        INTEGER NOT NULL DEFAULT 0,
+          next_attempt_at INTEGER,              -- ms epoch; NULL when not scheduled
+          last_attempt_at INTEGER,
+          last_code       INTEGER,
+          last_enhanced   TEXT,
+          last_reply      TEXT,
+          last_host       TEXT,
+          last_error_code TEXT,
+          dialed_ips      TEXT NOT NULL DEFAULT '[]', -- JSON: IPs tried, so retries rotate (rules §1)
+          updated_at      INTEGER NOT NULL
+        );
+        CREATE INDEX recipients_message ON recipients(message_id);
+        CREATE INDEX recipients_due ON recipients(state, next_attempt_at);
+        CREATE INDEX recipients_domain ON recipients(domain);
+
+        CREATE TABLE attempts (
+          id               INTEGER PRIMARY KEY,
+          message_id       TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+          started_at       INTEGER NOT NULL,
+          duration_ms      INTEGER NOT NULL DEFAULT 0,
+          domain           TEXT NOT NULL,
+          host             TEXT,
+          ip               TEXT,
+          port             INTEGER,
+          stage            TEXT,
+          starttls         INTEGER NOT NULL DEFAULT 0,
+          tls_version      TEXT,
+          tls_cipher       TEXT,
+          cert_fingerprint TEXT,               -- SHA-256 of the peer's leaf certificate
+          verification     TEXT CHECK (verification IN ('dane-ee', 'dane-ta', 'pkix', 'none')),
+          verification_reason TEXT,
+          mta_sts_mode     TEXT,               -- enforce | testing | none | NULL (no policy)
+          dane             INTEGER NOT NULL DEFAULT 0,
+          requiretls       INTEGER NOT NULL DEFAULT 0,
+          plaintext_fallback INTEGER NOT NULL DEFAULT 0,
+          tlsrpt_policy    TEXT,               -- sts | tlsa | no-policy-found (RFC 8460 §4.3)
+          tlsrpt_failure   TEXT,
+          code             INTEGER,
+          enhanced_code    TEXT,
+          reply            TEXT,
+          error_code       TEXT,
+          permanent        INTEGER NOT NULL DEFAULT 0,
+          transcript       TEXT NOT NULL DEFAULT '[]' -- JSON lines of the session, never the body
+        );
+        CREATE INDEX attempts_message ON attempts(message_id);
+        CREATE INDEX attempts_started ON attempts(started_at);
+
+        -- Per-recipient outcome of one attempt: one transaction carries many recipients (rules §8).
+        CREATE TABLE attempt_results (
+          attempt_id    INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+          recipient_id  INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,
+          status        TEXT NOT NULL CHECK (status IN ('delivered', 'deferred', 'failed', 'not-attempted')),
+          code          INTEGER,
+          enhanced_code TEXT,
+          reply         TEXT,
+          PRIMARY KEY (attempt_id, recipient_id)
+        );
+        CREATE INDEX attempt_results_recipient ON attempt_results(recipient_id);
+
+        CREATE TABLE recipient_domain_tls (
+          domain      TEXT PRIMARY KEY,         -- A-label
+          starttls    INTEGER NOT NULL,
+          requiretls  INTEGER NOT NULL,
+          mta_sts_mode TEXT,
+          dane        INTEGER NOT NULL DEFAULT 0,
+          seen_at     INTEGER NOT NULL
+        );
+
+        CREATE TABLE mtasts_policies (
+          domain        TEXT PRIMARY KEY,
+          policy_id     TEXT,
+          mode          TEXT,
+          mx            TEXT NOT NULL DEFAULT '[]',
+          max_age       INTEGER,
+          policy_text   TEXT,
+          fetched_at    INTEGER,
+          expires_at    INTEGER,
+          last_failure_at INTEGER,
+          last_failure  TEXT
+        );
+
+        CREATE TABLE identities (
+          id            INTEGER PRIMARY KEY,
+          address       TEXT NOT NULL,
+          display_name  TEXT NOT NULL DEFAULT '',
+          dkim_selector TEXT,
+          dkim_algorithm TEXT CHECK (dkim_algorithm IN ('rsa-sha256', 'ed25519-sha256')),
+          dkim_private_key TEXT,
+          dkim_public_key  TEXT,
+          is_default    INTEGER NOT NULL DEFAULT 0,
+          created_at    INTEGER NOT NULL
+        );
+
+        CREATE TABLE settings (
+          key   TEXT PRIMARY KEY,
+          value TEXT NOT NULL                   -- JSON
+        );
+      `);
+    },
+  },
+  {
+    version: 2,
+    name: 'message history, notices, drafts',
+    up(db) {
+      db.exec(`
+        -- What happened to a message besides attempts: user actions, TLS mode changes, restarts.
+        CREATE TABLE message_events (
+          id           INTEGER PRIMARY KEY,
+          message_id   TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+          recipient_id INTEGER REFERENCES recipients(id) ON DELETE CASCADE,
+          at           INTEGER NOT NULL,
+          kind         TEXT NOT NULL,
+          detail       TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX message_events_message ON message_events(message_id, at);
+
+        -- Local DSN-like notices (rules §10): delay and failure.
+        CREATE TABLE notices (
+          id           INTEGER PRIMARY KEY,
+          message_id   TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+          recipient_id INTEGER REFERENCES recipients(id) ON DELETE CASCADE,
+          kind         TEXT NOT NULL CHECK (kind IN ('delay', 'failure')),
+          at           INTEGER NOT NULL,
+          text         TEXT NOT NULL,
+          seen         INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX notices_at ON notices(at);
+
+        ALTER TABLE recipients ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
+
+        CREATE TABLE drafts (
+          id         TEXT PRIMARY KEY,
+          updated_at INTEGER NOT NULL,
+          data       TEXT NOT NULL              -- JSON of the Draft
+        );
+      `);
+    },
+  },
+];
+
+export const latestVersion = migrations[migrations.length - 1]!.version;
+
+/** Applies every migration newer than the database's user_version. Safe to call on every open. */
+export function migrate(db: Database, upTo = latestVersion): { from: number; to: number } {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  if (from > latestVersion) {
+    throw new Error(`database schema v${from} is newer than this app (v${latestVersion}); update Direct Outbox`);
+  }
+  for (const m of migrations) {
+    if (m.version <= from || m.version > upTo) continue;
+    db.transaction(() => {
+      m.up(db);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return { from, to: db.pragma('user_version', { simple: true }) as number };
+}

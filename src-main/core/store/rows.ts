@@ -1,0 +1,180 @@
+/** Row shapes of the database and their mapping to the shared domain types. */
+import type { Attempt, DomainTlsHint, Identity, MessageEvent, Recipient, TlsMode } from '../../../shared/domain';
+
+export interface MessageRow {
+  id: string;
+  created_at: number;
+  mail_from: string;
+  from_header: string;
+  subject: string;
+  message_id_header: string | null;
+  size: number;
+  raw_path: string;
+  tls_mode: TlsMode;
+  eight_bit: number;
+  smtputf8: number;
+  identity_id: number | null;
+}
+
+export interface RecipientRow {
+  id: number;
+  message_id: string;
+  address: string;
+  envelope: string;
+  domain: string;
+  kind: Recipient['kind'];
+  state: Recipient['state'];
+  attempts: number;
+  next_attempt_at: number | null;
+  last_attempt_at: number | null;
+  last_code: number | null;
+  last_enhanced: string | null;
+  last_reply: string | null;
+  last_host: string | null;
+  last_error_code: string | null;
+  dialed_ips: string;
+  updated_at: number;
+  delay_notified: number;
+}
+
+export function toRecipient(r: RecipientRow): Recipient {
+  return {
+    id: r.id,
+    messageId: r.message_id,
+    address: r.address,
+    envelope: r.envelope,
+    domain: r.domain,
+    kind: r.kind,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastAttemptAt: r.last_attempt_at,
+    lastCode: r.last_code,
+    lastEnhanced: r.last_enhanced,
+    lastReply: r.last_reply,
+    lastHost: r.last_host,
+    lastErrorCode: r.last_error_code,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface AttemptRow {
+  id: number;
+  message_id: string;
+  started_at: number;
+  duration_ms: number;
+  domain: string;
+  host: string | null;
+  ip: string | null;
+  port: number | null;
+  stage: string | null;
+  starttls: number;
+  tls_version: string | null;
+  tls_cipher: string | null;
+  cert_fingerprint: string | null;
+  verification: Attempt['verification'];
+  verification_reason: string | null;
+  mta_sts_mode: Attempt['mtaStsMode'];
+  dane: number;
+  requiretls: number;
+  plaintext_fallback: number;
+  tlsrpt_policy: string | null;
+  tlsrpt_failure: string | null;
+  code: number | null;
+  enhanced_code: string | null;
+  reply: string | null;
+  error_code: string | null;
+  permanent: number;
+  transcript: string;
+}
+
+export function toAttempt(a: AttemptRow, results: Attempt['results']): Attempt {
+  return {
+    id: a.id,
+    messageId: a.message_id,
+    startedAt: a.started_at,
+    durationMs: a.duration_ms,
+    domain: a.domain,
+    host: a.host,
+    ip: a.ip,
+    port: a.port,
+    stage: a.stage,
+    starttls: a.starttls === 1,
+    tlsVersion: a.tls_version,
+    tlsCipher: a.tls_cipher,
+    certFingerprint: a.cert_fingerprint,
+    verification: a.verification,
+    verificationReason: a.verification_reason,
+    mtaStsMode: a.mta_sts_mode,
+    dane: a.dane === 1,
+    requiretls: a.requiretls === 1,
+    plaintextFallback: a.plaintext_fallback === 1,
+    tlsrptPolicy: a.tlsrpt_policy,
+    tlsrptFailure: a.tlsrpt_failure,
+    code: a.code,
+    enhancedCode: a.enhanced_code,
+    reply: a.reply,
+    errorCode: a.error_code,
+    permanent: a.permanent === 1,
+    transcript: JSON.parse(a.transcript) as Attempt['transcript'],
+    results,
+  };
+}
+
+export interface IdentityRow {
+  id: number;
+  address: string;
+  display_name: string;
+  dkim_selector: string | null;
+  dkim_algorithm: Identity['dkimAlgorithm'];
+  dkim_private_key: string | null;
+  dkim_public_key: string | null;
+  is_default: number;
+  created_at: number;
+}
+
+export function toIdentity(r: IdentityRow): Identity {
+  return {
+    id: r.id,
+    address: r.address,
+    displayName: r.display_name,
+    dkimSelector: r.dkim_selector,
+    dkimAlgorithm: r.dkim_algorithm,
+    dkimPublicKey: r.dkim_public_key,
+    isDefault: r.is_default === 1,
+    createdAt: r.created_at,
+  };
+}
+
+export interface DomainTlsRow {
+  domain: string;
+  starttls: number;
+  requiretls: number;
+  mta_sts_mode: DomainTlsHint['mtaStsMode'];
+  dane: number;
+  seen_at: number;
+}
+
+export function toHint(r: DomainTlsRow): DomainTlsHint {
+  return {
+    domain: r.domain,
+    starttls: r.starttls === 1,
+    requiretls: r.requiretls === 1,
+    mtaStsMode: r.mta_sts_mode,
+    dane: r.dane === 1,
+    seenAt: r.seen_at,
+  };
+}
+
+export interface MessageEventRow {
+  id: number;
+  message_id: string;
+  recipient_id: number | null;
+  at: number;
+  kind: string;
+  detail: string;
+}
+
+export function toMessageEvent(r: MessageEventRow): MessageEvent {
+  return { id: r.id, messageId: r.message_id, recipientId: r.recipient_id, at: r.at, kind: r.kind, detail: r.detail };
+}

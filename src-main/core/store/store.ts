@@ -1,0 +1,346 @@
+/**
+ * The store: every durable fact of the outbox in one SQLite file plus one .eml file per message
+ * (the exact bytes sent on the wire). Only data access lives here — no protocol logic, no
+ * scheduling decisions (style.md: storage apart from protocol, as mox's queue vs smtpclient).
+ *
+ * Durability contract: a message is "queued" only after its .eml file is fsync'd and renamed
+ * into place (compose does that) AND insertMessage's transaction has committed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type {
+  Attempt,
+  DomainTlsHint,
+  Draft,
+  DraftSummary,
+  Identity,
+  MessageDetail,
+  MessageSummary,
+  RecipientKind,
+  Settings,
+  TlsMode,
+} from '../../../shared/domain';
+import { Settings as SettingsSchema, Draft as DraftSchema } from '../../../shared/domain';
+import { openDb, type Db, type OpenDbOptions } from './db';
+import {
+  toAttempt,
+  toHint,
+  toIdentity,
+  toMessageEvent,
+  toRecipient,
+  type AttemptRow,
+  type DomainTlsRow,
+  type IdentityRow,
+  type MessageEventRow,
+  type MessageRow,
+  type RecipientRow,
+} from './rows';
+
+export interface NewRecipient {
+  address: string;
+  envelope: string;
+  domain: string;
+  kind: RecipientKind;
+}
+
+export interface NewMessage {
+  id: string;
+  createdAt: number;
+  mailFrom: string;
+  fromHeader: string;
+  subject: string;
+  messageIdHeader: string | null;
+  size: number;
+  /** Path of the durable .eml, relative to the data dir. */
+  rawPath: string;
+  tlsMode: TlsMode;
+  eightBit: boolean;
+  smtpUtf8: boolean;
+  identityId: number | null;
+  recipients: NewRecipient[];
+  /** When the first attempt is due (normally createdAt: at once, rules §10). */
+  nextAttemptAt: number;
+}
+
+export interface MessageQuery {
+  status?: string | undefined;
+  domain?: string | undefined;
+  text?: string | undefined;
+  sort?: 'newest' | 'oldest';
+  offset?: number;
+  limit?: number;
+}
+
+export interface IdentityInput {
+  address: string;
+  displayName: string;
+  dkimSelector?: string | null;
+  dkimAlgorithm?: Identity['dkimAlgorithm'];
+  dkimPrivateKey?: string | null;
+  dkimPublicKey?: string | null;
+  isDefault?: boolean;
+}
+
+export interface IdentityWithKey extends Identity {
+  dkimPrivateKey: string | null;
+}
+
+export class Store {
+  readonly db: Db;
+  readonly dataDir: string;
+
+  constructor(db: Db, dataDir: string) {
+    this.db = db;
+    this.dataDir = dataDir;
+    fs.mkdirSync(this.messagesDir, { recursive: true });
+  }
+
+  static open(dataDir: string, opts: OpenDbOptions = {}): Store {
+    return new Store(openDb(dataDir, opts), dataDir);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  get messagesDir(): string {
+    return path.join(this.dataDir, 'messages');
+  }
+
+  absolutePath(rawPath: string): string {
+    return path.join(this.dataDir, rawPath);
+  }
+
+  // ---- messages -------------------------------------------------------------------------
+
+  insertMessage(m: NewMessage): void {
+    const insertMsg = this.db.prepare(`
+      INSERT INTO messages (id, created_at, mail_from, from_header, subject, message_id_header, size, raw_path,
+                            tls_mode, eight_bit, smtputf8, identity_id)
+      VALUES (@id, @createdAt, @mailFrom, @fromHeader, @subject, @messageIdHeader, @size, @rawPath,
+              @tlsMode, @eightBit, @smtpUtf8, @identityId)`);
+    const insertRcpt = this.db.prepare(`
+      INSERT INTO recipients (message_id, address, envelope, domain, kind, state, next_attempt_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`);
+    this.db.transaction(() => {
+      insertMsg.run({ ...m, eightBit: m.eightBit ? 1 : 0, smtpUtf8: m.smtpUtf8 ? 1 : 0 });
+      for (const r of m.recipients) {
+        insertRcpt.run(m.id, r.address, r.envelope, r.domain.toLowerCase(), r.kind, m.nextAttemptAt, m.createdAt);
+      }
+      this.addEvent(m.id, null, m.createdAt, 'queued', `${m.recipients.length} recipient(s)`);
+    }).immediate();
+  }
+
+  messageRow(id: string): MessageRow | undefined {
+    return this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
+  }
+
+  listMessages(q: MessageQuery): { total: number; items: MessageSummary[] } {
+    const where: string[] = [];
+    const params: Record<string, unknown> = {};
+    if (q.status) {
+      where.push('EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state = @status)');
+      params.status = q.status;
+    }
+    if (q.domain) {
+      where.push('EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.domain = @domain)');
+      params.domain = q.domain.toLowerCase();
+    }
+    if (q.text) {
+      where.push(`(m.subject LIKE @text ESCAPE '\\' OR m.from_header LIKE @text ESCAPE '\\'
+        OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.address LIKE @text ESCAPE '\\'))`);
+      params.text = `%${q.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    }
+    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT count(*) AS n FROM messages m ${whereSql}`).get(params) as { n: number }).n;
+    const order = q.sort === 'oldest' ? 'ASC' : 'DESC';
+    const rows = this.db
+      .prepare(`SELECT m.* FROM messages m ${whereSql} ORDER BY m.created_at ${order}, m.id ${order} LIMIT @limit OFFSET @offset`)
+      .all({ ...params, limit: q.limit ?? 100, offset: q.offset ?? 0 }) as MessageRow[];
+    return { total, items: this.summaries(rows) };
+  }
+
+  getMessage(id: string): MessageDetail | undefined {
+    const row = this.messageRow(id);
+    if (!row) return undefined;
+    const [summary] = this.summaries([row]);
+    const events = (
+      this.db.prepare('SELECT * FROM message_events WHERE message_id = ? ORDER BY at, id').all(id) as MessageEventRow[]
+    ).map(toMessageEvent);
+    return { ...summary!, messageIdHeader: row.message_id_header, attempts: this.attemptsOf(id), events };
+  }
+
+  private summaries(rows: MessageRow[]): MessageSummary[] {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const placeholders = ids.map(() => '?').join(',');
+    const rcpts = this.db
+      .prepare(`SELECT * FROM recipients WHERE message_id IN (${placeholders}) ORDER BY id`)
+      .all(...ids) as RecipientRow[];
+    const unencrypted = new Set(
+      (
+        this.db
+          .prepare(
+            `SELECT DISTINCT a.message_id AS id FROM attempts a JOIN attempt_results ar ON ar.attempt_id = a.id
+             WHERE a.message_id IN (${placeholders}) AND a.starttls = 0 AND ar.status = 'delivered'`,
+          )
+          .all(...ids) as { id: string }[]
+      ).map((r) => r.id),
+    );
+    const byMessage = new Map<string, RecipientRow[]>();
+    for (const r of rcpts) {
+      const list = byMessage.get(r.message_id) ?? [];
+      list.push(r);
+      byMessage.set(r.message_id, list);
+    }
+    return rows.map((m) => ({
+      id: m.id,
+      createdAt: m.created_at,
+      mailFrom: m.mail_from,
+      fromHeader: m.from_header,
+      subject: m.subject,
+      size: m.size,
+      tlsMode: m.tls_mode,
+      recipients: (byMessage.get(m.id) ?? []).map(toRecipient),
+      unencrypted: unencrypted.has(m.id),
+    }));
+  }
+
+  addEvent(messageId: string, recipientId: number | null, at: number, kind: string, detail = ''): void {
+    this.db
+      .prepare('INSERT INTO message_events (message_id, recipient_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)')
+      .run(messageId, recipientId, at, kind, detail);
+  }
+
+  // ---- attempts -------------------------------------------------------------------------
+
+  attemptsOf(messageId: string): Attempt[] {
+    const rows = this.db
+      .prepare('SELECT * FROM attempts WHERE message_id = ? ORDER BY started_at, id')
+      .all(messageId) as AttemptRow[];
+    return this.withResults(rows);
+  }
+
+  listAttempts(q: { messageId?: string | undefined; since?: number | undefined; until?: number | undefined; offset?: number; limit?: number }) {
+    const where: string[] = [];
+    const params: Record<string, unknown> = {};
+    if (q.messageId) (where.push('message_id = @messageId'), (params.messageId = q.messageId));
+    if (q.since !== undefined) (where.push('started_at >= @since'), (params.since = q.since));
+    if (q.until !== undefined) (where.push('started_at < @until'), (params.until = q.until));
+    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT count(*) AS n FROM attempts ${whereSql}`).get(params) as { n: number }).n;
+    const rows = this.db
+      .prepare(`SELECT * FROM attempts ${whereSql} ORDER BY started_at DESC, id DESC LIMIT @limit OFFSET @offset`)
+      .all({ ...params, limit: q.limit ?? 200, offset: q.offset ?? 0 }) as AttemptRow[];
+    return { total, items: this.withResults(rows) };
+  }
+
+  private withResults(rows: AttemptRow[]): Attempt[] {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const results = this.db
+      .prepare(
+        `SELECT attempt_id, recipient_id, status, code, enhanced_code, reply FROM attempt_results
+         WHERE attempt_id IN (${ids.map(() => '?').join(',')})`,
+      )
+      .all(...ids) as { attempt_id: number; recipient_id: number; status: Attempt['results'][number]['status']; code: number | null; enhanced_code: string | null; reply: string | null }[];
+    const byAttempt = new Map<number, Attempt['results']>();
+    for (const r of results) {
+      const list = byAttempt.get(r.attempt_id) ?? [];
+      list.push({ recipientId: r.recipient_id, status: r.status, code: r.code, enhancedCode: r.enhanced_code, reply: r.reply });
+      byAttempt.set(r.attempt_id, list);
+    }
+    return rows.map((r) => toAttempt(r, byAttempt.get(r.id) ?? []));
+  }
+
+  // ---- settings -------------------------------------------------------------------------
+
+  getSettings(): Settings {
+    const rows = this.db.prepare('SELECT key, value FROM settings').all() as { key: string; value: string }[];
+    const raw: Record<string, unknown> = {};
+    for (const r of rows) raw[r.key] = JSON.parse(r.value);
+    // Unknown or out-of-range stored values fall back to defaults rather than break the app.
+    const parsed = SettingsSchema.safeParse(raw);
+    return parsed.success ? parsed.data : SettingsSchema.parse({});
+  }
+
+  setSettings(patch: Partial<Settings>): Settings {
+    const next = SettingsSchema.parse({ ...this.getSettings(), ...patch });
+    const put = this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.db.transaction(() => {
+      for (const k of Object.keys(patch)) put.run(k, JSON.stringify(next[k as keyof Settings]));
+    })();
+    return next;
+  }
+
+  // ---- drafts ---------------------------------------------------------------------------
+
+  saveDraft(id: string, draft: Draft, at: number): void {
+    this.db
+      .prepare('INSERT INTO drafts (id, updated_at, data) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data')
+      .run(id, at, JSON.stringify({ ...draft, id }));
+  }
+
+  listDrafts(): DraftSummary[] {
+    const rows = this.db.prepare('SELECT id, updated_at, data FROM drafts ORDER BY updated_at DESC').all() as { id: string; updated_at: number; data: string }[];
+    return rows.map((r) => {
+      const d = JSON.parse(r.data) as Partial<Draft>;
+      return { id: r.id, updatedAt: r.updated_at, subject: d.subject ?? '', to: d.to ?? [] };
+    });
+  }
+
+  loadDraft(id: string): Draft | undefined {
+    const row = this.db.prepare('SELECT data FROM drafts WHERE id = ?').get(id) as { data: string } | undefined;
+    return row ? DraftSchema.parse(JSON.parse(row.data)) : undefined;
+  }
+
+  deleteDraft(id: string): boolean {
+    return this.db.prepare('DELETE FROM drafts WHERE id = ?').run(id).changes > 0;
+  }
+
+  // ---- identities -----------------------------------------------------------------------
+
+  listIdentities(): Identity[] {
+    return (this.db.prepare('SELECT * FROM identities ORDER BY is_default DESC, id').all() as IdentityRow[]).map(toIdentity);
+  }
+
+  getIdentity(id: number): IdentityWithKey | undefined {
+    const row = this.db.prepare('SELECT * FROM identities WHERE id = ?').get(id) as IdentityRow | undefined;
+    return row ? { ...toIdentity(row), dkimPrivateKey: row.dkim_private_key } : undefined;
+  }
+
+  insertIdentity(i: IdentityInput, at: number): number {
+    return this.db.transaction(() => {
+      if (i.isDefault) this.db.prepare('UPDATE identities SET is_default = 0').run();
+      const info = this.db
+        .prepare(
+          `INSERT INTO identities (address, display_name, dkim_selector, dkim_algorithm, dkim_private_key, dkim_public_key, is_default, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(i.address, i.displayName, i.dkimSelector ?? null, i.dkimAlgorithm ?? null, i.dkimPrivateKey ?? null, i.dkimPublicKey ?? null, i.isDefault ? 1 : 0, at);
+      return Number(info.lastInsertRowid);
+    }).immediate();
+  }
+
+  // ---- recipient-domain TLS hints (rules §11) --------------------------------------------
+
+  upsertDomainTls(h: DomainTlsHint): void {
+    this.db
+      .prepare(
+        `INSERT INTO recipient_domain_tls (domain, starttls, requiretls, mta_sts_mode, dane, seen_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(domain) DO UPDATE SET starttls = excluded.starttls, requiretls = excluded.requiretls,
+           mta_sts_mode = excluded.mta_sts_mode, dane = excluded.dane, seen_at = excluded.seen_at`,
+      )
+      .run(h.domain.toLowerCase(), h.starttls ? 1 : 0, h.requiretls ? 1 : 0, h.mtaStsMode, h.dane ? 1 : 0, h.seenAt);
+  }
+
+  domainHints(domains: string[]): DomainTlsHint[] {
+    const unique = [...new Set(domains.map((d) => d.toLowerCase()))];
+    if (unique.length === 0) return [];
+    return (
+      this.db
+        .prepare(`SELECT * FROM recipient_domain_tls WHERE domain IN (${unique.map(() => '?').join(',')})`)
+        .all(...unique) as DomainTlsRow[]
+    ).map(toHint);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Binds the contract's handler table to Electron's ipcMain. Thin by design: validation and
+ * dispatch live in ipc-handlers.ts (tested under Node); this file adds only what needs
+ * Electron — the sender check (Electron security checklist §17: validate the sender of every
+ * IPC message) and holding events until the renderer says it is ready.
+ */
+import { ipcMain, type BrowserWindow, type IpcMainInvokeEvent, type WebFrameMain } from 'electron';
+import { channelNames, EVENT_PREFIX, INVOKE_PREFIX, READY_CHANNEL, type OutboxEvent } from '../shared/contract';
+import type { Outbox } from './core/outbox';
+import { createHandlers, dispatch } from './ipc-handlers';
+
+export function registerIpc(core: Outbox, getWindow: () => BrowserWindow | null, appUrl: string): () => void {
+  const table = createHandlers(core);
+  let ready = false;
+  const held: OutboxEvent[] = [];
+
+  const trusted = (frame: WebFrameMain | null): boolean => {
+    const win = getWindow();
+    // Only the main frame of our own window, showing our own page, may call in.
+    return !!frame && !!win && frame === win.webContents.mainFrame && frame.url.startsWith(appUrl);
+  };
+
+  for (const name of channelNames) {
+    ipcMain.handle(INVOKE_PREFIX + name, (event: IpcMainInvokeEvent, payload: unknown) => {
+      if (!trusted(event.senderFrame)) {
+        return { ok: false, error: { code: 'FORBIDDEN', message: 'untrusted sender' } };
+      }
+      return dispatch(table, name, payload);
+    });
+  }
+
+  const send = (batch: OutboxEvent[]) => getWindow()?.webContents.send(`${EVENT_PREFIX}outbox.events`, batch);
+  const unsubscribe = core.events.subscribe((batch) => {
+    if (ready) send(batch);
+    else held.push(...batch.slice(0, 10_000 - held.length));
+  });
+  const onReady = (event: Electron.IpcMainEvent) => {
+    if (!trusted(event.senderFrame)) return;
+    ready = true;
+    if (held.length) send(held.splice(0));
+  };
+  ipcMain.on(READY_CHANNEL, onReady);
+
+  return () => {
+    unsubscribe();
+    ipcMain.removeListener(READY_CHANNEL, onReady);
+    for (const name of channelNames) ipcMain.removeHandler(INVOKE_PREFIX + name);
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Electron entry: lifecycle, the one window, the menu, the single-instance lock. Everything
+ * the app does lives in core/ (plain Node, tested without Electron); this file only wires it
+ * to the desktop, following Electron's security checklist: contextIsolation, sandbox, no
+ * nodeIntegration, a strict CSP, no navigation, no new windows, no permissions, no remote
+ * content.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { app, BrowserWindow, dialog, Menu, session, shell } from 'electron';
+import log from 'electron-log/main';
+import { Outbox } from './core/outbox';
+import { registerIpc } from './ipc';
+import { buildMenu } from './menu';
+import { loadWindowState, saveWindowState } from './window-state';
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+log.initialize();
+log.transports.file.maxSize = 5 * 1024 * 1024; // electron-log rotates to main.old.log
+log.transports.console.level = app.isPackaged ? false : 'info';
+Object.assign(console, log.functions);
+
+function nativeBindingPath(): string | undefined {
+  // An Electron-ABI build of better-sqlite3 kept apart from node_modules' Node-ABI build.
+  const candidates = app.isPackaged
+    ? [path.join(process.resourcesPath, 'native', 'better_sqlite3.node')]
+    : [path.join(app.getAppPath(), 'native', 'electron', 'better_sqlite3.node')];
+  return candidates.find((p) => fs.existsSync(p));
+}
+
+let mainWindow: BrowserWindow | null = null;
+let core: Outbox | null = null;
+
+function createWindow(indexHtml: string): BrowserWindow {
+  const userData = app.getPath('userData');
+  const state = loadWindowState(userData);
+  const win = new BrowserWindow({
+    ...state,
+    minWidth: 800,
+    minHeight: 520,
+    show: false,
+    title: 'Direct Outbox',
+    webPreferences: {
+      preload: path.join(__dirname, '../preload/preload.cjs'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      spellcheck: true,
+    },
+  });
+  if (state.maximized) win.maximize();
+  win.once('ready-to-show', () => win.show());
+  win.on('close', () => {
+    saveWindowState(userData, { ...win.getNormalBounds(), maximized: win.isMaximized() });
+  });
+  win.on('closed', () => {
+    mainWindow = null;
+  });
+  void win.loadFile(indexHtml);
+  return win;
+}
+
+function lockDown(): void {
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
+  });
+  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+  app.on('web-contents-created', (_event, contents) => {
+    contents.on('will-navigate', (event) => event.preventDefault());
+    contents.on('will-attach-webview', (event) => event.preventDefault());
+    contents.setWindowOpenHandler(({ url }) => {
+      // Only http(s) links leave the app, and only to the user's browser.
+      if (/^https?:\/\//i.test(url)) void shell.openExternal(url);
+      return { action: 'deny' };
+    });
+  });
+}
+
+async function start(): Promise<void> {
+  if (!app.requestSingleInstanceLock()) {
+    app.quit();
+    return;
+  }
+  app.on('second-instance', () => {
+    if (mainWindow) {
+      if (mainWindow.isMinimized()) mainWindow.restore();
+      mainWindow.focus();
+    }
+  });
+
+  await app.whenReady();
+  lockDown();
+
+  const indexHtml = path.join(__dirname, '../renderer/index.html');
+  const appUrl = `file://${path.dirname(indexHtml).replaceAll('\\', '/')}`;
+  try {
+    core = new Outbox({
+      dataDir: app.getPath('userData'),
+      nativeBinding: nativeBindingPath(),
+      version: app.getVersion(),
+      logDir: path.dirname(log.transports.file.getFile().path),
+    });
+  } catch (e) {
+    log.error('cannot open the outbox database', e);
+    dialog.showErrorBox('Direct Outbox cannot start', `The outbox database could not be opened:\n${String(e)}`);
+    app.exit(1);
+    return;
+  }
+  log.info(`Direct Outbox ${app.getVersion()} data in ${core.dataDir}`);
+  registerIpc(core, () => mainWindow, appUrl);
+  Menu.setApplicationMenu(buildMenu({ openLogFolder: () => void shell.openPath(core?.logDir ?? '') }));
+  mainWindow = createWindow(indexHtml);
+
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) mainWindow = createWindow(indexHtml);
+  });
+}
+
+app.on('window-all-closed', () => {
+  if (process.platform !== 'darwin') app.quit();
+});
+app.on('will-quit', () => {
+  core?.close();
+  core = null;
+});
+
+void start();

@@ -1,0 +1,118 @@
+/**
+ * The headless host: runs the REAL core (Outbox) under plain Node, serves the IPC handler table
+ * over a WebSocket on 127.0.0.1, and serves the built renderer with a test-only `window.outbox`
+ * shim instead of the Electron preload. Browser tests drive the real renderer and real core
+ * through it, with no Electron binary.
+ *
+ * Standalone: node --import tsx test/host/host.ts --data-dir DIR [--port N]
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { OutboxEvent } from '../../shared/contract';
+import { Outbox, type OutboxOptions } from '../../src-main/core/outbox';
+import { createHandlers, dispatch } from '../../src-main/ipc-handlers';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const rendererDir = path.resolve(here, '../../dist/renderer');
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.map': 'application/json',
+};
+
+export interface Host {
+  url: string;
+  core: Outbox;
+  close(): Promise<void>;
+}
+
+export async function startHost(opts: Omit<OutboxOptions, 'version'> & { port?: number; core?: Outbox }): Promise<Host> {
+  if (!fs.existsSync(path.join(rendererDir, 'index.html'))) {
+    throw new Error('dist/renderer is missing: run `npm run build` first');
+  }
+  const core = opts.core ?? new Outbox({ ...opts, version: 'test-host' });
+  const table = createHandlers(core);
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/__host/shim.js') {
+      res.writeHead(200, { 'content-type': TYPES['.js']! });
+      res.end(fs.readFileSync(path.join(here, 'shim.js')));
+      return;
+    }
+    const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname.slice(1));
+    const file = path.resolve(rendererDir, rel);
+    if (!file.startsWith(rendererDir + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    let body: Buffer | string = fs.readFileSync(file);
+    if (rel === 'index.html') {
+      const { port } = server.address() as { port: number };
+      // Same strict CSP as the app, except the host's WebSocket; the shim loads before the app.
+      body = body
+        .toString('utf8')
+        .replace("connect-src 'none'", `connect-src ws://127.0.0.1:${port}`)
+        .replace('<head>', '<head><script src="/__host/shim.js"></script>');
+    }
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+    res.end(body);
+  });
+
+  const wss = new WebSocketServer({ server, path: '/__host/ws' });
+  const sockets = new Set<WebSocket>();
+  const readySockets = new Set<WebSocket>();
+  wss.on('connection', (ws) => {
+    sockets.add(ws);
+    ws.on('close', () => (sockets.delete(ws), readySockets.delete(ws)));
+    ws.on('message', async (raw) => {
+      let msg: { id?: number; channel?: unknown; payload?: unknown; ready?: boolean };
+      try {
+        msg = JSON.parse(raw.toString());
+      } catch {
+        return;
+      }
+      if (msg.ready) {
+        readySockets.add(ws);
+        return;
+      }
+      const result = await dispatch(table, msg.channel, msg.payload);
+      ws.send(JSON.stringify({ id: msg.id, result }));
+    });
+  });
+  const unsubscribe = core.events.subscribe((batch: OutboxEvent[]) => {
+    const data = JSON.stringify({ event: 'outbox.events', payload: batch });
+    for (const ws of readySockets) ws.send(data);
+  });
+
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    core,
+    async close() {
+      unsubscribe();
+      for (const ws of sockets) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (!opts.core) core.close();
+    },
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const dataDir = arg('--data-dir') ?? fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'outbox-host-'));
+  const host = await startHost({ dataDir, port: Number(arg('--port') ?? 0) });
+  console.log(`headless host on ${host.url} (data in ${dataDir})`);
+}

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { channelNames, type ChannelName } from '../../../shared/contract';
+import { Outbox } from '../../../src-main/core/outbox';
+import { createHandlers, dispatch, type HandlerTable } from '../../../src-main/ipc-handlers';
+import { tmpDir } from '../../helpers/tmp';
+import { newMessage } from '../store/fixtures';
+
+let core: Outbox;
+let table: HandlerTable;
+let cleanup: () => void;
+
+beforeAll(() => {
+  const t = tmpDir('outbox-ipc-');
+  cleanup = t.cleanup;
+  core = new Outbox({ dataDir: t.dir, version: '1.2.3' });
+  core.store.insertMessage(newMessage('m1', 1000));
+  table = createHandlers(core);
+});
+afterAll(() => {
+  core.close();
+  cleanup();
+});
+
+/** Every table's full content: "writes nothing" means this is unchanged. */
+function snapshot(): string {
+  const tables = (core.store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+  return JSON.stringify(tables.map((t) => [t, core.store.db.prepare(`SELECT * FROM "${t}"`).all()]));
+}
+
+const generic: unknown[] = [null, 42, 'text', [], [1, 2], true, { __proto__: { admin: true } , unexpected: 1 }];
+
+/** Payloads that are wrong for each channel specifically; every channel must be listed. */
+const specific: Record<ChannelName, unknown[]> = {
+  'app.info': [{ x: 1 }],
+  'settings.get': [{ key: 'ehloName' }],
+  'settings.set': [{ concurrency: 0 }, { ehloName: 'a b' }, { ehloName: 'x\r\nBcc: evil@x' }, { theme: 'neon' }, { unknownSetting: 1 }],
+  'outbox.list': [{ limit: 0 }, { limit: 100000 }, { offset: -1 }, { status: 'exploded' }, { sort: 'random' }],
+  'outbox.get': [{}, { id: 5 }, { id: '' }, { id: 'x'.repeat(65) }],
+  'attempts.list': [{ limit: -5 }, { messageId: 7 }, { since: 'yesterday' }],
+  'drafts.save': [
+    { to: ['a@example.org\r\nBcc: evil@example.org'] },
+    { subject: 'hi\nX-Injected: 1' },
+    { from: 'me@example.org\0' },
+    { tlsMode: 'none' },
+    { attachments: [{ path: '' }] },
+    { to: 'a@example.org' },
+  ],
+  'drafts.list': [{ all: true }],
+  'drafts.load': [{}, { id: 1 }],
+  'drafts.delete': [{ id: null }],
+  'identities.list': [{ id: 1 }],
+  'tls.hints': [{}, { domains: 'example.org' }, { domains: [''] }],
+};
+
+test('every channel has malformed-payload cases', () => {
+  expect(Object.keys(specific).sort()).toEqual([...channelNames].sort());
+});
+
+test.each(channelNames)('%s rejects malformed payloads with a typed validation error and writes nothing', async (channel) => {
+  for (const payload of [...generic, ...specific[channel]]) {
+    // Channels whose request is an object with only optional fields accept {} — not in `generic`.
+    const before = snapshot();
+    const result = await dispatch(table, channel, payload);
+    expect(result, `${channel} accepted ${JSON.stringify(payload)}`).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+    if (!result.ok) expect(result.error.fields?.length).toBeGreaterThan(0);
+    expect(snapshot()).toBe(before);
+  }
+});
+
+test('an unknown channel is refused', async () => {
+  expect(await dispatch(table, 'fs.readFile', { path: '/etc/passwd' })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_CHANNEL' } });
+  expect(await dispatch(table, '__proto__', {})).toMatchObject({ ok: false, error: { code: 'UNKNOWN_CHANNEL' } });
+  expect(await dispatch(table, 'toString', {})).toMatchObject({ ok: false, error: { code: 'UNKNOWN_CHANNEL' } });
+});
+
+test('valid requests pass through to the real core', async () => {
+  expect(await dispatch(table, 'app.info', {})).toMatchObject({ ok: true, value: { version: '1.2.3' } });
+  const list = await dispatch(table, 'outbox.list', {});
+  expect(list).toMatchObject({ ok: true, value: { total: 1 } });
+  const saved = await dispatch(table, 'drafts.save', { to: ['a@example.org'], subject: 'hello' });
+  expect(saved.ok).toBe(true);
+  const id = (saved as { value: { id: string } }).value.id;
+  expect(await dispatch(table, 'drafts.load', { id })).toMatchObject({ ok: true, value: { subject: 'hello', to: ['a@example.org'] } });
+  expect(await dispatch(table, 'outbox.get', { id: 'nope' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+});
