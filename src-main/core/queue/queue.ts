@@ -1,0 +1,332 @@
+/**
+ * The outbox queue (delivery-rules §8, §10): picks due recipients, groups them per message and
+ * recipient domain (one transaction per group), runs deliveries under a global and a
+ * per-domain concurrency limit, and records every outcome atomically with the retry schedule.
+ *
+ * Guarantees: nothing acknowledged as queued is lost (a recipient leaves the queue only as
+ * delivered, failed or canceled); delivery is at-least-once (a crash mid-delivery is recovered
+ * as 'deferred: interrupted' and retried, so the server may see it twice, never zero times).
+ * Retry decisions come from the outcome's fields (status, permanent), never from reply text.
+ */
+import type { RecipientState, TlsMode } from '../../../shared/domain';
+import type { Clock, TimerHandle } from '../clock';
+import type { DeliverFn, DeliveryJob, DeliveryOutcome, RecipientOutcome } from '../delivery/types';
+import type { EventBatcher } from '../events';
+import { QueueRepo, type DueRecipient, type RecipientUpdate } from '../store/queue-repo';
+import type { Store } from '../store/store';
+import { retryDelayMs, shouldGiveUp } from './backoff';
+
+export interface QueueOptions {
+  store: Store;
+  clock: Clock;
+  deliver: DeliverFn;
+  events: EventBatcher;
+  concurrency?: number;
+  perDomain?: number;
+  lifetimeMs?: number;
+  delayNoticeMs?: number;
+  random?: () => number;
+}
+
+type Pending = { state: 'held' | 'canceled' };
+
+interface Running {
+  key: string;
+  domain: string;
+  recipientIds: number[];
+  abort: AbortController;
+  done: Promise<void>;
+  /** User actions that arrived while this group was on the wire. */
+  pending: Map<number, Pending>;
+}
+
+export type QueueAction = 'hold' | 'resume' | 'retry' | 'cancel';
+
+export class Queue {
+  readonly repo: QueueRepo;
+  readonly #o: Required<Omit<QueueOptions, 'store' | 'clock' | 'deliver' | 'events'>> & QueueOptions;
+  readonly #running = new Map<string, Running>();
+  readonly #domainActive = new Map<string, number>();
+  #timer: TimerHandle | undefined;
+  #timerAt = Infinity;
+  #started = false;
+  #stopping = false;
+
+  constructor(opts: QueueOptions) {
+    this.#o = {
+      concurrency: 8,
+      perDomain: 2,
+      lifetimeMs: 5 * 24 * 3600 * 1000,
+      delayNoticeMs: 4 * 3600 * 1000,
+      random: Math.random,
+      ...opts,
+    };
+    this.repo = new QueueRepo(opts.store);
+  }
+
+  configure(limits: { concurrency?: number; perDomain?: number; lifetimeMs?: number; delayNoticeMs?: number }): void {
+    Object.assign(this.#o, Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)));
+    this.pump();
+  }
+
+  get active(): number {
+    return this.#running.size;
+  }
+
+  /** Recovers interrupted deliveries and starts working. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#stopping = false;
+    this.repo.recoverInterrupted(this.#o.clock.now());
+    this.pump();
+  }
+
+  /** Stops taking new work and waits for deliveries in flight. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+    this.#started = false;
+  }
+
+  /** Resolves once nothing is in flight and nothing is due now (CLI `run --once`, `send --wait`). */
+  async drain(): Promise<void> {
+    for (;;) {
+      this.pump();
+      if (this.#running.size === 0) {
+        const next = this.repo.nextDueAt();
+        if (next === null || next > this.#o.clock.now()) return;
+        continue;
+      }
+      await Promise.race([...this.#running.values()].map((r) => r.done));
+    }
+  }
+
+  /** Starts every delivery that is due and allowed by the limits, then arms the wake-up timer. */
+  pump(): void {
+    if (!this.#started || this.#stopping) return;
+    const now = this.#o.clock.now();
+    this.#delayNotices(now);
+    let free = this.#o.concurrency - this.#running.size;
+    if (free > 0) {
+      for (const group of groupByMessageDomain(this.repo.due(now, Math.max(200, free * 50)))) {
+        if (free <= 0) break;
+        const first = group[0]!;
+        const key = `${first.message_id}|${first.domain}`;
+        if (this.#running.has(key)) continue;
+        if ((this.#domainActive.get(first.domain) ?? 0) >= this.#o.perDomain) continue;
+        const claimed = new Set(this.repo.claim(group.map((r) => r.id), now));
+        if (claimed.size === 0) continue;
+        this.#launch(key, group.filter((r) => claimed.has(r.id)));
+        free--;
+      }
+    }
+    this.#armTimer(now);
+  }
+
+  #armTimer(now: number): void {
+    const next = this.repo.nextDueAt();
+    if (next === null) return;
+    // Due work blocked by limits is picked up when a running delivery finishes.
+    const at = Math.max(next, now);
+    if (at >= this.#timerAt && this.#timer) return;
+    this.#timer?.cancel();
+    this.#timerAt = at;
+    this.#timer = this.#o.clock.setTimer(at - now, () => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.pump();
+    });
+  }
+
+  #launch(key: string, group: DueRecipient[]): void {
+    const first = group[0]!;
+    const abort = new AbortController();
+    const job: DeliveryJob = {
+      messageId: first.message_id,
+      mailFrom: first.mail_from,
+      rawPath: this.#o.store.absolutePath(first.raw_path),
+      size: first.size,
+      eightBit: first.eight_bit === 1,
+      smtpUtf8: first.smtputf8 === 1,
+      tlsMode: first.tls_mode,
+      domain: first.domain,
+      recipients: group.map((r) => ({ id: r.id, envelope: r.envelope })),
+      attemptNumber: Math.min(...group.map((r) => r.attempts)) + 1,
+      dialedIps: [...new Set(group.flatMap((r) => JSON.parse(r.dialed_ips) as string[]))],
+      onProgress: (bytesSent) =>
+        this.#o.events.emit({ type: 'progress', messageId: first.message_id, bytesSent, size: first.size }),
+      signal: abort.signal,
+    };
+    for (const r of group) this.#emitState(r.message_id, r.id, 'sending');
+    this.#domainActive.set(first.domain, (this.#domainActive.get(first.domain) ?? 0) + 1);
+    const running: Running = { key, domain: first.domain, recipientIds: group.map((r) => r.id), abort, pending: new Map(), done: Promise.resolve() };
+    running.done = this.#o
+      .deliver(job)
+      .catch((e: unknown): DeliveryOutcome => internalFailure(group, e))
+      .then((outcome) => this.#record(group, outcome, running.pending))
+      .catch((e: unknown) => {
+        // Recording failed (disk full?): leave the rows in 'sending'; start-up recovery retries them.
+        console.error('queue: could not record outcome', e);
+      })
+      .finally(() => {
+        this.#running.delete(key);
+        const n = (this.#domainActive.get(first.domain) ?? 1) - 1;
+        if (n > 0) this.#domainActive.set(first.domain, n);
+        else this.#domainActive.delete(first.domain);
+        this.pump();
+      });
+    this.#running.set(key, running);
+  }
+
+  #record(group: DueRecipient[], outcome: DeliveryOutcome, pending: Map<number, Pending>): void {
+    const now = this.#o.clock.now();
+    const byId = new Map(outcome.recipients.map((o) => [o.recipientId, o]));
+    const updates: RecipientUpdate[] = [];
+    const notices: { recipientId: number; text: string }[] = [];
+    for (const r of group) {
+      const o: RecipientOutcome = byId.get(r.id) ?? {
+        recipientId: r.id,
+        status: 'deferred',
+        code: null,
+        enhancedCode: null,
+        reply: 'no result from delivery',
+        host: null,
+        errorCode: 'INTERNAL',
+      };
+      const base = { id: r.id, code: o.code, enhancedCode: o.enhancedCode, reply: o.reply, host: o.host, errorCode: o.errorCode, countsAsAttempt: true };
+      const asked = pending.get(r.id);
+      if (o.status === 'delivered') {
+        updates.push({ ...base, state: 'delivered', nextAttemptAt: null });
+      } else if (o.status === 'failed') {
+        updates.push({ ...base, state: 'failed', nextAttemptAt: null });
+        notices.push({ recipientId: r.id, text: failureText(r.address, o) });
+      } else if (asked) {
+        updates.push({ ...base, state: asked.state, nextAttemptAt: null });
+      } else {
+        const failedAttempts = r.attempts + 1;
+        if (shouldGiveUp(failedAttempts, r.created_at, now, this.#o.lifetimeMs)) {
+          const gaveUp = { ...o, errorCode: 'GIVE_UP', reply: `gave up after ${failedAttempts} attempts; last: ${o.reply ?? o.errorCode ?? 'no reply'}` };
+          updates.push({ ...base, reply: gaveUp.reply, errorCode: 'GIVE_UP', state: 'failed', nextAttemptAt: null });
+          notices.push({ recipientId: r.id, text: failureText(r.address, gaveUp) });
+        } else {
+          updates.push({ ...base, state: 'deferred', nextAttemptAt: now + retryDelayMs(failedAttempts, this.#o.random) });
+        }
+      }
+    }
+    const store = this.#o.store;
+    store.db.transaction(() => {
+      this.repo.recordOutcome(group[0]!.message_id, outcome.attempts, updates, outcome.dialedIps, now);
+      for (const n of notices) this.repo.addNotice(group[0]!.message_id, n.recipientId, 'failure', now, n.text);
+      if (outcome.hint) store.upsertDomainTls(outcome.hint);
+    }).immediate();
+    const messageId = group[0]!.message_id;
+    for (const u of updates) this.#emitState(messageId, u.id, u.state);
+    for (const n of notices) this.#o.events.emit({ type: 'notice', messageId, kind: 'failure', text: n.text });
+    if (outcome.attempts.some((a) => a.plaintextFallback || (!a.starttls && a.results.some((x) => x.status === 'delivered')))) {
+      this.#o.events.emit({ type: 'notice', messageId, kind: 'unencrypted', text: `delivered to ${group[0]!.domain} without encryption` });
+    }
+  }
+
+  #delayNotices(now: number): void {
+    const candidates = this.repo.delayNoticeCandidates(now - this.#o.delayNoticeMs);
+    for (const r of candidates) {
+      const text = `Not yet delivered to ${r.address} after ${Math.round((now - r.created_at) / 3600_000)} h; still trying. Last: ${r.last_reply ?? 'no attempt yet'}`;
+      this.#o.store.db.transaction(() => {
+        this.repo.addNotice(r.message_id, r.id, 'delay', now, text);
+        this.repo.markDelayNotified(r.id);
+      })();
+      this.#o.events.emit({ type: 'notice', messageId: r.message_id, kind: 'delay', text });
+    }
+  }
+
+  #emitState(messageId: string, recipientId: number, state: RecipientState): void {
+    this.#o.events.emit({ type: 'recipient-state', messageId, recipientId, state });
+  }
+
+  // ---- user actions (rules §10: hold, resume, retry now, cancel; per message or recipient) ----
+
+  act(action: QueueAction, messageId: string, recipientId?: number): number[] {
+    const now = this.#o.clock.now();
+    const all = this.repo.recipientsOf(messageId);
+    const targets = recipientId === undefined ? all : all.filter((r) => r.id === recipientId);
+    const ids = targets.map((r) => r.id);
+    let changed: number[] = [];
+    switch (action) {
+      case 'hold':
+        changed = this.repo.transition(ids, ['queued', 'deferred'], 'held', null, now);
+        changed.push(...this.#pendOnRunning(ids, 'held'));
+        break;
+      case 'cancel':
+        changed = this.repo.transition(ids, ['queued', 'deferred', 'held'], 'canceled', null, now);
+        changed.push(...this.#pendOnRunning(ids, 'canceled'));
+        break;
+      case 'resume':
+        changed = this.repo.transition(ids, ['held'], 'queued', now, now);
+        break;
+      case 'retry':
+        changed = this.repo.transition(ids, ['queued', 'deferred', 'held', 'failed'], 'queued', now, now);
+        break;
+    }
+    const states = new Map(this.repo.recipientsOf(messageId).map((r) => [r.id, r.state]));
+    for (const id of changed) {
+      this.#o.store.addEvent(messageId, id, now, action, 'by user');
+      const state = states.get(id);
+      if (state) this.#emitState(messageId, id, state);
+    }
+    this.pump();
+    return changed;
+  }
+
+  /** Changes the TLS mode of a queued message (e.g. REQUIRETLS stuck on a domain without support). */
+  setTlsMode(messageId: string, mode: TlsMode): boolean {
+    const now = this.#o.clock.now();
+    const before = this.#o.store.messageRow(messageId);
+    if (!before || !this.repo.setTlsMode(messageId, mode)) return false;
+    this.#o.store.addEvent(messageId, null, now, 'tls-mode', `${before.tls_mode} → ${mode}`);
+    return true;
+  }
+
+  #pendOnRunning(ids: number[], state: Pending['state']): number[] {
+    const hit: number[] = [];
+    for (const run of this.#running.values()) {
+      for (const id of ids) {
+        if (run.recipientIds.includes(id)) {
+          run.pending.set(id, { state });
+          hit.push(id);
+        }
+      }
+      if (run.recipientIds.every((id) => run.pending.has(id))) run.abort.abort();
+    }
+    return hit;
+  }
+}
+
+function groupByMessageDomain(rows: DueRecipient[]): DueRecipient[][] {
+  const groups = new Map<string, DueRecipient[]>();
+  for (const r of rows) {
+    const key = `${r.message_id}|${r.domain}`;
+    const g = groups.get(key);
+    if (g) g.push(r);
+    else groups.set(key, [r]);
+  }
+  return [...groups.values()];
+}
+
+function internalFailure(group: DueRecipient[], e: unknown): DeliveryOutcome {
+  const reply = e instanceof Error ? e.message : String(e);
+  return {
+    recipients: group.map((r) => ({ recipientId: r.id, status: 'deferred', code: null, enhancedCode: null, reply, host: null, errorCode: 'INTERNAL' })),
+    attempts: [],
+    dialedIps: [...new Set(group.flatMap((r) => JSON.parse(r.dialed_ips) as string[]))],
+    hint: null,
+  };
+}
+
+function failureText(address: string, o: RecipientOutcome): string {
+  const code = [o.code, o.enhancedCode].filter(Boolean).join(' ');
+  return `Delivery to ${address} failed${o.host ? ` at ${o.host}` : ''}: ${code ? `${code} ` : ''}${o.reply ?? o.errorCode ?? 'unknown error'}`;
+}
