@@ -1,0 +1,42 @@
+/**
+ * The three ways a DNS lookup fails, as DeliveryErrors (errors.ts). What the queue does with
+ * them follows delivery-rules.md §1: NXDOMAIN is permanent (RFC 5321 §5.1, enhanced code
+ * 5.1.2 per RFC 3463 §3.2 "bad destination system address"), everything else — SERVFAIL,
+ * timeouts, network errors, malformed or hostile answers — is temporary: a broken or spoofed
+ * answer today says nothing about tomorrow's.
+ */
+import { DeliveryError } from '../errors';
+
+export function dnsTemporary(message: string, lines?: string[], cause?: unknown): DeliveryError {
+  return new DeliveryError({
+    code: 'DNS_TEMPORARY',
+    message,
+    stage: 'dns',
+    permanent: false,
+    enhancedCode: '4.4.3', // RFC 3463 §3.5: directory server failure
+    lines: lines?.length ? lines : undefined,
+    cause,
+  });
+}
+
+export function dnsBogus(message: string, cause?: unknown): DeliveryError {
+  return new DeliveryError({
+    code: 'DNS_BOGUS',
+    message,
+    stage: 'dns',
+    permanent: false,
+    enhancedCode: '4.4.3',
+    cause,
+  });
+}
+
+export function dnsNxdomain(message: string, lines?: string[]): DeliveryError {
+  return new DeliveryError({
+    code: 'DNS_NXDOMAIN',
+    message,
+    stage: 'dns',
+    permanent: true,
+    enhancedCode: '5.1.2', // RFC 3463 §3.2: bad destination system address
+    lines: lines?.length ? lines : undefined,
+  });
+}
