@@ -19,6 +19,8 @@ export default defineConfig({
           name: 'peers',
           include: ['test/peers/**/*.test.ts'],
           environment: 'node',
+          // Postfix, knot and unbound start once per run (root, Debian), stop at the end.
+          globalSetup: ['test/peers/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
           fileParallelism: false,
