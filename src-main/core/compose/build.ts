@@ -1,0 +1,410 @@
+/**
+ * Builds the RFC 5322 message for a draft, optionally DKIM-signs it (RFC 6376, relaxed/relaxed;
+ * RFC 8463 for Ed25519), and writes it durably to the queue's file.
+ *
+ * - RFC 5322 §3.6: From (with display name), To, Cc, Reply-To, Subject, Date, Message-ID;
+ *   MIME (RFC 2045-2049) with RFC 2047 encoded words and RFC 2231 parameters — nodemailer's
+ *   MailComposer does the encoding.
+ * - Bcc recipients go into the envelope only (RFC 5322 §3.6.3 allows either form; we never
+ *   disclose them, not even to each other).
+ * - RFC 8689 §5: `TLS-Required: No` when the user chose "deliver even if TLS is broken".
+ *
+ * Threats: a queued message that is lost or half-written after a crash (the file is written
+ * under a temporary name, fsync'd, renamed, and the directory fsync'd: a message counts as
+ * queued only once durable), memory exhaustion by large attachments (everything is streamed,
+ * including the DKIM pass: the unsigned message is written to a temporary file, hashed from
+ * disk, then copied after the signature header), and attachment paths that nodemailer would
+ * treat as URLs (URL access is disabled; draft validation only admits absolute paths).
+ */
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable, Transform, Writable } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { Options as MailComposerOptions } from 'nodemailer/lib/mail-composer';
+import { dkimSign } from 'mailauth/lib/dkim/sign';
+import { DeliveryError } from '../errors';
+import type { ParsedAddress } from './address';
+import { parseDomain } from './address';
+import type { Draft, DraftLimits, RecipientKind } from './draft';
+import { parseDraftAddresses, validateDraft } from './draft';
+
+export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
+
+export interface DkimOptions {
+  /** d= : the signing domain (A-label or U-label; signed as A-label). */
+  domain: string;
+  /** s= : the selector, `<selector>._domainkey.<domain>` holds the public key. */
+  selector: string;
+  algorithm: DkimAlgorithm;
+  privateKeyPem: string;
+}
+
+export interface BuildOptions {
+  /** Right-hand side of the Message-ID; the sender's domain (A-label) when absent. */
+  messageIdDomain?: string;
+  date: Date;
+  dkim?: DkimOptions;
+  /** Validation limits (size, recipients); see DraftLimits. */
+  limits?: DraftLimits;
+}
+
+export interface EnvelopeRecipient {
+  /** The address as shown to the user (local@U-label). */
+  address: string;
+  /** local@A-label, for RCPT TO. */
+  envelope: string;
+  domainAscii: string;
+  needsSmtpUtf8: boolean;
+  kind: RecipientKind;
+}
+
+export interface BuiltMessage {
+  envelope: { mailFrom: string; recipients: EnvelopeRecipient[] };
+  /** Bytes in the file, signature included. */
+  size: number;
+  /** With angle brackets, as in the header. */
+  messageId: string;
+  /** RFC 6152: the body has bytes ≥ 0x80, so BODY=8BITMIME is needed. */
+  eightBit: boolean;
+  /** RFC 6531: an address (or header) carries UTF-8, so SMTPUTF8 is needed. */
+  smtpUtf8: boolean;
+}
+
+/**
+ * Header fields covered by the DKIM signature (RFC 6376 §5.4.1: From is required; the rest are
+ * the ones whose alteration changes what the recipient sees or how the body is decoded).
+ * TLS-Required is covered so a relay cannot alter the sender's TLS choice unnoticed.
+ */
+const DKIM_HEADERS = [
+  'From',
+  'To',
+  'Cc',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'Reply-To',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'TLS-Required',
+];
+
+/** RFC 6376 §3.1: selector = sub-domain *( "." sub-domain ). */
+const SELECTOR = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*$/;
+
+const composeError = (message: string, code: 'INVALID_INPUT' | 'INTERNAL' = 'INVALID_INPUT', cause?: unknown) =>
+  new DeliveryError({ code, message, stage: 'compose', permanent: code === 'INVALID_INPUT', cause });
+
+/**
+ * Validates the draft, composes the message, signs it when `opts.dkim` is set, and writes it to
+ * `outPath` durably. Throws DeliveryError (stage 'compose'): INVALID_INPUT for a draft or key
+ * that cannot be sent, INTERNAL for I/O failures.
+ */
+export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: string): Promise<BuiltMessage> {
+  const problems = await validateDraft(draft, opts.limits);
+  if (problems.length) {
+    const first = problems[0];
+    const where = first ? `${first.field}${first.index !== undefined ? `[${first.index}]` : ''}: ${first.message}` : '';
+    throw new DeliveryError({
+      code: 'INVALID_INPUT',
+      message: `draft is not valid (${problems.length} problem${problems.length > 1 ? 's' : ''}) — ${where}`,
+      stage: 'compose',
+      permanent: true,
+      cause: problems,
+    });
+  }
+  const addrs = parseDraftAddresses(draft).value;
+  if (!addrs) throw composeError('draft addresses are not valid');
+  if (!(opts.date instanceof Date) || Number.isNaN(opts.date.getTime())) throw composeError('invalid date');
+
+  const idDomain = opts.messageIdDomain === undefined ? addrs.from.domainAscii : checkedDomain(opts.messageIdDomain, 'messageIdDomain');
+  // RFC 5322 §3.6.4: id-left "@" id-right, globally unique: 128 random bits.
+  const messageId = `<${randomBytes(16).toString('hex')}@${idDomain}>`;
+  const dkim = opts.dkim ? checkedDkim(opts.dkim) : undefined;
+
+  const mail: MailComposerOptions = {
+    from: headerAddress(addrs.from),
+    to: addrs.to.map(headerAddress),
+    // Bcc is deliberately not passed: the composer must never see it (RFC 5322 §3.6.3).
+    subject: draft.subject,
+    text: draft.text,
+    messageId,
+    date: opts.date,
+    attachments: draft.attachments.map((a) => ({
+      path: a.path,
+      filename: a.filename ?? path.basename(a.path),
+      contentType: a.contentType,
+      contentTransferEncoding: 'base64',
+    })),
+    // Only local files named in the draft are read; never fetch a URL (SSRF / data leaks).
+    disableUrlAccess: true,
+    xMailer: false,
+    newline: '\r\n',
+  };
+  if (addrs.cc.length) mail.cc = addrs.cc.map(headerAddress);
+  if (addrs.replyTo.length) mail.replyTo = addrs.replyTo.map(headerAddress);
+  if (draft.html !== undefined && draft.html !== '') mail.html = draft.html;
+  // RFC 8689 §5: the sender prefers delivery over TLS policy enforcement for this message.
+  if (draft.tlsMode === 'tls-optional') mail.headers = { 'TLS-Required': 'No' };
+
+  const dir = path.dirname(path.resolve(outPath));
+  const base = path.basename(outPath);
+  const tmpFinal = path.join(dir, `.${base}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmpUnsigned = dkim ? path.join(dir, `.${base}.${randomBytes(6).toString('hex')}.unsigned`) : undefined;
+  const scan = new MessageScan();
+
+  try {
+    const source = new MailComposer(mail).compile().createReadStream();
+    let size: number;
+    if (!dkim || !tmpUnsigned) {
+      size = await writeFileSynced(tmpFinal, [() => source], [scan]);
+    } else {
+      await writeFileSynced(tmpUnsigned, [() => source], [scan], false);
+      const signature = await sign(tmpUnsigned, dkim, opts.date);
+      size = await writeFileSynced(tmpFinal, [() => bufferStream(signature), () => createReadStream(tmpUnsigned)], []);
+    }
+    scan.check();
+    await fs.rename(tmpFinal, outPath);
+    await syncDir(dir);
+
+    const recipients = envelopeRecipients(addrs.to, addrs.cc, addrs.bcc);
+    return {
+      envelope: { mailFrom: addrs.from.envelope, recipients },
+      size,
+      messageId,
+      eightBit: scan.eightBitBody,
+      smtpUtf8: scan.eightBitHeader || addrs.from.needsSmtpUtf8 || recipients.some((r) => r.needsSmtpUtf8),
+    };
+  } catch (e) {
+    await fs.rm(tmpFinal, { force: true }).catch(() => undefined);
+    if (e instanceof DeliveryError) throw e;
+    const code = (e as NodeJS.ErrnoException)?.code;
+    throw composeError(`could not write the message: ${e instanceof Error ? e.message : String(e)}`, code === 'ENOENT' ? 'INVALID_INPUT' : 'INTERNAL', e);
+  } finally {
+    if (tmpUnsigned) await fs.rm(tmpUnsigned, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Recipients for RCPT TO, deduplicated on the envelope address (local part exact, domain
+ * already lowercased A-label) — the first occurrence wins, so To beats Cc beats Bcc.
+ */
+function envelopeRecipients(to: ParsedAddress[], cc: ParsedAddress[], bcc: ParsedAddress[]): EnvelopeRecipient[] {
+  const seen = new Set<string>();
+  const out: EnvelopeRecipient[] = [];
+  const add = (list: ParsedAddress[], kind: RecipientKind) => {
+    for (const a of list) {
+      if (seen.has(a.envelope)) continue;
+      seen.add(a.envelope);
+      out.push({ address: a.display, envelope: a.envelope, domainAscii: a.domainAscii, needsSmtpUtf8: a.needsSmtpUtf8, kind });
+    }
+  };
+  add(to, 'to');
+  add(cc, 'cc');
+  add(bcc, 'bcc');
+  return out;
+}
+
+/**
+ * The header form handed to nodemailer: A-label domains, so a message without UTF-8 local
+ * parts stays pure ASCII in its headers and needs no SMTPUTF8 (RFC 6531 §3.2). Nodemailer
+ * keeps the domain as UTF-8 itself when the local part is non-ASCII (RFC 6532 §3.2).
+ */
+function headerAddress(a: ParsedAddress): { name: string; address: string } {
+  return { name: a.name ?? '', address: a.envelope };
+}
+
+function checkedDomain(domain: string, what: string): string {
+  const d = typeof domain === 'string' ? parseDomain(domain) : undefined;
+  if (!d || !d.ok) throw composeError(`${what} "${String(domain).slice(0, 100)}" is not a valid domain`);
+  return d.ascii;
+}
+
+function checkedDkim(k: DkimOptions): DkimOptions {
+  const domain = checkedDomain(k.domain, 'DKIM domain');
+  if (typeof k.selector !== 'string' || !SELECTOR.test(k.selector)) {
+    throw composeError(`DKIM selector "${String(k.selector).slice(0, 100)}" is not valid`);
+  }
+  if (k.algorithm !== 'rsa-sha256' && k.algorithm !== 'ed25519-sha256') {
+    throw composeError(`DKIM algorithm "${String(k.algorithm)}" is not supported`);
+  }
+  if (typeof k.privateKeyPem !== 'string' || !k.privateKeyPem.includes('PRIVATE KEY')) {
+    throw composeError('DKIM private key is missing or not PEM');
+  }
+  return { ...k, domain };
+}
+
+/** One pass over the unsigned message on disk; returns the DKIM-Signature header line(s). */
+async function sign(file: string, k: DkimOptions, date: Date): Promise<Buffer> {
+  let result;
+  try {
+    result = await dkimSign(createReadStream(file), {
+      signingDomain: k.domain,
+      selector: k.selector,
+      privateKey: k.privateKeyPem,
+      // RFC 6376 §3.4.2 / §3.4.4: relaxed header and body canonicalization survive the
+      // whitespace and folding changes relays commonly make.
+      canonicalization: 'relaxed/relaxed',
+      algorithm: k.algorithm,
+      signTime: date,
+      // mailauth reads headerList as a colon-separated string (its .d.ts says string[]; an
+      // array is silently replaced by its default list).
+      headerList: DKIM_HEADERS.join(':') as unknown as string[],
+      signatureData: [
+        {
+          signingDomain: k.domain,
+          selector: k.selector,
+          privateKey: k.privateKeyPem,
+          algorithm: k.algorithm,
+          canonicalization: 'relaxed/relaxed',
+        },
+      ],
+    });
+  } catch (e) {
+    throw composeError(`DKIM signing failed: ${e instanceof Error ? e.message : String(e)}`, 'INTERNAL', e);
+  }
+  const errs = (result.errors ?? []) as Array<{ err?: Error } | Error>;
+  if (errs.length || !result.signatures.startsWith('DKIM-Signature:')) {
+    const first = errs[0];
+    const msg = first instanceof Error ? first.message : first?.err?.message ?? 'no signature produced';
+    // A wrong key type or an unparsable key is a configuration problem, not a transient one.
+    throw composeError(`DKIM signing failed: ${msg}`, 'INVALID_INPUT', first);
+  }
+  return Buffer.from(result.signatures, 'utf8');
+}
+
+/**
+ * Writes the concatenation of `sources` (opened one after the other) through `transforms` to a
+ * new file (mode 0600: mail is private), fsyncs it when `durable`, and returns its size.
+ */
+async function writeFileSynced(
+  file: string,
+  sources: Array<() => Readable>,
+  transforms: Transform[],
+  durable = true,
+): Promise<number> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await fs.open(file, 'wx', 0o600);
+    let size = 0;
+    let first = true;
+    for (const open of sources) {
+      const ws = new FileSink(fh);
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      await pipeline([open(), ...(first ? transforms : []), counter, ws]);
+      first = false;
+    }
+    if (durable) await fh.sync();
+    return size;
+  } catch (e) {
+    await fh?.close().catch(() => undefined);
+    fh = undefined;
+    await fs.rm(file, { force: true }).catch(() => undefined);
+    throw e;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** The rename is only durable once the directory entry is (POSIX; a no-op where unsupported). */
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await fs.open(dir, 'r');
+    await fh.sync();
+  } catch (e) {
+    // Windows cannot open or fsync a directory; NTFS journals the rename itself.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') throw e;
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Writes to an open FileHandle without owning it. (FileHandle.createWriteStream with
+ * autoClose:false keeps a reference that makes a later close() wait forever on Node 20.)
+ */
+class FileSink extends Writable {
+  constructor(private readonly fh: FileHandle) {
+    super({ highWaterMark: 256 * 1024 });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.writeAll(chunk).then(() => cb(), cb);
+  }
+
+  private async writeAll(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off);
+      off += bytesWritten;
+    }
+  }
+}
+
+function bufferStream(b: Buffer): Readable {
+  return Readable.from([b]);
+}
+
+/**
+ * Watches the composed bytes go by: 8-bit bytes in the header section (RFC 6532 UTF-8 headers:
+ * SMTPUTF8 needed) versus in the body (RFC 6152: BODY=8BITMIME needed), and the longest line
+ * (RFC 5322 §2.1.1: 998 characters at most — a longer line would be broken by some relay and
+ * the DKIM signature with it).
+ */
+class MessageScan extends Transform {
+  eightBitHeader = false;
+  eightBitBody = false;
+  maxLine = 0;
+  private inBody = false;
+  private line = 0;
+  /** Last bytes seen, to find the CRLF CRLF that ends the header across chunk boundaries. */
+  private tail = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    let line = this.line;
+    let max = this.maxLine;
+    let tail = this.tail;
+    let inBody = this.inBody;
+    let high = false;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i] as number;
+      if (b === 0x0a) {
+        if (line - 1 > max) max = line - 1; // minus the CR
+        line = 0;
+      } else {
+        line++;
+      }
+      if (!inBody) {
+        tail = ((tail << 8) | b) >>> 0;
+        if (b >= 0x80) this.eightBitHeader = true;
+        if (tail === 0x0d0a0d0a) inBody = true;
+      } else if (b >= 0x80) {
+        high = true;
+      }
+    }
+    if (high) this.eightBitBody = true;
+    this.line = line;
+    this.maxLine = max;
+    this.tail = tail;
+    this.inBody = inBody;
+    cb(null, chunk);
+  }
+
+  check(): void {
+    if (Math.max(this.maxLine, this.line) > 998) {
+      throw composeError(`composed message has a line of ${this.maxLine} characters (RFC 5322 §2.1.1 allows 998)`, 'INTERNAL');
+    }
+  }
+}
