@@ -9,10 +9,17 @@
  */
 import { z } from 'zod';
 import {
+  AddressCheck,
   Attempt,
+  DkimAlgorithm,
+  DkimRecord,
+  Notice,
+  ProbeResult,
+  TlsMode,
   DomainTlsHint,
   Draft,
   DraftSummary,
+  HeaderText,
   Identity,
   MessageDetail,
   MessageSummary,
@@ -63,11 +70,70 @@ export const channels = {
   'drafts.list': channel(Empty, z.array(DraftSummary)),
   'drafts.load': channel(z.object({ id: z.string().min(1).max(64) }).strict(), Draft),
   'drafts.delete': channel(z.object({ id: z.string().min(1).max(64) }).strict(), Ok),
+  'outbox.send': channel(Draft, z.object({ messageId: z.string() })),
+  'outbox.action': channel(
+    z
+      .object({
+        messageId: z.string().min(1).max(64),
+        recipientId: z.number().int().optional(),
+        action: z.enum(['hold', 'resume', 'retry', 'cancel']),
+      })
+      .strict(),
+    z.object({ changed: z.array(z.number().int()) }),
+  ),
+  'outbox.setTlsMode': channel(z.object({ messageId: z.string().min(1).max(64), tlsMode: TlsMode }).strict(), Ok),
+  'compose.checkAddresses': channel(
+    z.object({ addresses: z.array(z.string().max(2000)).max(1000) }).strict(),
+    z.array(AddressCheck),
+  ),
+  'notices.list': channel(z.object({ limit: z.number().int().min(1).max(500).default(100) }).strict(), z.array(Notice)),
   'identities.list': channel(Empty, z.array(Identity)),
+  'identities.create': channel(
+    z
+      .object({
+        address: HeaderText.min(3),
+        displayName: HeaderText.default(''),
+        isDefault: z.boolean().default(false),
+      })
+      .strict(),
+    Identity,
+  ),
+  'identities.update': channel(
+    z.object({ id: z.number().int(), displayName: HeaderText.optional(), isDefault: z.boolean().optional() }).strict(),
+    Identity,
+  ),
+  'identities.delete': channel(z.object({ id: z.number().int() }).strict(), Ok),
+  'identities.generateKey': channel(
+    z
+      .object({
+        id: z.number().int(),
+        algorithm: DkimAlgorithm,
+        selector: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'a selector is one DNS label'),
+      })
+      .strict(),
+    z.object({ identity: Identity, record: DkimRecord }),
+  ),
+  'identities.dkimRecord': channel(z.object({ id: z.number().int() }).strict(), DkimRecord),
+  'identities.checkDns': channel(
+    z.object({ id: z.number().int() }).strict(),
+    z.object({ published: z.boolean(), matches: z.boolean(), reason: z.string() }),
+  ),
   'tls.hints': channel(
     z.object({ domains: z.array(z.string().min(1).max(255)).max(1000) }).strict(),
     z.object({ hints: z.array(DomainTlsHint), allRequireTls: z.boolean() }),
   ),
+  'tls.probe': channel(z.object({ domain: z.string().min(1).max(255) }).strict(), ProbeResult),
+  'logs.export': channel(
+    z
+      .object({
+        format: z.enum(['csv', 'json', 'ndjson']),
+        since: z.number().optional(),
+        until: z.number().optional(),
+      })
+      .strict(),
+    z.object({ path: z.string().nullable(), rows: z.number().int() }),
+  ),
+  'logs.openFolder': channel(Empty, Ok),
 } as const;
 
 export type Channels = typeof channels;

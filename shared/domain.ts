@@ -188,3 +188,55 @@ export const Settings = z.object({
   theme: z.enum(['system', 'light', 'dark']).default('system'),
 });
 export type Settings = z.infer<typeof Settings>;
+
+export const DkimAlgorithm = z.enum(['rsa-sha256', 'ed25519-sha256']);
+export type DkimAlgorithm = z.infer<typeof DkimAlgorithm>;
+
+export const DkimRecord = z.object({ name: z.string(), value: z.string() });
+export type DkimRecord = z.infer<typeof DkimRecord>;
+
+export const Notice = z.object({
+  id: z.number().int(),
+  messageId: z.string(),
+  recipientId: z.number().int().nullable(),
+  kind: z.enum(['delay', 'failure']),
+  at: z.number(),
+  text: z.string(),
+  seen: z.boolean(),
+});
+export type Notice = z.infer<typeof Notice>;
+
+/** One parsed recipient as the composer shows it (chip), or why it is not valid. */
+export const AddressCheck = z.object({
+  input: z.string(),
+  ok: z.boolean(),
+  display: z.string().nullable(),
+  domainAscii: z.string().nullable(),
+  domainUnicode: z.string().nullable(),
+  needsSmtpUtf8: z.boolean(),
+  error: z.string().nullable(),
+});
+export type AddressCheck = z.infer<typeof AddressCheck>;
+
+/** What the pre-send probe learnt about a recipient domain (rules §11, issue "TLS policies"). */
+export const ProbeHost = z.object({
+  host: z.string(),
+  ip: z.string().nullable(),
+  starttls: z.boolean(),
+  requiretls: z.boolean(),
+  tlsVersion: z.string().nullable(),
+  verification: Verification.nullable(),
+  verificationReason: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export const ProbeResult = z.object({
+  domain: z.string(),
+  mx: z.array(z.string()),
+  mtaStsMode: MtaStsMode.nullable(),
+  mtaStsId: z.string().nullable(),
+  dane: z.boolean(),
+  hosts: z.array(ProbeHost),
+  error: z.string().nullable(),
+  at: z.number(),
+});
+export type ProbeResult = z.infer<typeof ProbeResult>;

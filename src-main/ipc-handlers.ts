@@ -8,6 +8,7 @@
  * and reaches no handler, so it can change nothing.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { z } from 'zod';
 import {
   channels,
@@ -18,7 +19,18 @@ import {
   type ParsedRequestOf,
   type ResponseOf,
 } from '../shared/contract';
+import type { AddressCheck } from '../shared/domain';
+import { parseMailbox } from './core/compose/address';
+import { checkDkimRecord, dkimDnsRecord, generateDkimKey } from './core/compose/dkim-keys';
+import { exportAttempts } from './core/export/export';
 import type { Outbox } from './core/outbox';
+
+/** What differs between the desktop and the headless host: dialogs and the OS shell. */
+export interface Platform {
+  /** Where to save an export; null when the user cancels. */
+  chooseSavePath(defaultName: string): Promise<string | null>;
+  openPath(path: string): Promise<void>;
+}
 
 /** An error a handler throws on purpose; it crosses IPC as its code and message. */
 export class IpcFailure extends Error {
@@ -35,8 +47,19 @@ export type HandlerTable = {
   [C in ChannelName]: (request: ParsedRequestOf<C>) => Promise<ResponseOf<C>> | ResponseOf<C>;
 };
 
-export function createHandlers(core: Outbox): HandlerTable {
+export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
   const { store } = core;
+  const identity = (id: number) => {
+    const found = store.getIdentity(id);
+    if (!found) throw new IpcFailure('NOT_FOUND', `no identity ${id}`);
+    return found;
+  };
+  const publicIdentity = (id: number) => store.listIdentities().find((i) => i.id === id)!;
+  const recordOf = (id: number) => {
+    const i = identity(id);
+    if (!i.dkimPublicKey || !i.dkimSelector || !i.dkimAlgorithm) throw new IpcFailure('CONFLICT', 'this identity has no DKIM key yet');
+    return dkimDnsRecord({ selector: i.dkimSelector, domain: i.address.split('@').pop()!, algorithm: i.dkimAlgorithm, publicKey: i.dkimPublicKey });
+  };
   return {
     'app.info': () => ({ version: core.version, dataDir: core.dataDir, logDir: core.logDir, platform: process.platform }),
     'settings.get': () => store.getSettings(),
@@ -63,12 +86,84 @@ export function createHandlers(core: Outbox): HandlerTable {
       if (!store.deleteDraft(id)) throw new IpcFailure('NOT_FOUND', `no draft ${id}`);
       return {};
     },
+    'outbox.send': async (draft) => {
+      const result = await core.submit(draft);
+      if (!result.ok) {
+        const fields = result.errors.map((e) => ({ path: e.index === undefined ? e.field : `${e.field}.${e.index}`, message: e.message }));
+        throw new IpcFailure('VALIDATION', fields[0]?.message ?? 'the message cannot be sent', fields);
+      }
+      return { messageId: result.messageId };
+    },
+    'outbox.action': ({ messageId, recipientId, action }) => {
+      if (!store.messageRow(messageId)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
+      return { changed: core.queue.act(action, messageId, recipientId) };
+    },
+    'outbox.setTlsMode': ({ messageId, tlsMode }) => {
+      if (!core.queue.setTlsMode(messageId, tlsMode)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
+      return {};
+    },
+    'compose.checkAddresses': ({ addresses }) =>
+      addresses.map((input): AddressCheck => {
+        const r = parseMailbox(input);
+        return r.ok
+          ? { input, ok: true, display: r.value.name ? `${r.value.name} <${r.value.display}>` : r.value.display, domainAscii: r.value.domainAscii, domainUnicode: r.value.domainUnicode, needsSmtpUtf8: r.value.needsSmtpUtf8, error: null }
+          : { input, ok: false, display: null, domainAscii: null, domainUnicode: null, needsSmtpUtf8: false, error: r.error.message };
+      }),
+    'notices.list': ({ limit }) => store.listNotices(limit),
     'identities.list': () => store.listIdentities(),
+    'identities.create': ({ address, displayName, isDefault }) => {
+      const parsed = parseMailbox(address, { field: 'address' });
+      if (!parsed.ok) throw new IpcFailure('VALIDATION', parsed.error.message, [{ path: 'address', message: parsed.error.message }]);
+      const id = store.insertIdentity({ address: parsed.value.display, displayName, isDefault: isDefault || store.listIdentities().length === 0 }, core.clock.now());
+      return publicIdentity(id);
+    },
+    'identities.update': ({ id, displayName, isDefault }) => {
+      if (!store.updateIdentity(id, { displayName, isDefault })) throw new IpcFailure('NOT_FOUND', `no identity ${id}`);
+      return publicIdentity(id);
+    },
+    'identities.delete': ({ id }) => {
+      if (!store.deleteIdentity(id)) throw new IpcFailure('NOT_FOUND', `no identity ${id}`);
+      return {};
+    },
+    'identities.generateKey': ({ id, algorithm, selector }) => {
+      identity(id);
+      const key = generateDkimKey(algorithm);
+      store.setIdentityKey(id, { selector: selector.toLowerCase(), algorithm, privateKey: key.privateKeyPem, publicKey: key.publicKeyBase64 });
+      return { identity: publicIdentity(id), record: recordOf(id) };
+    },
+    'identities.dkimRecord': ({ id }) => {
+      const { name, value } = recordOf(id);
+      return { name, value };
+    },
+    'identities.checkDns': async ({ id }) => {
+      const record = recordOf(id);
+      const i = identity(id);
+      try {
+        const answer = await core.engine.resolver.txt(record.name);
+        return checkDkimRecord(answer.records, { algorithm: i.dkimAlgorithm!, publicKeyBase64: i.dkimPublicKey! });
+      } catch (e) {
+        return { published: false, matches: false, reason: e instanceof Error ? e.message : String(e) };
+      }
+    },
     'tls.hints': ({ domains }) => {
       const hints = store.domainHints(domains);
       const known = new Set(hints.filter((h) => h.requiretls).map((h) => h.domain));
       const wanted = new Set(domains.map((d) => d.toLowerCase()));
       return { hints, allRequireTls: wanted.size > 0 && [...wanted].every((d) => known.has(d)) };
+    },
+    'tls.probe': ({ domain }) => core.probe(domain),
+    'logs.export': async ({ format, since, until }) => {
+      const day = new Date(core.clock.now()).toISOString().slice(0, 10);
+      const target = await platform.chooseSavePath(`direct-outbox-log-${day}.${format}`);
+      if (!target) return { path: null, rows: 0 };
+      const out = fs.createWriteStream(target);
+      const { rows } = await exportAttempts(core.store, { format, ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) }, out);
+      await new Promise<void>((resolve, reject) => out.end(() => resolve()).once('error', reject));
+      return { path: target, rows };
+    },
+    'logs.openFolder': async () => {
+      await platform.openPath(core.logDir ?? core.dataDir);
+      return {};
     },
   };
 }

@@ -7,10 +7,10 @@
 import { ipcMain, type BrowserWindow, type IpcMainInvokeEvent, type WebFrameMain } from 'electron';
 import { channelNames, EVENT_PREFIX, INVOKE_PREFIX, READY_CHANNEL, type OutboxEvent } from '../shared/contract';
 import type { Outbox } from './core/outbox';
-import { createHandlers, dispatch } from './ipc-handlers';
+import { createHandlers, dispatch, type Platform } from './ipc-handlers';
 
-export function registerIpc(core: Outbox, getWindow: () => BrowserWindow | null, appUrl: string): () => void {
-  const table = createHandlers(core);
+export function registerIpc(core: Outbox, platform: Platform, getWindow: () => BrowserWindow | null, appUrl: string): () => void {
+  const table = createHandlers(core, platform);
   let ready = false;
   const held: OutboxEvent[] = [];
 

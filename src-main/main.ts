@@ -119,7 +119,22 @@ async function start(): Promise<void> {
     return;
   }
   log.info(`Direct Outbox ${app.getVersion()} data in ${core.dataDir}`);
-  registerIpc(core, () => mainWindow, appUrl);
+  registerIpc(
+    core,
+    {
+      async chooseSavePath(defaultName) {
+        const options = { defaultPath: path.join(app.getPath('documents'), defaultName) };
+        const r = mainWindow ? await dialog.showSaveDialog(mainWindow, options) : await dialog.showSaveDialog(options);
+        return r.canceled || !r.filePath ? null : r.filePath;
+      },
+      async openPath(p) {
+        await shell.openPath(p);
+      },
+    },
+    () => mainWindow,
+    appUrl,
+  );
+  core.queue.start();
   Menu.setApplicationMenu(buildMenu({ openLogFolder: () => void shell.openPath(core?.logDir ?? '') }));
   mainWindow = createWindow(indexHtml);
 
@@ -131,9 +146,13 @@ async function start(): Promise<void> {
 app.on('window-all-closed', () => {
   if (process.platform !== 'darwin') app.quit();
 });
-app.on('will-quit', () => {
-  core?.close();
+app.on('before-quit', (event) => {
+  if (!core) return;
+  // Let deliveries in flight finish recording (at-least-once either way), then quit.
+  event.preventDefault();
+  const closing = core;
   core = null;
+  void closing.close().finally(() => app.quit());
 });
 
 void start();

@@ -1,11 +1,45 @@
 /**
- * The application core: one object that owns the store, the clock and the event stream, and
- * (as the engine grows) the queue and the delivery engine. The Electron main process, the CLI
- * and the headless test host all create exactly this object — the same code runs everywhere.
+ * The application core: one object that owns the store, the clock, the event stream, the
+ * queue and the delivery engine. The Electron main process, the CLI and the headless test host
+ * all create exactly this object — the same code runs everywhere. Everything with side effects
+ * on the network (resolver, dialer, MTA-STS fetcher) can be injected, so tests drive the real
+ * engine against loopback peers.
  */
+import os from 'node:os';
+import type { Draft } from '../../shared/domain';
 import { systemClock, type Clock } from './clock';
+import { createDeliverer, type EngineOptions } from './delivery/deliver';
+import type { DeliverFn } from './delivery/types';
+import { createStubResolver } from './dns';
+import type { Resolver } from './dns/types';
 import { EventBatcher } from './events';
+import { tcpDialer, type Dialer } from './net/dialer';
+import { probeDomain, ProbeCache } from './probe';
+import { Queue } from './queue/queue';
+import { SqlitePolicyCache } from './store/mtasts-cache';
 import { Store } from './store/store';
+import { submitDraft, type SubmitResult } from './submit';
+import { createMtaStsFetcher, type MtaStsFetcher } from './tls-policy/mta-sts-fetch';
+import type { ProbeResult } from '../../shared/domain';
+
+export interface NetworkOptions {
+  /** DNS servers ("ip[:port]") instead of the settings' or the system's. */
+  dnsServers?: string[];
+  resolver?: Resolver;
+  dialer?: Dialer;
+  /** SMTP port of every MX (25; tests use others). */
+  smtpPort?: number;
+  /** Port of MTA-STS policy hosts (443; tests use others). */
+  httpsPort?: number;
+  /** Extra trusted root certificates (PEM file contents) for PKIX checks. */
+  extraCa?: string[];
+  ehloName?: string;
+  mtaStsFetcher?: MtaStsFetcher;
+  /** Where an MTA-STS host connects to (tests map mta-sts.<domain> to loopback). */
+  mtaStsConnectTo?: (host: string) => string | Promise<string>;
+  timeouts?: EngineOptions['timeouts'];
+  connectTimeoutMs?: number;
+}
 
 export interface OutboxOptions {
   dataDir: string;
@@ -14,15 +48,22 @@ export interface OutboxOptions {
   clock?: Clock;
   version?: string;
   logDir?: string | null;
+  network?: NetworkOptions;
+  /** Replaces the delivery engine entirely (queue tests). */
+  deliver?: DeliverFn;
+  random?: () => number;
 }
 
 export class Outbox {
   readonly store: Store;
   readonly clock: Clock;
   readonly events: EventBatcher;
+  readonly queue: Queue;
   readonly dataDir: string;
   readonly version: string;
   readonly logDir: string | null;
+  readonly engine: EngineOptions;
+  readonly #probeCache: ProbeCache;
 
   constructor(opts: OutboxOptions) {
     this.dataDir = opts.dataDir;
@@ -31,10 +72,74 @@ export class Outbox {
     this.events = new EventBatcher(this.clock);
     this.version = opts.version ?? '0.0.0';
     this.logDir = opts.logDir ?? null;
+    this.engine = this.#engineOptions(opts);
+    this.#probeCache = new ProbeCache(this.clock);
+    const settings = this.store.getSettings();
+    this.queue = new Queue({
+      store: this.store,
+      clock: this.clock,
+      deliver: opts.deliver ?? createDeliverer(this.engine),
+      events: this.events,
+      concurrency: settings.concurrency,
+      perDomain: settings.perDomainConcurrency,
+      lifetimeMs: settings.lifetimeHours * 3600_000,
+      delayNoticeMs: settings.delayNoticeHours * 3600_000,
+      ...(opts.random ? { random: opts.random } : {}),
+    });
   }
 
-  close(): void {
+  #engineOptions(opts: OutboxOptions): EngineOptions {
+    const net = opts.network ?? {};
+    const settings = this.store.getSettings();
+    const servers = net.dnsServers?.length ? net.dnsServers : settings.dnsServers.length ? settings.dnsServers : undefined;
+    const extraCa = net.extraCa ?? [];
+    return {
+      resolver: net.resolver ?? createStubResolver({ servers, clock: this.clock }),
+      dialer: net.dialer ?? tcpDialer,
+      clock: this.clock,
+      mtaSts: {
+        fetcher:
+          net.mtaStsFetcher ??
+          createMtaStsFetcher({
+            ...(net.httpsPort ? { port: net.httpsPort } : {}),
+            ...(extraCa.length ? { ca: extraCa } : {}),
+            ...(net.mtaStsConnectTo ? { connectTo: net.mtaStsConnectTo } : {}),
+          }),
+        cache: new SqlitePolicyCache(this.store),
+      },
+      ehloName: net.ehloName || settings.ehloName || defaultEhloName(),
+      smtpPort: net.smtpPort ?? 25,
+      extraCa,
+      ...(net.timeouts ? { timeouts: net.timeouts } : {}),
+      ...(net.connectTimeoutMs ? { connectTimeoutMs: net.connectTimeoutMs } : {}),
+      ...(opts.random ? { random: opts.random } : {}),
+    };
+  }
+
+  /** Validates, builds and durably queues a draft; the queue picks it up at once. */
+  async submit(draft: Draft): Promise<SubmitResult> {
+    const result = await submitDraft(draft, { store: this.store, clock: this.clock });
+    if (result.ok) {
+      this.events.emit({ type: 'message-added', messageId: result.messageId });
+      this.queue.pump();
+    }
+    return result;
+  }
+
+  /** The pre-send probe of a recipient domain (cached for a few minutes). */
+  probe(domain: string): Promise<ProbeResult> {
+    return this.#probeCache.get(domain, () => probeDomain(domain, this.engine, this.store));
+  }
+
+  async close(): Promise<void> {
+    await this.queue.stop();
     this.events.flush();
     this.store.close();
   }
+}
+
+/** RFC 5321 §4.1.1.1: the client's FQDN. A desktop rarely has one; the host name is the best guess. */
+function defaultEhloName(): string {
+  const h = os.hostname().trim().toLowerCase();
+  return /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(h) ? h : 'localhost.localdomain';
 }

@@ -38,7 +38,15 @@ export async function startHost(opts: Omit<OutboxOptions, 'version'> & { port?: 
     throw new Error('dist/renderer is missing: run `npm run build` first');
   }
   const core = opts.core ?? new Outbox({ ...opts, version: 'test-host' });
-  const table = createHandlers(core);
+  const exportsDir = path.join(opts.dataDir, 'exports');
+  const table = createHandlers(core, {
+    // The host has no dialogs: exports go to <data>/exports and the shim turns them into a download.
+    async chooseSavePath(defaultName) {
+      fs.mkdirSync(exportsDir, { recursive: true });
+      return path.join(exportsDir, defaultName);
+    },
+    async openPath() {},
+  });
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -102,7 +110,7 @@ export async function startHost(opts: Omit<OutboxOptions, 'version'> & { port?: 
       for (const ws of sockets) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      if (!opts.core) core.close();
+      if (!opts.core) await core.close();
     },
   };
 }

@@ -282,7 +282,7 @@ async function sign(file: string, k: DkimOptions, date: Date): Promise<Buffer> {
  * Writes the concatenation of `sources` (opened one after the other) through `transforms` to a
  * new file (mode 0600: mail is private), fsyncs it when `durable`, and returns its size.
  */
-async function writeFileSynced(
+export async function writeFileSynced(
   file: string,
   sources: Array<() => Readable>,
   transforms: Transform[],
@@ -317,7 +317,7 @@ async function writeFileSynced(
 }
 
 /** The rename is only durable once the directory entry is (POSIX; a no-op where unsupported). */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   let fh: FileHandle | undefined;
   try {
     fh = await fs.open(dir, 'r');

@@ -51,6 +51,8 @@ export class Queue {
   #timerAt = Infinity;
   #started = false;
   #stopping = false;
+  #onlyMessage: string | null = null;
+  readonly #waiters: (() => boolean)[] = [];
 
   constructor(opts: QueueOptions) {
     this.#o = {
@@ -71,6 +73,32 @@ export class Queue {
 
   get active(): number {
     return this.#running.size;
+  }
+
+  /** Restricts this queue to one message (`outbox send --wait` delivers only what it sent). */
+  onlyMessage(messageId: string | null): void {
+    this.#onlyMessage = messageId;
+  }
+
+  /**
+   * Resolves once every recipient of the message has had its first attempt: delivered,
+   * failed, deferred after an attempt, or taken out of the queue by the user.
+   */
+  firstAttemptsDone(messageId: string): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const done = this.repo
+          .recipientsOf(messageId)
+          .every((r) => r.state !== 'sending' && !((r.state === 'queued' || r.state === 'deferred') && r.attempts === 0));
+        if (done) resolve();
+        return done;
+      };
+      if (!check()) this.#waiters.push(check);
+    });
+  }
+
+  #wake(): void {
+    for (let i = this.#waiters.length - 1; i >= 0; i--) if (this.#waiters[i]!()) this.#waiters.splice(i, 1);
   }
 
   /** Recovers interrupted deliveries and starts working. */
@@ -97,7 +125,7 @@ export class Queue {
     for (;;) {
       this.pump();
       if (this.#running.size === 0) {
-        const next = this.repo.nextDueAt();
+        const next = this.repo.nextDueAt(this.#onlyMessage);
         if (next === null || next > this.#o.clock.now()) return;
         continue;
       }
@@ -112,7 +140,7 @@ export class Queue {
     this.#delayNotices(now);
     let free = this.#o.concurrency - this.#running.size;
     if (free > 0) {
-      for (const group of groupByMessageDomain(this.repo.due(now, Math.max(200, free * 50)))) {
+      for (const group of groupByMessageDomain(this.repo.due(now, Math.max(200, free * 50), this.#onlyMessage))) {
         if (free <= 0) break;
         const first = group[0]!;
         const key = `${first.message_id}|${first.domain}`;
@@ -128,7 +156,7 @@ export class Queue {
   }
 
   #armTimer(now: number): void {
-    const next = this.repo.nextDueAt();
+    const next = this.repo.nextDueAt(this.#onlyMessage);
     if (next === null) return;
     // Due work blocked by limits is picked up when a running delivery finishes.
     const at = Math.max(next, now);
@@ -225,6 +253,7 @@ export class Queue {
     }).immediate();
     const messageId = group[0]!.message_id;
     for (const u of updates) this.#emitState(messageId, u.id, u.state);
+    this.#wake();
     for (const n of notices) this.#o.events.emit({ type: 'notice', messageId, kind: 'failure', text: n.text });
     if (outcome.attempts.some((a) => a.plaintextFallback || (!a.starttls && a.results.some((x) => x.status === 'delivered')))) {
       this.#o.events.emit({ type: 'notice', messageId, kind: 'unencrypted', text: `delivered to ${group[0]!.domain} without encryption` });
@@ -277,6 +306,7 @@ export class Queue {
       const state = states.get(id);
       if (state) this.#emitState(messageId, id, state);
     }
+    this.#wake();
     this.pump();
     return changed;
   }

@@ -53,21 +53,24 @@ export class QueueRepo {
   }
 
   /** Due recipients, oldest due first, with what delivery needs of their message. */
-  due(now: number, limit: number): DueRecipient[] {
+  due(now: number, limit: number, onlyMessage: string | null = null): DueRecipient[] {
     return this.db
       .prepare(
         `SELECT r.*, m.mail_from, m.raw_path, m.size, m.eight_bit, m.smtputf8, m.tls_mode, m.created_at
          FROM recipients r JOIN messages m ON m.id = r.message_id
-         WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= ?
+         WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= ? AND (? IS NULL OR r.message_id = ?)
          ORDER BY r.next_attempt_at, r.id LIMIT ?`,
       )
-      .all(now, limit) as DueRecipient[];
+      .all(now, onlyMessage, onlyMessage, limit) as DueRecipient[];
   }
 
-  nextDueAt(): number | null {
+  nextDueAt(onlyMessage: string | null = null): number | null {
     const row = this.db
-      .prepare("SELECT min(next_attempt_at) AS t FROM recipients WHERE state IN ('queued', 'deferred') AND next_attempt_at IS NOT NULL")
-      .get() as { t: number | null };
+      .prepare(
+        `SELECT min(next_attempt_at) AS t FROM recipients
+         WHERE state IN ('queued', 'deferred') AND next_attempt_at IS NOT NULL AND (? IS NULL OR message_id = ?)`,
+      )
+      .get(onlyMessage, onlyMessage) as { t: number | null };
     return row.t;
   }
 

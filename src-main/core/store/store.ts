@@ -16,6 +16,7 @@ import type {
   Identity,
   MessageDetail,
   MessageSummary,
+  Notice,
   RecipientKind,
   Settings,
   TlsMode,
@@ -320,6 +321,41 @@ export class Store {
         .run(i.address, i.displayName, i.dkimSelector ?? null, i.dkimAlgorithm ?? null, i.dkimPrivateKey ?? null, i.dkimPublicKey ?? null, i.isDefault ? 1 : 0, at);
       return Number(info.lastInsertRowid);
     }).immediate();
+  }
+
+  updateIdentity(id: number, patch: { displayName?: string | undefined; isDefault?: boolean | undefined }): boolean {
+    return this.db.transaction(() => {
+      if (!this.getIdentity(id)) return false;
+      if (patch.displayName !== undefined) this.db.prepare('UPDATE identities SET display_name = ? WHERE id = ?').run(patch.displayName, id);
+      if (patch.isDefault) {
+        this.db.prepare('UPDATE identities SET is_default = 0').run();
+        this.db.prepare('UPDATE identities SET is_default = 1 WHERE id = ?').run(id);
+      } else if (patch.isDefault === false) {
+        this.db.prepare('UPDATE identities SET is_default = 0 WHERE id = ?').run(id);
+      }
+      return true;
+    }).immediate();
+  }
+
+  setIdentityKey(id: number, key: { selector: string; algorithm: NonNullable<Identity['dkimAlgorithm']>; privateKey: string; publicKey: string }): boolean {
+    return (
+      this.db
+        .prepare('UPDATE identities SET dkim_selector = ?, dkim_algorithm = ?, dkim_private_key = ?, dkim_public_key = ? WHERE id = ?')
+        .run(key.selector, key.algorithm, key.privateKey, key.publicKey, id).changes === 1
+    );
+  }
+
+  deleteIdentity(id: number): boolean {
+    return this.db.prepare('DELETE FROM identities WHERE id = ?').run(id).changes === 1;
+  }
+
+  // ---- notices (rules §10) ---------------------------------------------------------------
+
+  listNotices(limit: number): Notice[] {
+    const rows = this.db.prepare('SELECT * FROM notices ORDER BY at DESC, id DESC LIMIT ?').all(limit) as {
+      id: number; message_id: string; recipient_id: number | null; kind: Notice['kind']; at: number; text: string; seen: number;
+    }[];
+    return rows.map((r) => ({ id: r.id, messageId: r.message_id, recipientId: r.recipient_id, kind: r.kind, at: r.at, text: r.text, seen: r.seen === 1 }));
   }
 
   // ---- recipient-domain TLS hints (rules §11) --------------------------------------------

@@ -14,10 +14,10 @@ beforeAll(() => {
   cleanup = t.cleanup;
   core = new Outbox({ dataDir: t.dir, version: '1.2.3' });
   core.store.insertMessage(newMessage('m1', 1000));
-  table = createHandlers(core);
+  table = createHandlers(core, { chooseSavePath: async () => null, openPath: async () => {} });
 });
-afterAll(() => {
-  core.close();
+afterAll(async () => {
+  await core.close();
   cleanup();
 });
 
@@ -49,6 +49,20 @@ const specific: Record<ChannelName, unknown[]> = {
   'drafts.load': [{}, { id: 1 }],
   'drafts.delete': [{ id: null }],
   'identities.list': [{ id: 1 }],
+  'outbox.send': [{ to: ['a@example.org\nBcc: x@example.org'] }, { subject: 'x\r\n' }, { tlsMode: 'yes' }, { attachments: 'x' }, { extra: 1 }],
+  'outbox.action': [{ messageId: 'm1', action: 'delete' }, { messageId: 'm1' }, { action: 'hold' }, { messageId: 'm1', action: 'hold', recipientId: 'a' }],
+  'outbox.setTlsMode': [{ messageId: 'm1', tlsMode: 'none' }, { messageId: 'm1' }],
+  'compose.checkAddresses': [{ addresses: 'a@b' }, { addresses: [1] }],
+  'notices.list': [{ limit: 0 }, { limit: 'all' }],
+  'identities.create': [{ address: 'me@example.org\r\nBcc: x' }, { address: 'me@example.org', displayName: 'A\nB' }, { displayName: 'x' }],
+  'identities.update': [{ id: 'one' }, { id: 1, displayName: 'x\r\ny' }],
+  'identities.delete': [{ id: '1' }],
+  'identities.generateKey': [{ id: 1, algorithm: 'dsa', selector: 's1' }, { id: 1, algorithm: 'rsa-sha256', selector: 'bad selector' }, { id: 1, algorithm: 'rsa-sha256', selector: 'a._domainkey' }],
+  'identities.dkimRecord': [{}],
+  'identities.checkDns': [{ id: null }],
+  'tls.probe': [{ domain: '' }, { domain: 5 }],
+  'logs.export': [{ format: 'xlsx' }, { format: 'csv', since: 'today' }],
+  'logs.openFolder': [{ path: '/' }],
   'tls.hints': [{}, { domains: 'example.org' }, { domains: [''] }],
 };
 

@@ -1,0 +1,415 @@
+/**
+ * `outbox` — the core without the desktop: send, run the queue, inspect and act on it, export
+ * the delivery log, probe a domain, manage identities. Same Outbox object as the app.
+ *
+ * Exit codes: 0 success (send --wait: every recipient delivered), 1 a recipient failed or was
+ * deferred, 2 bad input (one line on stderr; nothing queued).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Attempt, Draft, MessageDetail, TlsMode } from '../shared/domain';
+import { exportAttempts, exportMessageEml } from './core/export/export';
+import { checkDkimRecord, dkimDnsRecord, generateDkimKey } from './core/compose/dkim-keys';
+import { parseMailbox } from './core/compose/address';
+import { Outbox, type NetworkOptions } from './core/outbox';
+import type { QueueAction } from './core/queue/queue';
+
+class UsageError extends Error {}
+
+const COMMON = {
+  'data-dir': { type: 'string' },
+  dns: { type: 'string', multiple: true },
+  'smtp-port': { type: 'string' },
+  'https-port': { type: 'string' },
+  'ca-file': { type: 'string' },
+  ehlo: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const USAGE = `usage: outbox <command> [options]
+  send     --from ADDR --to ADDR [--to ADDR ...] [--cc ADDR ...] [--bcc ADDR ...] [--subject TEXT]
+           [--text FILE|-] [--attach FILE ...] [--eml FILE] [--require-tls | --tls-optional] [--wait [SECONDS]]
+  run      [--once]                 run the queue (until interrupted, or until nothing is due)
+  queue                             list messages and recipient states
+  hold|resume|retry|cancel ID [--recipient ADDR]
+  export   --format csv|json|ndjson [--since ISO] [--until ISO] [--out FILE] | --eml ID [--out FILE]
+  probe    DOMAIN                   MX, MTA-STS, DANE and STARTTLS/REQUIRETLS per host, without sending
+  identity add --address ADDR [--name NAME] [--dkim rsa|ed25519 --selector SEL] | list | dkim-record ID | check-dns ID
+common: --data-dir DIR --dns HOST[:PORT] (repeatable) --smtp-port N --https-port N --ca-file FILE --ehlo NAME --json`;
+
+function defaultDataDir(): string {
+  const home = os.homedir();
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'Direct Outbox');
+  if (process.platform === 'win32') return path.join(process.env.APPDATA ?? home, 'Direct Outbox');
+  return path.join(process.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'Direct Outbox');
+}
+
+function int(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new UsageError(`--${name} must be a port number`);
+  return Number(v);
+}
+
+function openCore(values: Record<string, unknown>): Outbox {
+  const network: NetworkOptions = {};
+  const dns = values.dns as string[] | undefined;
+  if (dns?.length) network.dnsServers = dns;
+  const smtpPort = int(values['smtp-port'] as string | undefined, 'smtp-port');
+  if (smtpPort) network.smtpPort = smtpPort;
+  const httpsPort = int(values['https-port'] as string | undefined, 'https-port');
+  if (httpsPort) network.httpsPort = httpsPort;
+  if (values['ca-file']) {
+    try {
+      network.extraCa = [fs.readFileSync(values['ca-file'] as string, 'utf8')];
+    } catch (e) {
+      throw new UsageError(`--ca-file: ${(e as Error).message}`);
+    }
+  }
+  if (values.ehlo) {
+    if (!/^[A-Za-z0-9.-]{1,253}$/.test(values.ehlo as string)) throw new UsageError('--ehlo must be a host name');
+    network.ehloName = values.ehlo as string;
+  }
+  return new Outbox({ dataDir: (values['data-dir'] as string | undefined) ?? defaultDataDir(), network, version: '0.1.0' });
+}
+
+function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+async function readText(spec: string | undefined): Promise<string> {
+  if (spec === undefined) return '';
+  if (spec === '-') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return fs.readFileSync(spec, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--text: ${(e as Error).message}`);
+  }
+}
+
+/** The per-recipient summary `send --wait --json` prints (issue "Delivery engine" §4). */
+function recipientReport(m: MessageDetail) {
+  return m.recipients.map((r) => {
+    const attempts = m.attempts.filter((a) => a.results.some((x) => x.recipientId === r.id));
+    const last: Attempt | undefined = attempts[attempts.length - 1];
+    const lastResult = last?.results.find((x) => x.recipientId === r.id);
+    const status = r.state === 'delivered' ? 'delivered' : r.state === 'failed' || r.state === 'canceled' ? 'failed' : 'deferred';
+    return {
+      address: r.address,
+      status,
+      code: lastResult?.code ?? r.lastCode,
+      enhancedCode: lastResult?.enhancedCode ?? r.lastEnhanced,
+      reply: lastResult?.reply ?? r.lastReply,
+      host: last?.host ?? r.lastHost,
+      ip: last?.ip ?? null,
+      attempts: r.attempts,
+      plaintextFallback: last?.plaintextFallback ?? false,
+      tls: last
+        ? { starttls: last.starttls, version: last.tlsVersion, cipher: last.tlsCipher, verified: last.verification ?? 'none', mtaSts: last.mtaStsMode, dane: last.dane }
+        : null,
+    };
+  });
+}
+
+async function cmdSend(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    from: { type: 'string' },
+    to: { type: 'string', multiple: true },
+    cc: { type: 'string', multiple: true },
+    bcc: { type: 'string', multiple: true },
+    subject: { type: 'string' },
+    text: { type: 'string' },
+    attach: { type: 'string', multiple: true },
+    eml: { type: 'string' },
+    'require-tls': { type: 'boolean' },
+    'tls-optional': { type: 'boolean' },
+    wait: { type: 'string' },
+  });
+  // `--wait` may stand alone: parseArgs needs a value, so accept a following flag as "no value".
+  if (values['require-tls'] && values['tls-optional']) throw new UsageError('--require-tls and --tls-optional exclude each other (RFC 8689)');
+  if (!values.from) throw new UsageError('--from is required');
+  const to = values.to ?? [];
+  const cc = values.cc ?? [];
+  const bcc = values.bcc ?? [];
+  if (to.length + cc.length + bcc.length === 0) throw new UsageError('at least one --to, --cc or --bcc is required');
+  const tlsMode: TlsMode = values['require-tls'] ? 'requiretls' : values['tls-optional'] ? 'tls-optional' : 'default';
+  const waitSeconds = values.wait === undefined ? null : values.wait === '' ? Infinity : Number(values.wait);
+  if (waitSeconds !== null && !(waitSeconds > 0)) throw new UsageError('--wait takes a number of seconds');
+
+  const core = openCore(values);
+  try {
+    let messageId: string;
+    if (values.eml) {
+      const { submitRaw } = await import('./core/submit-raw');
+      const r = await submitRaw(values.eml, { from: values.from, to: [...to, ...cc, ...bcc], tlsMode }, { store: core.store, clock: core.clock });
+      if (!r.ok) throw new UsageError(r.errors.map((e) => `${e.field}: ${e.message}`).join('; '));
+      messageId = r.messageId;
+    } else {
+      const draft: Draft = {
+        from: values.from,
+        to,
+        cc,
+        bcc,
+        subject: values.subject ?? '',
+        text: await readText(values.text),
+        attachments: (values.attach ?? []).map((p) => ({ path: path.resolve(p) })),
+        tlsMode,
+      };
+      const r = await core.submit(draft);
+      if (!r.ok) throw new UsageError(r.errors.map((e) => `${e.field}${e.index !== undefined ? `[${e.index}]` : ''}: ${e.message}`).join('; '));
+      messageId = r.messageId;
+    }
+    if (waitSeconds === null) {
+      print(values.json, { messageId, queued: true }, `queued ${messageId}`);
+      return 0;
+    }
+    // Deliver this message now: first attempt for every recipient, then report.
+    core.queue.onlyMessage(messageId);
+    core.queue.start();
+    const deadline = Date.now() + (Number.isFinite(waitSeconds) ? waitSeconds * 1000 : 24 * 3600_000);
+    await Promise.race([core.queue.firstAttemptsDone(messageId), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+    await core.queue.stop();
+    const m = core.store.getMessage(messageId)!;
+    const recipients = recipientReport(m);
+    if (values.json) process.stdout.write(`${JSON.stringify({ messageId, recipients })}\n`);
+    else for (const r of recipients) console.log(`${r.status.padEnd(9)} ${r.address}  ${[r.code, r.enhancedCode, r.reply].filter(Boolean).join(' ')}${r.host ? `  (${r.host})` : ''}`);
+    return recipients.every((r) => r.status === 'delivered') ? 0 : 1;
+  } finally {
+    await core.close();
+  }
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parse(args, { once: { type: 'boolean' } });
+  const core = openCore(values);
+  core.queue.start();
+  if (values.once) {
+    await core.queue.drain();
+    await core.close();
+    return 0;
+  }
+  console.error(`outbox: running the queue in ${core.dataDir} (Ctrl+C to stop)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await core.close();
+  return 0;
+}
+
+async function cmdQueue(args: string[]): Promise<number> {
+  const { values } = parse(args, {});
+  const core = openCore(values);
+  try {
+    const items = [];
+    for (let offset = 0; ; offset += 500) {
+      const page = core.store.listMessages({ offset, limit: 500, sort: 'oldest' });
+      items.push(...page.items);
+      if (items.length >= page.total || page.items.length === 0) break;
+    }
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ messages: items })}\n`);
+    } else {
+      for (const m of items) {
+        console.log(`${m.id}  ${new Date(m.createdAt).toISOString()}  ${m.subject || '(no subject)'}${m.unencrypted ? '  [UNENCRYPTED]' : ''}`);
+        for (const r of m.recipients) {
+          const next = r.nextAttemptAt && (r.state === 'deferred' || r.state === 'queued') ? ` next ${new Date(r.nextAttemptAt).toISOString()}` : '';
+          console.log(`    ${r.state.padEnd(9)} ${r.address}  attempts ${r.attempts}${next}${r.lastReply ? `  ${r.lastReply}` : ''}`);
+        }
+      }
+    }
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function cmdAction(action: QueueAction, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { recipient: { type: 'string' } });
+  const id = positionals[0];
+  if (!id) throw new UsageError(`${action} needs a message ID`);
+  const core = openCore(values);
+  try {
+    const m = core.store.getMessage(id);
+    if (!m) throw new UsageError(`no message ${id}`);
+    let recipientId: number | undefined;
+    if (values.recipient) {
+      const r = m.recipients.find((x) => x.address.toLowerCase() === values.recipient!.toLowerCase() || x.envelope.toLowerCase() === values.recipient!.toLowerCase());
+      if (!r) throw new UsageError(`message ${id} has no recipient ${values.recipient}`);
+      recipientId = r.id;
+    }
+    const changed = core.queue.act(action, id, recipientId);
+    print(values.json, { messageId: id, action, changed }, `${action}: ${changed.length} recipient(s) changed`);
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function cmdExport(args: string[]): Promise<number> {
+  const { values } = parse(args, { format: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, out: { type: 'string' }, eml: { type: 'string' } });
+  const core = openCore(values);
+  try {
+    const out = values.out ? fs.createWriteStream(values.out) : process.stdout;
+    if (values.eml) {
+      if (!core.store.messageRow(values.eml)) throw new UsageError(`no message ${values.eml}`);
+      await exportMessageEml(core.store, values.eml, out);
+    } else {
+      const format = values.format ?? 'csv';
+      if (format !== 'csv' && format !== 'json' && format !== 'ndjson') throw new UsageError('--format must be csv, json or ndjson');
+      const time = (v: string | undefined, name: string) => {
+        if (v === undefined) return undefined;
+        const t = Date.parse(v);
+        if (Number.isNaN(t)) throw new UsageError(`--${name} must be an ISO 8601 time`);
+        return t;
+      };
+      const since = time(values.since, 'since');
+      const until = time(values.until, 'until');
+      const { rows } = await exportAttempts(core.store, { format, ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) }, out);
+      if (values.out) console.error(`exported ${rows} row(s) to ${values.out}`);
+    }
+    if (out !== process.stdout) await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end(() => resolve()).once('error', reject));
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function cmdProbe(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  const domain = positionals[0];
+  if (!domain) throw new UsageError('probe needs a DOMAIN');
+  const core = openCore(values);
+  try {
+    const r = await core.probe(domain);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    } else {
+      console.log(`${r.domain}: MX ${r.mx.join(', ') || '(none)'}; MTA-STS ${r.mtaStsMode ?? 'none'}${r.mtaStsId ? ` (id ${r.mtaStsId})` : ''}; DANE ${r.dane ? 'yes' : 'no'}${r.error ? `; ${r.error}` : ''}`);
+      for (const h of r.hosts) {
+        console.log(`  ${h.host} ${h.ip ?? ''}  STARTTLS ${h.starttls ? h.tlsVersion : 'no'}  REQUIRETLS ${h.requiretls ? 'yes' : 'no'}  cert ${h.verification ?? '-'}${h.verificationReason ? ` (${h.verificationReason})` : ''}${h.error ? `  error: ${h.error}` : ''}`);
+      }
+    }
+    return r.error ? 1 : 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function cmdIdentity(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, { address: { type: 'string' }, name: { type: 'string' }, dkim: { type: 'string' }, selector: { type: 'string' } });
+  const core = openCore(values);
+  try {
+    const byId = (v: string | undefined) => {
+      const i = v && /^\d+$/.test(v) ? core.store.getIdentity(Number(v)) : undefined;
+      if (!i) throw new UsageError(`no identity ${v ?? ''}`);
+      return i;
+    };
+    const record = (i: NonNullable<ReturnType<typeof byId>>) => {
+      if (!i.dkimPublicKey || !i.dkimSelector || !i.dkimAlgorithm) throw new UsageError(`identity ${i.id} has no DKIM key`);
+      return dkimDnsRecord({ selector: i.dkimSelector, domain: i.address.split('@').pop()!, algorithm: i.dkimAlgorithm, publicKey: i.dkimPublicKey });
+    };
+    switch (sub) {
+      case 'add': {
+        const parsed = parseMailbox(values.address ?? '', { field: 'address' });
+        if (!parsed.ok) throw new UsageError(`--address: ${parsed.error.message}`);
+        if (values.name !== undefined && /[\r\n\0]/.test(values.name)) throw new UsageError('--name must not contain line breaks');
+        const id = core.store.insertIdentity({ address: parsed.value.display, displayName: values.name ?? '', isDefault: core.store.listIdentities().length === 0 }, core.clock.now());
+        if (values.dkim) {
+          const algorithm = values.dkim === 'rsa' ? 'rsa-sha256' : values.dkim === 'ed25519' ? 'ed25519-sha256' : null;
+          if (!algorithm) throw new UsageError('--dkim must be rsa or ed25519');
+          const selector = values.selector ?? `outbox${new Date(core.clock.now()).getUTCFullYear()}`;
+          if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(selector)) throw new UsageError('--selector must be one DNS label');
+          const key = generateDkimKey(algorithm);
+          core.store.setIdentityKey(id, { selector, algorithm, privateKey: key.privateKeyPem, publicKey: key.publicKeyBase64 });
+        }
+        const i = core.store.getIdentity(id)!;
+        const rec = i.dkimPublicKey ? record(i) : null;
+        print(values.json, { id, address: i.address, dkimRecord: rec }, `identity ${id}: ${i.address}${rec ? `\npublish TXT ${rec.name}\n  "${rec.value}"` : ''}`);
+        return 0;
+      }
+      case 'list': {
+        const list = core.store.listIdentities();
+        print(values.json, { identities: list }, list.map((i) => `${i.id}  ${i.displayName ? `${i.displayName} ` : ''}<${i.address}>${i.dkimSelector ? `  dkim ${i.dkimAlgorithm} s=${i.dkimSelector}` : ''}${i.isDefault ? '  (default)' : ''}`).join('\n'));
+        return 0;
+      }
+      case 'dkim-record': {
+        const rec = record(byId(positionals[0]));
+        print(values.json, rec, `${rec.name} TXT "${rec.value}"`);
+        return 0;
+      }
+      case 'check-dns': {
+        const i = byId(positionals[0]);
+        const rec = record(i);
+        const answer = await core.engine.resolver.txt(rec.name).catch((e: Error) => e);
+        const check = answer instanceof Error ? { published: false, matches: false, reason: answer.message } : checkDkimRecord(answer.records, { algorithm: i.dkimAlgorithm!, publicKeyBase64: i.dkimPublicKey! });
+        print(values.json, check, `${rec.name}: ${check.matches ? 'published and matching' : check.reason}`);
+        return check.matches ? 0 : 1;
+      }
+      default:
+        throw new UsageError('identity add|list|dkim-record ID|check-dns ID');
+    }
+  } finally {
+    await core.close();
+  }
+}
+
+function print(json: unknown, value: unknown, text: string): void {
+  if (json) process.stdout.write(`${JSON.stringify(value)}\n`);
+  else if (text) console.log(text);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  // `--wait` without a number: give it an empty value so parseArgs accepts it.
+  const args = rest.flatMap((a, i) => (a === '--wait' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('--')) ? ['--wait='] : [a]));
+  try {
+    switch (command) {
+      case 'send':
+        return await cmdSend(args);
+      case 'run':
+        return await cmdRun(args);
+      case 'queue':
+        return await cmdQueue(args);
+      case 'hold':
+      case 'resume':
+      case 'retry':
+      case 'cancel':
+        return await cmdAction(command, args);
+      case 'export':
+        return await cmdExport(args);
+      case 'probe':
+        return await cmdProbe(args);
+      case 'identity':
+        return await cmdIdentity(args);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`outbox: ${e.message}`);
+      return 2;
+    }
+    console.error(`outbox: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,310 @@
+/**
+ * The delivery log as flat rows: one row per attempt result, i.e. per (host try × recipient),
+ * the shape a spreadsheet or `jq` wants. Each row carries what rules §9 and §12 ask the engine
+ * to keep: the host and IP, TLS version and cipher, how the certificate was verified and why
+ * not, the TLS policy that applied (DANE, MTA-STS mode) and the RFC 8460 §4.3 TLSRPT policy and
+ * failure types, the SMTP reply (RFC 5321 §4.2 code, RFC 3463 enhanced code) and whether the
+ * message fell back to plaintext (rules §4).
+ *
+ * Attempts without result rows — a DNS failure recorded for a whole domain, a connect failure
+ * before any RCPT — still appear, as ONE row with an empty recipient whose status and reply are
+ * the attempt's own (LEFT JOIN). Dropping them would hide exactly the failures a user exports
+ * the log to investigate.
+ *
+ * Threat: the log can be millions of rows and is read while the queue keeps writing. Rows come
+ * from better-sqlite3's `stmt.iterate()` one at a time (never `.all()`), ordered along the
+ * `attempts_started` index so SQLite needs no sort buffer. An open iterator makes its
+ * connection refuse writes ("connection is busy"), so callers that pause between rows must
+ * iterate on a connection of their own (export.ts opens a read-only one); the stored values
+ * may be corrupt or hostile, so every field is coerced to its type and never trusted to parse.
+ */
+import { domainToASCII } from 'node:url';
+import type { Db } from '../store/db';
+import { DeliveryError } from '../errors';
+
+export const RESULT_STATUSES = ['delivered', 'deferred', 'failed', 'not-attempted'] as const;
+export type ResultStatus = (typeof RESULT_STATUSES)[number];
+
+export interface ExportTranscriptLine {
+  at: number;
+  dir: string;
+  text: string;
+}
+
+/** One exported row. `recipient` is null for an attempt that has no per-recipient result. */
+export interface ExportRow {
+  attemptId: number;
+  messageId: string;
+  subject: string;
+  recipient: string | null;
+  domain: string;
+  /** Start of the attempt, ISO 8601 UTC; null when the stored time is not a valid date. */
+  time: string | null;
+  status: ResultStatus | string;
+  host: string | null;
+  ip: string | null;
+  port: number | null;
+  tlsVersion: string | null;
+  tlsCipher: string | null;
+  certFingerprint: string | null;
+  verification: string | null;
+  verificationReason: string | null;
+  /** 'dane', 'mta-sts enforce', 'mta-sts testing', 'dane + mta-sts enforce'… or 'none'. */
+  policy: string;
+  tlsrptPolicy: string | null;
+  tlsrptFailure: string | null;
+  requiretls: boolean;
+  plaintextFallback: boolean;
+  code: number | null;
+  enhancedCode: string | null;
+  reply: string | null;
+  errorCode: string | null;
+  stage: string | null;
+  durationMs: number | null;
+  /** Only when asked for; null when the stored transcript is not a valid transcript. */
+  transcript?: ExportTranscriptLine[] | null;
+}
+
+/** A point in time: ms since the epoch, or an ISO 8601 date / date-time with a UTC offset. */
+export type TimeBound = number | string;
+
+export interface AttemptRowFilter {
+  /** Attempts started at or after this instant. */
+  since?: TimeBound | undefined;
+  /** Attempts started strictly before this instant. */
+  until?: TimeBound | undefined;
+  /** Keep rows whose status is one of these. */
+  status?: ResultStatus | readonly ResultStatus[] | undefined;
+  /** Recipient domain (U-label or A-label, any case). */
+  domain?: string | undefined;
+  messageId?: string | undefined;
+}
+
+export interface AttemptRowOptions {
+  /** Read and parse each attempt's transcript (JSON and NDJSON carry it, CSV does not). */
+  transcript?: boolean | undefined;
+}
+
+function invalid(message: string): DeliveryError {
+  return new DeliveryError({ code: 'INVALID_INPUT', stage: 'store', permanent: true, message });
+}
+
+// ISO 8601 (RFC 3339 profile): a date alone (UTC by ECMAScript's rule), or a date-time that
+// MUST carry Z or an offset — a bare local time would make the same command export different
+// rows on machines in different time zones.
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/i;
+// ECMAScript's Date range (±8.64e15 ms); outside it toISOString() throws.
+const MAX_TIME = 8.64e15;
+
+/** Parses a since/until bound into ms since the epoch; anything else is INVALID_INPUT. */
+export function parseTimeBound(v: TimeBound, name: string): number {
+  let ms: number;
+  if (typeof v === 'number') ms = v;
+  else if (/^\d{1,16}$/.test(v)) ms = Number(v);
+  else if (ISO_DATE.test(v) || ISO_DATE_TIME.test(v)) ms = Date.parse(v.toUpperCase());
+  else throw invalid(`${name}: expected ms since the epoch or an ISO 8601 date/time with Z or an offset, got ${JSON.stringify(v).slice(0, 80)}`);
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME) throw invalid(`${name}: not a valid point in time`);
+  return ms;
+}
+
+/** The recipient domain as stored: A-label, lower case, no trailing dot (rules §1). */
+function normalizeDomain(d: string): string {
+  const ascii = domainToASCII(d.trim().replace(/\.$/, ''));
+  if (!ascii) throw invalid(`domain: not a valid domain name: ${JSON.stringify(d).slice(0, 80)}`);
+  return ascii.toLowerCase();
+}
+
+export function isoTime(ms: unknown): string | null {
+  return typeof ms === 'number' && Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME ? new Date(ms).toISOString() : null;
+}
+
+/** One readable column for the policy that governed the host (rules §2, §3). */
+export function policyLabel(dane: unknown, mtaStsMode: unknown): string {
+  const parts: string[] = [];
+  if (dane === 1) parts.push('dane');
+  // RFC 8461 §5: mode "none" means the domain has withdrawn its policy: no policy in force.
+  if (mtaStsMode === 'enforce' || mtaStsMode === 'testing') parts.push(`mta-sts ${mtaStsMode}`);
+  return parts.length ? parts.join(' + ') : 'none';
+}
+
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : String(v));
+const num = (v: unknown): number | null => {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return null;
+};
+
+/** The stored transcript, or null when it is not an array of {at, dir, text}. */
+export function parseTranscript(raw: unknown): ExportTranscriptLine[] | null {
+  if (typeof raw !== 'string') return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(parsed)) return null;
+  const lines: ExportTranscriptLine[] = [];
+  for (const l of parsed as unknown[]) {
+    if (typeof l !== 'object' || l === null) return null;
+    const { at, dir, text } = l as Record<string, unknown>;
+    if (typeof at !== 'number' || typeof dir !== 'string' || typeof text !== 'string') return null;
+    lines.push({ at, dir, text });
+  }
+  return lines;
+}
+
+interface JoinedRow {
+  attempt_id: number;
+  message_id: string;
+  subject: string | null;
+  recipient: string | null;
+  has_result: number;
+  status: string;
+  started_at: number;
+  duration_ms: number;
+  domain: string;
+  host: string | null;
+  ip: string | null;
+  port: number | null;
+  stage: string | null;
+  tls_version: string | null;
+  tls_cipher: string | null;
+  cert_fingerprint: string | null;
+  verification: string | null;
+  verification_reason: string | null;
+  mta_sts_mode: string | null;
+  dane: number;
+  requiretls: number;
+  plaintext_fallback: number;
+  tlsrpt_policy: string | null;
+  tlsrpt_failure: string | null;
+  code: number | null;
+  enhanced_code: string | null;
+  reply: string | null;
+  error_code: string | null;
+  transcript?: string;
+}
+
+// A result row's own status; an attempt without results takes the attempt's outcome.
+const STATUS_SQL = `CASE
+    WHEN ar.attempt_id IS NOT NULL THEN ar.status
+    WHEN a.permanent = 1 THEN 'failed'
+    WHEN a.error_code IS NOT NULL OR a.code >= 400 THEN 'deferred'
+    ELSE 'not-attempted' END`;
+
+/** The SELECT behind iterateAttemptRows, exposed so tests can check its query plan. */
+export function attemptRowsQuery(
+  filter: AttemptRowFilter = {},
+  opts: AttemptRowOptions = {},
+): { sql: string; params: Record<string, unknown> } {
+  const where: string[] = [];
+  const params: Record<string, unknown> = {};
+  if (filter.since !== undefined) {
+    where.push('a.started_at >= @since');
+    params.since = parseTimeBound(filter.since, 'since');
+  }
+  if (filter.until !== undefined) {
+    where.push('a.started_at < @until');
+    params.until = parseTimeBound(filter.until, 'until');
+  }
+  if (filter.domain !== undefined) {
+    where.push('a.domain = @domain');
+    params.domain = normalizeDomain(filter.domain);
+  }
+  if (filter.messageId !== undefined) {
+    where.push('a.message_id = @messageId');
+    params.messageId = filter.messageId;
+  }
+  if (filter.status !== undefined) {
+    const statuses = typeof filter.status === 'string' ? [filter.status] : [...filter.status];
+    const names: string[] = [];
+    statuses.forEach((s, i) => {
+      if (!(RESULT_STATUSES as readonly string[]).includes(s)) throw invalid(`status: unknown status ${JSON.stringify(s).slice(0, 40)}`);
+      names.push(`@status${i}`);
+      params[`status${i}`] = s;
+    });
+    where.push(names.length ? `(${STATUS_SQL}) IN (${names.join(', ')})` : '0');
+  }
+  // Result values win; when a result has no reply of its own (e.g. 'not-attempted' after the
+  // session failed) the attempt's reply explains it.
+  const sql = `
+    SELECT a.id AS attempt_id, a.message_id, m.subject, r.address AS recipient,
+           ar.attempt_id IS NOT NULL AS has_result, ${STATUS_SQL} AS status,
+           a.started_at, a.duration_ms, a.domain, a.host, a.ip, a.port, a.stage,
+           a.tls_version, a.tls_cipher, a.cert_fingerprint, a.verification, a.verification_reason,
+           a.mta_sts_mode, a.dane, a.requiretls, a.plaintext_fallback, a.tlsrpt_policy, a.tlsrpt_failure,
+           COALESCE(ar.code, a.code) AS code,
+           COALESCE(ar.enhanced_code, a.enhanced_code) AS enhanced_code,
+           COALESCE(ar.reply, a.reply) AS reply,
+           a.error_code${opts.transcript ? ', a.transcript' : ''}
+    FROM attempts a
+    LEFT JOIN messages m ON m.id = a.message_id
+    LEFT JOIN attempt_results ar ON ar.attempt_id = a.id
+    LEFT JOIN recipients r ON r.id = ar.recipient_id
+    ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY a.started_at, a.id, ar.recipient_id`;
+  return { sql, params };
+}
+
+function toExportRow(j: JoinedRow, transcript: ExportTranscriptLine[] | null | undefined): ExportRow {
+  const row: ExportRow = {
+    attemptId: num(j.attempt_id) ?? 0,
+    messageId: str(j.message_id) ?? '',
+    subject: str(j.subject) ?? '',
+    recipient: j.has_result ? str(j.recipient) : null,
+    domain: str(j.domain) ?? '',
+    time: isoTime(j.started_at),
+    status: str(j.status) ?? '',
+    host: str(j.host),
+    ip: str(j.ip),
+    port: num(j.port),
+    tlsVersion: str(j.tls_version),
+    tlsCipher: str(j.tls_cipher),
+    certFingerprint: str(j.cert_fingerprint),
+    verification: str(j.verification),
+    verificationReason: str(j.verification_reason),
+    policy: policyLabel(j.dane, j.mta_sts_mode),
+    tlsrptPolicy: str(j.tlsrpt_policy),
+    tlsrptFailure: str(j.tlsrpt_failure),
+    requiretls: j.requiretls === 1,
+    plaintextFallback: j.plaintext_fallback === 1,
+    code: num(j.code),
+    enhancedCode: str(j.enhanced_code),
+    reply: str(j.reply),
+    errorCode: str(j.error_code),
+    stage: str(j.stage),
+    durationMs: num(j.duration_ms),
+  };
+  if (transcript !== undefined) row.transcript = transcript;
+  return row;
+}
+
+/**
+ * Streams the delivery log, oldest attempt first, one row per attempt result. Lazily: the
+ * query runs on the first next(), and returning early (break, throw) closes the statement.
+ * Filters are validated eagerly so a bad `since` fails before any output is written.
+ */
+export function iterateAttemptRows(db: Db, filter: AttemptRowFilter = {}, opts: AttemptRowOptions = {}): Generator<ExportRow, void, undefined> {
+  const { sql, params } = attemptRowsQuery(filter, opts);
+  const stmt = db.prepare(sql);
+  return (function* () {
+    // Rows arrive grouped by attempt: parse each transcript once, not once per recipient.
+    let lastAttempt = -1;
+    let lastTranscript: ExportTranscriptLine[] | null = null;
+    for (const raw of stmt.iterate(params)) {
+      const j = raw as JoinedRow;
+      let transcript: ExportTranscriptLine[] | null | undefined;
+      if (opts.transcript) {
+        if (j.attempt_id !== lastAttempt) {
+          lastAttempt = j.attempt_id;
+          lastTranscript = parseTranscript(j.transcript);
+        }
+        transcript = lastTranscript;
+      }
+      yield toExportRow(j, transcript);
+    }
+  })();
+}

@@ -1,0 +1,124 @@
+/**
+ * Encoders of the delivery log: CSV (RFC 4180), one JSON array (RFC 8259), NDJSON (one JSON
+ * text per line). Pure string functions; export.ts does the I/O.
+ *
+ * Threat: the log is full of text chosen by others — remote SMTP replies, host names, subjects,
+ * recipient addresses. Opened in a spreadsheet, a cell such as `=HYPERLINK("http://x")` or
+ * `@SUM(...)` is a formula that can exfiltrate data or run commands (CSV injection, OWASP).
+ * Every CSV cell that could start a formula is neutralised with a leading `'`, and every cell
+ * is quoted as RFC 4180 requires so a CR, LF, comma or quote in a reply cannot forge rows or
+ * columns. JSON output relies on JSON.stringify, which escapes control characters and lone
+ * surrogates (well-formed JSON.stringify), so a line of NDJSON can never be split.
+ */
+import type { ExportRow } from './attempt-rows';
+import { DeliveryError } from '../errors';
+
+export type ExportFormat = 'csv' | 'json' | 'ndjson';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'json', 'ndjson'];
+
+export type Cell = string | number | boolean | null | undefined;
+
+// OWASP "CSV Injection": = + - @ start a formula; TAB and CR do too in some spreadsheets
+// (a leading control character is skipped before the formula is parsed). LF is added for
+// the same reason — it costs nothing on a cell that starts with a line break.
+const FORMULA_START = /^[=+\-@\t\r\n]/;
+// RFC 4180 §2.6: fields containing line breaks, double quotes or commas must be quoted.
+const NEEDS_QUOTES = /[",\r\n]/;
+
+/** One CSV field: formula neutralised, then quoted when RFC 4180 requires it. */
+export function csvField(v: Cell): string {
+  if (v === null || v === undefined) return '';
+  let s = typeof v === 'string' ? v : String(v);
+  // Numbers are neutralised too: a negative number reads the same as text in a spreadsheet,
+  // and a column declared INTEGER in SQLite can still hold text.
+  if (FORMULA_START.test(s)) s = `'${s}`;
+  // RFC 4180 §2.7: a double quote inside a quoted field is escaped by doubling it.
+  return NEEDS_QUOTES.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** One CSV record, CRLF-terminated (RFC 4180 §2.1). */
+export function csvRecord(cells: readonly Cell[]): string {
+  let line = '';
+  for (let i = 0; i < cells.length; i++) line += (i ? ',' : '') + csvField(cells[i]);
+  return `${line}\r\n`;
+}
+
+/** The CSV columns in order: header name and how to read it from a row. */
+export const CSV_COLUMNS: readonly { header: string; get: (r: ExportRow) => Cell }[] = [
+  { header: 'time', get: (r) => r.time },
+  { header: 'message_id', get: (r) => r.messageId },
+  { header: 'attempt_id', get: (r) => r.attemptId },
+  { header: 'recipient', get: (r) => r.recipient },
+  { header: 'domain', get: (r) => r.domain },
+  { header: 'status', get: (r) => r.status },
+  { header: 'host', get: (r) => r.host },
+  { header: 'ip', get: (r) => r.ip },
+  { header: 'port', get: (r) => r.port },
+  { header: 'tls_version', get: (r) => r.tlsVersion },
+  { header: 'tls_cipher', get: (r) => r.tlsCipher },
+  { header: 'cert_fingerprint', get: (r) => r.certFingerprint },
+  { header: 'verification', get: (r) => r.verification },
+  { header: 'verification_reason', get: (r) => r.verificationReason },
+  { header: 'policy', get: (r) => r.policy },
+  { header: 'tlsrpt_policy', get: (r) => r.tlsrptPolicy },
+  { header: 'tlsrpt_failure', get: (r) => r.tlsrptFailure },
+  { header: 'requiretls', get: (r) => r.requiretls },
+  { header: 'plaintext_fallback', get: (r) => r.plaintextFallback },
+  { header: 'code', get: (r) => r.code },
+  { header: 'enhanced_code', get: (r) => r.enhancedCode },
+  { header: 'reply', get: (r) => r.reply },
+  { header: 'error_code', get: (r) => r.errorCode },
+  { header: 'stage', get: (r) => r.stage },
+  { header: 'duration_ms', get: (r) => r.durationMs },
+  { header: 'subject', get: (r) => r.subject },
+];
+
+/** Turns rows into text: begin(), row() per row, end(). */
+export interface Encoder {
+  /** Whether rows must carry the transcript. */
+  readonly transcript: boolean;
+  begin(): string;
+  row(r: ExportRow, index: number): string;
+  end(rows: number): string;
+}
+
+export interface EncoderOptions {
+  /** CSV only: start with a UTF-8 BOM so Excel reads non-ASCII text correctly. */
+  bom?: boolean | undefined;
+}
+
+export function encoderFor(format: ExportFormat, opts: EncoderOptions = {}): Encoder {
+  switch (format) {
+    case 'csv':
+      return {
+        transcript: false,
+        begin: () => (opts.bom ? '\uFEFF' : '') + csvRecord(CSV_COLUMNS.map((c) => c.header)), // RFC 4180 §2.3 header
+        row: (r) => csvRecord(CSV_COLUMNS.map((c) => c.get(r))),
+        end: () => '',
+      };
+    case 'json':
+      // One array, written incrementally: "[", rows separated by ",", "]".
+      return {
+        transcript: true,
+        begin: () => '[',
+        row: (r, i) => `${i ? ',' : ''}\n${JSON.stringify(r)}`,
+        end: (rows) => (rows ? '\n]\n' : ']\n'),
+      };
+    case 'ndjson':
+      return {
+        transcript: true,
+        begin: () => '',
+        row: (r) => `${JSON.stringify(r)}\n`,
+        end: () => '',
+      };
+    default: {
+      const never: never = format;
+      throw new DeliveryError({
+        code: 'INVALID_INPUT',
+        stage: 'store',
+        permanent: true,
+        message: `format: expected csv, json or ndjson, got ${JSON.stringify(String(never)).slice(0, 40)}`,
+      });
+    }
+  }
+}

@@ -1,0 +1,743 @@
+/**
+ * One SMTP client session to one MX host, driven by the delivery layer:
+ *
+ *   1. open(): read the greeting, EHLO (HELO when EHLO gets a 5xx: then no extensions).
+ *   2. starttls(): STARTTLS, TLS handshake, EHLO again. Verification is not decided here: the
+ *      session returns the peer chain and Node's PKIX verdict; the policy layer decides.
+ *   3. send(): one mail transaction (MAIL, RCPT…, DATA), pipelined when announced; returns a
+ *      result per recipient. Call it again for recipients the server did not take this time.
+ *   4. quit() / close().
+ *
+ * RFCs: RFC 5321 §3.2 (EHLO/HELO), §3.3 and §4.1.1 (transaction), §4.5.2 (transparency, in
+ * data-encoder.ts), §4.5.3.1.10 (too many recipients), §4.5.3.2 (timeouts); RFC 3207 (STARTTLS);
+ * RFC 2920 (PIPELINING); RFC 1870 (SIZE); RFC 6152 (8BITMIME); RFC 6531 (SMTPUTF8); RFC 8689
+ * (REQUIRETLS); RFC 9422 (LIMITS RCPTMAX).
+ *
+ * Threats: the server is untrusted. Malformed replies, silence, resets and floods end the
+ * attempt with a DeliveryError (never a crash or an unhandled rejection); bytes a MITM injects
+ * before the TLS handshake are discarded (RFC 3207 §6); capabilities seen before TLS are
+ * forgotten after it (RFC 3207 §4.2); envelope addresses with CR/LF cannot inject commands.
+ */
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import tls from 'node:tls';
+import type { TranscriptLine } from '../../../shared/domain';
+import { systemClock, type Clock } from '../clock';
+import { DeliveryError, type ErrorCode, type Stage } from '../errors';
+import { noCapabilities, parseCapabilities, type Capabilities } from './capabilities';
+import {
+  C220ServiceReady,
+  C354StartData,
+  C452StorageFull,
+  C552MailboxFull,
+  C553BadMailbox,
+  C554TransactionFailed,
+  SeMsg6ConversionUnsupported3,
+  SeMsg6NonASCIIAddrNotPermitted7,
+  SePol7RequireTLS30,
+  SeSys3MsgLimitExceeded4,
+} from './codes';
+import { DataEncoder } from './data-encoder';
+import { LineReader, type ReadFailure } from './line-reader';
+import { isPermanent, protocolError, replyText, ReplyParser, type Reply, type ReplyContext } from './reply';
+
+/** RFC 5321 §4.5.3.2 timeouts, in milliseconds. */
+export interface SmtpTimeouts {
+  greeting: number;
+  /** EHLO, HELO, STARTTLS, RSET (RFC 5321 gives none; we use the MAIL value). */
+  command: number;
+  mail: number;
+  rcpt: number;
+  /** Waiting for the 354 after DATA. */
+  dataInit: number;
+  /** Each write of message data (waiting for the socket to drain). */
+  dataBlock: number;
+  /** Waiting for the reply to the final ".". */
+  dataEnd: number;
+  tlsHandshake: number;
+  quit: number;
+}
+
+export const defaultTimeouts: SmtpTimeouts = {
+  greeting: 5 * 60_000, // RFC 5321 §4.5.3.2.1
+  command: 5 * 60_000,
+  mail: 5 * 60_000, // §4.5.3.2.2
+  rcpt: 5 * 60_000, // §4.5.3.2.3
+  dataInit: 2 * 60_000, // §4.5.3.2.4
+  dataBlock: 3 * 60_000, // §4.5.3.2.5
+  dataEnd: 10 * 60_000, // §4.5.3.2.6
+  tlsHandshake: 60_000,
+  quit: 30_000,
+};
+
+export interface SmtpSessionOptions {
+  /** A connected socket (from a Dialer). The session owns it from now on. */
+  socket: net.Socket;
+  /** MX host name: default SNI and name checked by PKIX, and put into errors. */
+  host: string;
+  ip: string;
+  /** Our name for EHLO/HELO (a FQDN or address literal, RFC 5321 §4.1.1.1). */
+  ehloName: string;
+  clock?: Clock | undefined;
+  timeouts?: Partial<SmtpTimeouts> | undefined;
+  onTranscript?: ((line: TranscriptLine) => void) | undefined;
+}
+
+export type StartTlsOptions = Omit<tls.ConnectionOptions, 'socket' | 'host' | 'port' | 'rejectUnauthorized'>;
+
+export interface TlsInfo {
+  /** e.g. "TLSv1.3". */
+  version: string;
+  /** OpenSSL cipher name, e.g. "TLS_AES_256_GCM_SHA384". */
+  cipher: string;
+  /** The peer's certificates in DER, leaf first. */
+  chain: Buffer[];
+  /** SHA-256 of the leaf certificate, lowercase hex. */
+  leafFingerprint: string | undefined;
+  /** Node's PKIX verdict (chain to a trusted CA and name match against the servername). */
+  authorized: boolean;
+  authorizationError: string | undefined;
+}
+
+export interface Envelope {
+  /** Reverse-path address; "" for the null sender. */
+  mailFrom: string;
+  rcptTo: string[];
+  requireTls?: boolean | undefined;
+  /** The message needs SMTPUTF8 (RFC 6531), e.g. UTF-8 headers; non-ASCII addresses imply it. */
+  smtpUtf8?: boolean | undefined;
+  /** The body has 8-bit content (RFC 6152). */
+  eightBit?: boolean | undefined;
+  /** Message size in bytes (RFC 1870 SIZE= estimate). */
+  size: number;
+}
+
+export interface SendOptions {
+  /** Called after each chunk with the number of message bytes sent so far. */
+  onProgress?: ((bytes: number) => void) | undefined;
+}
+
+export type RecipientStatus = 'accepted' | 'rejected' | 'not-attempted';
+
+export interface RecipientResult {
+  address: string;
+  /**
+   * accepted: the server took responsibility (final reply to DATA was 250).
+   * rejected: refused at RCPT, DATA or the final dot, or locally (e.g. 5.6.7) — see `permanent`.
+   * not-attempted: not sent in this transaction (RCPTMAX, "too many recipients"); run another.
+   */
+  status: RecipientStatus;
+  code: number | undefined;
+  enhancedCode: string | undefined;
+  /** The reply as one line, e.g. "550 5.1.1 no such user". */
+  reply: string | undefined;
+  permanent: boolean;
+  /** SMTP_REPLY for server replies; a local code when the client decided. */
+  errorCode: ErrorCode | undefined;
+  stage: Stage | undefined;
+}
+
+export interface TransactionResult {
+  recipients: RecipientResult[];
+  /** True when the message data was sent and the final reply was 2xx. */
+  dataAccepted: boolean;
+  /** Message data bytes written on the wire (after dot-stuffing, with terminator). */
+  bytesSent: number;
+}
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+
+/** Envelope text that would break out of the command line (CRLF injection) or the brackets. */
+const UNSAFE_ADDRESS = /[\r\n\0<>]/;
+
+export class SmtpSession {
+  readonly host: string;
+  readonly ip: string;
+  readonly transcript: TranscriptLine[] = [];
+  #capabilities: Capabilities = noCapabilities();
+  #usedHelo = false;
+  #tls: TlsInfo | undefined;
+
+  #socket: net.Socket;
+  readonly #reader: LineReader;
+  readonly #parser = new ReplyParser();
+  readonly #clock: Clock;
+  readonly #timeouts: SmtpTimeouts;
+  readonly #ehloName: string;
+  readonly #onTranscript: ((line: TranscriptLine) => void) | undefined;
+  /** Set once the connection is unusable; every later operation throws it. */
+  #broken: DeliveryError | undefined;
+  #busy = false;
+
+  private constructor(opts: SmtpSessionOptions) {
+    this.host = opts.host;
+    this.ip = opts.ip;
+    this.#socket = opts.socket;
+    this.#clock = opts.clock ?? systemClock;
+    this.#timeouts = { ...defaultTimeouts, ...opts.timeouts };
+    this.#ehloName = opts.ehloName;
+    this.#onTranscript = opts.onTranscript;
+    // The reader reports socket errors; this keeps a late error from ever being unhandled.
+    this.#socket.on('error', () => {});
+    this.#reader = new LineReader(this.#socket);
+  }
+
+  /** Reads the greeting and says EHLO (or HELO). Closes the socket when it throws. */
+  static async open(opts: SmtpSessionOptions): Promise<SmtpSession> {
+    const s = new SmtpSession(opts);
+    try {
+      if (UNSAFE_ADDRESS.test(opts.ehloName) || opts.ehloName.trim() === '') {
+        throw s.#localError('INVALID_INPUT', 'ehlo', `invalid EHLO name ${JSON.stringify(opts.ehloName)}`, true);
+      }
+      s.#info(`connected to ${opts.host} [${opts.ip}]`);
+      // RFC 5321 §3.1: the greeting must be 220; 554 means "no service here".
+      const greeting = await s.#read({ stage: 'greeting' }, s.#timeouts.greeting);
+      if (greeting.code !== C220ServiceReady) throw s.#replyError(greeting, { stage: 'greeting' });
+      await s.#hello();
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /** Extensions announced in the latest EHLO (after STARTTLS: the post-TLS ones only). */
+  get capabilities(): Capabilities {
+    return this.#capabilities;
+  }
+
+  /** True when EHLO was refused and HELO used instead. */
+  get usedHelo(): boolean {
+    return this.#usedHelo;
+  }
+
+  /** Set after a successful starttls(). */
+  get tls(): TlsInfo | undefined {
+    return this.#tls;
+  }
+
+  /**
+   * RFC 3207: STARTTLS, handshake, EHLO again. Never rejects on certificate problems (Node's
+   * PKIX verdict is returned for the policy layer); rejects with TLS_FAILED when the server
+   * refuses STARTTLS (stage starttls) or the handshake fails (stage tls). Either way the
+   * session is unusable afterwards on failure of the handshake; the caller may reconnect in
+   * plaintext when no policy requires TLS (delivery-rules §4).
+   */
+  async starttls(options: StartTlsOptions = {}): Promise<TlsInfo> {
+    this.#enter();
+    try {
+      if (this.#tls) throw this.#localError('INTERNAL', 'starttls', 'TLS already established', false);
+      if (!this.#capabilities.starttls) {
+        throw this.#localError('TLS_REQUIRED', 'starttls', 'server does not announce STARTTLS', false);
+      }
+      const ctx: ReplyContext = { stage: 'starttls', command: 'STARTTLS' };
+      this.#writeCommands(['STARTTLS']);
+      const reply = await this.#read(ctx, this.#timeouts.command);
+      if (reply.code !== C220ServiceReady) {
+        const err = this.#replyError(reply, ctx);
+        // A refused STARTTLS is a TLS failure for the policy layer, and never permanent for the
+        // message: without a policy the delivery layer goes on in plaintext.
+        throw new DeliveryError({ ...err.toFields(), code: 'TLS_FAILED', permanent: false });
+      }
+      // RFC 3207 §6: anything received before the handshake came in plaintext, possibly
+      // injected by a MITM to be read as the reply to our first command under TLS. Discard it.
+      const discarded = this.#reader.detach();
+      if (discarded > 0) this.#info(`discarded ${discarded} bytes received before the TLS handshake (RFC 3207 §6)`);
+
+      const tlsSocket = await this.#handshake(options);
+      this.#socket = tlsSocket;
+      tlsSocket.on('error', () => {});
+      this.#reader.attach(tlsSocket);
+      const info = tlsInfo(tlsSocket);
+      this.#tls = info;
+      this.#info(
+        `TLS established: ${info.version} ${info.cipher}, PKIX ${info.authorized ? 'verified' : `not verified (${info.authorizationError ?? 'unknown'})`}` +
+          (info.leafFingerprint ? `, leaf SHA-256 ${info.leafFingerprint}` : ''),
+      );
+      // RFC 3207 §4.2: forget everything learnt before TLS and ask again.
+      this.#capabilities = noCapabilities();
+      await this.#hello();
+      return info;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /**
+   * One mail transaction. Envelope checks that need no round trip (SIZE, REQUIRETLS, SMTPUTF8,
+   * 8BITMIME) are made before anything is sent. Throws for failures of the whole transaction
+   * (MAIL refused, timeouts, connection lost, malformed replies); per-recipient refusals and
+   * refusals at DATA are results, not exceptions.
+   */
+  async send(envelope: Envelope, body: () => Readable, opts: SendOptions = {}): Promise<TransactionResult> {
+    this.#enter();
+    try {
+      return await this.#transaction(envelope, body, opts);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** RFC 5321 §4.1.1.10: QUIT, wait briefly for 221, close. Never throws. */
+  async quit(): Promise<void> {
+    if (this.#broken || this.#busy) {
+      this.close();
+      return;
+    }
+    try {
+      this.#writeCommands(['QUIT']);
+      await this.#read({ stage: 'quit', command: 'QUIT' }, this.#timeouts.quit);
+    } catch {
+      // The message is already delivered or refused; a bad goodbye changes nothing.
+    }
+    this.close();
+  }
+
+  /** Closes the connection at once. */
+  close(): void {
+    if (!this.#broken) {
+      this.#broken = new DeliveryError({
+        code: 'CONNECTION_CLOSED',
+        message: 'session closed',
+        stage: 'quit',
+        permanent: false,
+        host: this.host,
+        ip: this.ip,
+      });
+    }
+    this.#reader.cancel();
+    this.#socket.destroy();
+  }
+
+  // --- the transaction ---
+
+  async #transaction(env: Envelope, body: () => Readable, opts: SendOptions): Promise<TransactionResult> {
+    const caps = this.#capabilities;
+    if (env.rcptTo.length === 0) throw this.#localError('INVALID_INPUT', 'rcpt', 'no recipients', true);
+    for (const a of [env.mailFrom, ...env.rcptTo]) {
+      if (UNSAFE_ADDRESS.test(a)) throw this.#localError('INVALID_INPUT', 'mail', `unsafe address ${JSON.stringify(a)}`, true);
+    }
+    // RFC 8689 §4.2.1: REQUIRETLS only to a server that announced it (after STARTTLS).
+    if (env.requireTls && !caps.requireTls) {
+      throw this.#localError('REQUIRETLS_UNSUPPORTED', 'mail', 'server does not announce REQUIRETLS', true, 550, SePol7RequireTLS30);
+    }
+    // RFC 1870 §6.1: don't send what the server said it will not take.
+    if (caps.size !== undefined && caps.size > 0 && env.size > caps.size) {
+      throw this.#localError('MESSAGE_TOO_BIG', 'mail', `message of ${env.size} bytes exceeds the server's SIZE ${caps.size}`, true, C552MailboxFull, SeSys3MsgLimitExceeded4);
+    }
+
+    const results: RecipientResult[] = env.rcptTo.map((address) => ({
+      address,
+      status: 'not-attempted',
+      code: undefined,
+      enhancedCode: undefined,
+      reply: undefined,
+      permanent: false,
+      errorCode: undefined,
+      stage: undefined,
+    }));
+    const reject = (r: RecipientResult, code: number, enhanced: string, text: string, errorCode: ErrorCode) =>
+      Object.assign(r, { status: 'rejected', code, enhancedCode: enhanced, reply: `${code} ${enhanced} ${text}`, permanent: true, errorCode, stage: 'mail' });
+
+    // RFC 6531 §3.4: non-ASCII envelope addresses (and UTF-8 headers) need SMTPUTF8.
+    const messageNeedsUtf8 = !!env.smtpUtf8 || !ASCII_ONLY.test(env.mailFrom);
+    const useUtf8 = caps.smtpUtf8 && (messageNeedsUtf8 || env.rcptTo.some((a) => !ASCII_ONLY.test(a)));
+    if (!caps.smtpUtf8) {
+      for (const r of results) {
+        // RFC 6531 §3.2 / delivery-rules §9: without server support that recipient fails (5.6.7).
+        if (messageNeedsUtf8 || !ASCII_ONLY.test(r.address)) {
+          reject(r, C553BadMailbox, SeMsg6NonASCIIAddrNotPermitted7, 'server does not support SMTPUTF8', 'SMTPUTF8_UNSUPPORTED');
+        }
+      }
+    }
+    // RFC 6152 §3: 8-bit data only to a server announcing 8BITMIME (SMTPUTF8 implies it,
+    // RFC 6531 §3.3). We do not downgrade content to 7-bit (as mox: a permanent 5.6.3).
+    if (env.eightBit && !caps.eightBitMime && !useUtf8) {
+      for (const r of results) {
+        if (r.status === 'not-attempted') reject(r, C554TransactionFailed, SeMsg6ConversionUnsupported3, 'server does not support 8BITMIME', 'INVALID_INPUT');
+      }
+    }
+
+    // RFC 9422 §5.2: no more than RCPTMAX recipients per transaction; the rest wait for the next.
+    const todo = results.filter((r) => r.status === 'not-attempted').slice(0, caps.rcptMax ?? Infinity);
+    if (todo.length === 0) return { recipients: results, dataAccepted: false, bytesSent: 0 };
+
+    const params: string[] = [];
+    if (caps.size !== undefined) params.push(`SIZE=${env.size}`); // RFC 1870 §6
+    if (env.eightBit && caps.eightBitMime) params.push('BODY=8BITMIME'); // RFC 6152 §3
+    if (useUtf8) params.push('SMTPUTF8'); // RFC 6531 §3.4
+    if (env.requireTls) params.push('REQUIRETLS'); // RFC 8689 §4.2.1
+    const mailCmd = `MAIL FROM:<${env.mailFrom}>${params.map((p) => ` ${p}`).join('')}`;
+    const rcptCmds = todo.map((r) => `RCPT TO:<${r.address}>`);
+    const mailCtx: ReplyContext = { stage: 'mail', command: mailCmd };
+    const dataCtx: ReplyContext = { stage: 'data', command: 'DATA' };
+
+    let mailReply: Reply;
+    let dataReply: Reply | undefined;
+    if (caps.pipelining) {
+      // RFC 2920 §3.1: MAIL, RCPTs and DATA in one group, replies read in order.
+      this.#writeCommands([mailCmd, ...rcptCmds, 'DATA']);
+      mailReply = await this.#read(mailCtx, this.#timeouts.mail);
+      for (const [i, r] of todo.entries()) {
+        const reply = await this.#read({ stage: 'rcpt', command: rcptCmds[i] }, this.#timeouts.rcpt);
+        this.#rcptResult(r, reply, i, mailReply.code < 300);
+      }
+      dataReply = await this.#read(dataCtx, this.#timeouts.dataInit);
+      if (!isSuccess(mailReply)) {
+        // RFC 2920 §3.1: if the server still said 354, end the (empty) data with a lone dot.
+        if (dataReply.code === C354StartData) await this.#abortData();
+        throw this.#replyError(mailReply, mailCtx);
+      }
+    } else {
+      this.#writeCommands([mailCmd]);
+      mailReply = await this.#read(mailCtx, this.#timeouts.mail);
+      if (!isSuccess(mailReply)) throw this.#replyError(mailReply, mailCtx);
+      for (const [i, r] of todo.entries()) {
+        this.#writeCommands([rcptCmds[i]!]);
+        const reply = await this.#read({ stage: 'rcpt', command: rcptCmds[i] }, this.#timeouts.rcpt);
+        this.#rcptResult(r, reply, i, true);
+        // RFC 5321 §4.5.3.1.10: past the server's recipient limit: the rest go next time.
+        if (r.status === 'not-attempted') break;
+      }
+    }
+
+    const accepted = todo.filter((r) => r.status === 'accepted');
+    if (accepted.length === 0) {
+      if (dataReply?.code === C354StartData) await this.#abortData();
+      else await this.#rset();
+      return { recipients: results, dataAccepted: false, bytesSent: 0 };
+    }
+
+    if (!dataReply) {
+      this.#writeCommands(['DATA']);
+      dataReply = await this.#read(dataCtx, this.#timeouts.dataInit);
+    }
+    if (dataReply.code !== C354StartData) {
+      if (dataReply.code < 400) throw this.#unexpected(dataReply, dataCtx);
+      for (const r of accepted) setFromReply(r, dataReply, 'rejected', 'data');
+      await this.#rset();
+      return { recipients: results, dataAccepted: false, bytesSent: 0 };
+    }
+
+    const bytesSent = await this.#streamBody(body, opts.onProgress);
+    const endCtx: ReplyContext = { stage: 'data', command: '.' };
+    const final = await this.#read(endCtx, this.#timeouts.dataEnd);
+    if (final.code < 400 && !isSuccess(final)) throw this.#unexpected(final, endCtx);
+    // RFC 5321 §4.1.1.4: the reply to the final dot applies to every accepted recipient.
+    const ok = isSuccess(final);
+    for (const r of accepted) setFromReply(r, final, ok ? 'accepted' : 'rejected', 'data');
+    return { recipients: results, dataAccepted: ok, bytesSent };
+  }
+
+  #rcptResult(r: RecipientResult, reply: Reply, index: number, mailOk: boolean): void {
+    // Replies to RCPTs pipelined after a refused MAIL say nothing about the recipient.
+    if (!mailOk) return;
+    if (isSuccess(reply)) {
+      setFromReply(r, reply, 'accepted', 'rcpt');
+      return;
+    }
+    if (reply.code < 400) throw this.#unexpected(reply, { stage: 'rcpt', command: `RCPT TO:<${r.address}>` });
+    // RFC 5321 §4.5.3.1.10: 452 (or, historically, 552) on a RCPT after the first means "too
+    // many recipients": those go in the next transaction.
+    if (index > 0 && isTooManyRecipients(reply)) {
+      setFromReply(r, reply, 'not-attempted', 'rcpt');
+      r.permanent = false;
+      return;
+    }
+    setFromReply(r, reply, 'rejected', 'rcpt');
+  }
+
+  async #streamBody(body: () => Readable, onProgress: ((bytes: number) => void) | undefined): Promise<number> {
+    const enc = new DataEncoder();
+    let wire = 0;
+    let input = 0;
+    let stream: Readable | undefined;
+    try {
+      stream = body();
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        input += buf.length;
+        const out = enc.push(buf);
+        wire += out.length;
+        await this.#writeData(out);
+        onProgress?.(input);
+      }
+    } catch (e) {
+      if (e instanceof DeliveryError) throw e;
+      // The message source failed mid-way. Ending the data now would deliver a truncated
+      // message, so the connection is dropped without the terminator.
+      throw this.#fail(new DeliveryError({ code: 'INTERNAL', message: `reading the message failed: ${errMessage(e)}`, stage: 'data', permanent: false, host: this.host, ip: this.ip, cause: e }));
+    }
+    const tail = enc.end();
+    wire += tail.length;
+    await this.#writeData(tail);
+    this.#log('c', `[message body, ${wire} bytes]`);
+    return wire;
+  }
+
+  /** Ends a DATA the server opened although no recipient was accepted (RFC 2920 §3.1). */
+  async #abortData(): Promise<void> {
+    await this.#writeData(Buffer.from('.\r\n'));
+    this.#log('c', '.');
+    await this.#read({ stage: 'data', command: '.' }, this.#timeouts.dataEnd);
+  }
+
+  /** RFC 5321 §4.1.1.5: reset a transaction that did not reach the data. */
+  async #rset(): Promise<void> {
+    this.#writeCommands(['RSET']);
+    const reply = await this.#read({ stage: 'mail', command: 'RSET' }, this.#timeouts.command);
+    if (!isSuccess(reply)) throw this.#replyError(reply, { stage: 'mail', command: 'RSET' });
+  }
+
+  // --- EHLO ---
+
+  async #hello(): Promise<void> {
+    const ehlo = `EHLO ${this.#ehloName}`;
+    this.#writeCommands([ehlo]);
+    const reply = await this.#read({ stage: 'ehlo', command: ehlo }, this.#timeouts.command);
+    if (isSuccess(reply)) {
+      this.#capabilities = parseCapabilities(reply.lines);
+      this.#usedHelo = false;
+      return;
+    }
+    // RFC 5321 §3.2: a server that does not know EHLO answers 5xx (502/500); try HELO. A 4xx is
+    // a temporary refusal of the session, not an old server.
+    if (reply.code < 500) throw this.#replyError(reply, { stage: 'ehlo', command: ehlo });
+    const helo = `HELO ${this.#ehloName}`;
+    this.#writeCommands([helo]);
+    const heloReply = await this.#read({ stage: 'ehlo', command: helo }, this.#timeouts.command);
+    if (!isSuccess(heloReply)) throw this.#replyError(heloReply, { stage: 'ehlo', command: helo });
+    this.#capabilities = noCapabilities(heloReply.lines[0]?.split(' ')[0] ?? '');
+    this.#usedHelo = true;
+  }
+
+  // --- TLS ---
+
+  #handshake(options: StartTlsOptions): Promise<tls.TLSSocket> {
+    const servername = options.servername ?? (net.isIP(this.host) ? undefined : this.host);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const tlsSocket = tls.connect({
+        ...options,
+        socket: this.#socket,
+        ...(servername ? { servername } : {}),
+        // Verification is the policy layer's decision (PKIX, DANE or none); we report.
+        rejectUnauthorized: false,
+      });
+      const done = (err?: DeliveryError) => {
+        if (settled) return;
+        settled = true;
+        timer.cancel();
+        tlsSocket.off('secureConnect', onSecure);
+        tlsSocket.off('error', onError);
+        tlsSocket.off('close', onClose);
+        if (err) {
+          tlsSocket.on('error', () => {});
+          reject(this.#fail(err, tlsSocket));
+        } else resolve(tlsSocket);
+      };
+      const tlsErr = (message: string, code: ErrorCode, cause?: unknown) =>
+        new DeliveryError({ code, message, stage: 'tls', permanent: false, host: this.host, ip: this.ip, command: 'STARTTLS', cause });
+      const onSecure = () => done();
+      const onError = (e: Error) => done(tlsErr(`TLS handshake failed: ${e.message}`, 'TLS_FAILED', e));
+      const onClose = () => done(tlsErr('connection closed during the TLS handshake', 'TLS_FAILED'));
+      const timer = this.#clock.setTimer(this.#timeouts.tlsHandshake, () =>
+        done(tlsErr(`TLS handshake timed out after ${this.#timeouts.tlsHandshake} ms`, 'TIMEOUT')),
+      );
+      tlsSocket.once('secureConnect', onSecure);
+      tlsSocket.once('error', onError);
+      tlsSocket.once('close', onClose);
+    });
+  }
+
+  // --- reading and writing ---
+
+  #enter(): void {
+    if (this.#broken) throw this.#broken;
+    if (this.#busy) throw this.#localError('INTERNAL', 'mail', 'session is busy', false);
+    this.#busy = true;
+  }
+
+  #writeCommands(cmds: string[]): void {
+    if (this.#broken) throw this.#broken;
+    for (const c of cmds) this.#log('c', c);
+    // RFC 2920 §3.1: one write for the whole group.
+    this.#socket.write(cmds.map((c) => `${c}\r\n`).join(''));
+  }
+
+  /** Writes message data, waiting (bounded by the data block timeout) when the socket is full. */
+  async #writeData(buf: Buffer): Promise<void> {
+    if (this.#broken) throw this.#broken;
+    const socket = this.#socket;
+    if (socket.destroyed) throw this.#fail(this.#closedError({ stage: 'data', command: 'DATA' }));
+    if (buf.length === 0 || socket.write(buf)) return;
+    // RFC 5321 §4.5.3.2.5: each data block must get through within the timeout.
+    await new Promise<void>((resolve, reject) => {
+      const finish = (err?: DeliveryError) => {
+        timer.cancel();
+        socket.off('drain', onDrain);
+        socket.off('close', onClose);
+        if (err) reject(this.#fail(err));
+        else resolve();
+      };
+      const onDrain = () => finish();
+      const onClose = () => finish(this.#closedError({ stage: 'data', command: 'DATA' }));
+      const timer = this.#clock.setTimer(this.#timeouts.dataBlock, () =>
+        finish(this.#timeoutError({ stage: 'data', command: 'DATA' }, this.#timeouts.dataBlock, 'sending message data')),
+      );
+      socket.on('drain', onDrain);
+      socket.on('close', onClose);
+    });
+  }
+
+  /** Reads one complete reply within `timeoutMs`. Any failure makes the session unusable. */
+  async #read(ctx: ReplyContext, timeoutMs: number): Promise<Reply> {
+    if (this.#broken) throw this.#broken;
+    const full: ReplyContext = { ...ctx, host: this.host, ip: this.ip };
+    let timer: { cancel(): void } | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimer(timeoutMs, () => reject(this.#timeoutError(full, timeoutMs, 'waiting for a reply')));
+    });
+    const collect = async (): Promise<Reply> => {
+      for (;;) {
+        let line: string;
+        try {
+          line = await this.#reader.next();
+        } catch (f) {
+          throw this.#readFailure(f as ReadFailure, full);
+        }
+        this.#log('s', line);
+        const reply = this.#parser.feed(line, full);
+        if (reply) return reply;
+      }
+    };
+    try {
+      return await Promise.race([collect(), timeout]);
+    } catch (e) {
+      this.#reader.cancel();
+      throw this.#fail(e instanceof DeliveryError ? e : protocolError(full, errMessage(e)));
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  /** Marks the session broken with `err`, closes the socket, returns `err` for throwing. */
+  #fail(err: DeliveryError, socket: net.Socket = this.#socket): DeliveryError {
+    if (!this.#broken) this.#broken = err;
+    this.#info(`session failed: ${err.code} at ${err.stage}: ${err.message}`);
+    socket.destroy();
+    this.#socket.destroy();
+    return err;
+  }
+
+  #readFailure(f: ReadFailure, ctx: ReplyContext): DeliveryError {
+    switch (f.kind) {
+      case 'too-long':
+        return protocolError(ctx, 'reply line too long');
+      case 'flood':
+        return protocolError(ctx, 'server sent too much unsolicited data');
+      case 'error':
+        return new DeliveryError({ ...this.#closedError(ctx).toFields(), message: `connection lost: ${f.cause.message}`, cause: f.cause });
+      default:
+        return this.#closedError(ctx);
+    }
+  }
+
+  #closedError(ctx: ReplyContext): DeliveryError {
+    return new DeliveryError({ code: 'CONNECTION_CLOSED', message: 'connection closed unexpectedly', stage: ctx.stage, permanent: false, host: this.host, ip: this.ip, command: ctx.command });
+  }
+
+  #timeoutError(ctx: ReplyContext, ms: number, what: string): DeliveryError {
+    return new DeliveryError({ code: 'TIMEOUT', message: `timeout after ${ms} ms ${what}`, stage: ctx.stage, permanent: false, host: this.host, ip: this.ip, command: ctx.command });
+  }
+
+  /** A 4xx/5xx reply as an error: RFC 5321 §4.2.1, 5yz permanent, 4yz transient. */
+  #replyError(reply: Reply, ctx: ReplyContext): DeliveryError {
+    if (reply.code < 400) return this.#unexpected(reply, ctx);
+    return new DeliveryError({
+      code: 'SMTP_REPLY',
+      message: `${ctx.command ?? ctx.stage}: ${replyText(reply)}`,
+      stage: ctx.stage,
+      permanent: isPermanent(reply.code),
+      smtpCode: reply.code,
+      enhancedCode: reply.enhancedCode,
+      host: this.host,
+      ip: this.ip,
+      command: ctx.command,
+      lines: reply.lines,
+    });
+  }
+
+  /** A reply code that makes no sense at this point: the peer is not speaking SMTP with us. */
+  #unexpected(reply: Reply, ctx: ReplyContext): DeliveryError {
+    return this.#fail(
+      new DeliveryError({
+        ...protocolError({ ...ctx, host: this.host, ip: this.ip }, `unexpected reply ${replyText(reply)}`, reply.lines).toFields(),
+        smtpCode: reply.code,
+        enhancedCode: reply.enhancedCode,
+      }),
+    );
+  }
+
+  #localError(code: ErrorCode, stage: Stage, message: string, permanent: boolean, smtpCode?: number, enhancedCode?: string): DeliveryError {
+    return new DeliveryError({ code, message, stage, permanent, smtpCode, enhancedCode, host: this.host, ip: this.ip });
+  }
+
+  #log(dir: TranscriptLine['dir'], text: string): void {
+    const line: TranscriptLine = { at: this.#clock.now(), dir, text };
+    this.transcript.push(line);
+    this.#onTranscript?.(line);
+  }
+
+  #info(text: string): void {
+    this.#log('i', text);
+  }
+}
+
+function isSuccess(r: Reply): boolean {
+  return r.code >= 200 && r.code < 300;
+}
+
+function setFromReply(r: RecipientResult, reply: Reply, status: RecipientStatus, stage: Stage): void {
+  r.status = status;
+  r.code = reply.code;
+  r.enhancedCode = reply.enhancedCode;
+  r.reply = replyText(reply);
+  r.permanent = status === 'rejected' && isPermanent(reply.code);
+  r.errorCode = status === 'rejected' ? 'SMTP_REPLY' : undefined;
+  r.stage = stage;
+}
+
+/** RFC 5321 §4.5.3.1.10: 452, or 552 used (historically) for the same condition. */
+function isTooManyRecipients(reply: Reply): boolean {
+  if (reply.code === C452StorageFull) return true;
+  if (reply.code !== C552MailboxFull) return false;
+  // RFC 3463 §3.5 X.5.3 "too many recipients"; else only the text tells it from "mailbox full".
+  return reply.enhancedCode === '5.5.3' || /too many recipients/i.test(reply.lines.join(' '));
+}
+
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function tlsInfo(s: tls.TLSSocket): TlsInfo {
+  const chain: Buffer[] = [];
+  const seen = new Set<string>();
+  let cert: tls.DetailedPeerCertificate | undefined = s.getPeerCertificate(true);
+  while (cert && cert.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    chain.push(Buffer.from(cert.raw));
+    // Node links the self-signed root to itself; the `seen` check ends the walk.
+    cert = cert.issuerCertificate;
+  }
+  const leaf = chain[0];
+  return {
+    version: s.getProtocol() ?? 'unknown',
+    cipher: s.getCipher()?.name ?? 'unknown',
+    chain,
+    leafFingerprint: leaf ? createHash('sha256').update(leaf).digest('hex') : undefined,
+    authorized: s.authorized,
+    authorizationError: s.authorizationError ? String(s.authorizationError) : undefined,
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Queues a ready-made RFC 5322 message (`outbox send --eml FILE`): the envelope comes from the
+ * command line, the bytes from the file, copied durably into the queue. For TLS-Required: No
+ * the header is prepended (RFC 8689 §5); nothing else in the message is changed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { TlsMode } from '../../shared/domain';
+import type { Clock } from './clock';
+import { parseMailbox, type FieldError, type ParsedAddress } from './compose/address';
+import { syncDir, writeFileSynced } from './compose/build';
+import type { Store } from './store/store';
+import { newMessageId, type SubmitResult } from './submit';
+
+const HEAD_BYTES = 256 * 1024;
+
+export async function submitRaw(
+  emlPath: string,
+  env: { from: string; to: string[]; tlsMode: TlsMode },
+  deps: { store: Store; clock: Clock },
+): Promise<SubmitResult> {
+  const errors: FieldError[] = [];
+  const from = parseMailbox(env.from, { field: 'from' });
+  if (!from.ok) errors.push(from.error);
+  const rcpts: ParsedAddress[] = [];
+  env.to.forEach((a, index) => {
+    const r = parseMailbox(a, { field: 'to', index });
+    if (r.ok) rcpts.push(r.value);
+    else errors.push(r.error);
+  });
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(emlPath);
+    if (!stat.isFile()) errors.push({ field: 'eml', code: 'not-a-file', message: `${emlPath} is not a regular file` });
+  } catch (e) {
+    errors.push({ field: 'eml', code: 'unreadable', message: (e as Error).message });
+  }
+  const settings = deps.store.getSettings();
+  if (stat && stat.size > settings.maxMessageBytes) {
+    errors.push({ field: 'eml', code: 'too-big', message: `message is ${stat.size} bytes; the limit is ${settings.maxMessageBytes}` });
+  }
+  if (errors.length || !from.ok || !stat) return { ok: false, errors };
+
+  const head = readHead(emlPath);
+  const headerEnd = head.search(/\r?\n\r?\n/);
+  // RFC 5322 §2.1: header fields, an empty line, the body. A file without that is not a message.
+  if (!/^[\x21-\x39\x3b-\x7e]+:/.test(head) || headerEnd < 0) {
+    return { ok: false, errors: [{ field: 'eml', code: 'not-a-message', message: 'the file does not start with RFC 5322 header fields' }] };
+  }
+  const headers = head.slice(0, headerEnd);
+  const header = (name: string) => new RegExp(`^${name}:[ \\t]*(.*(?:\\r?\\n[ \\t].*)*)`, 'im').exec(headers)?.[1]?.replace(/\r?\n[ \t]+/g, ' ').trim() ?? null;
+
+  const now = deps.clock.now();
+  const id = newMessageId(now);
+  const rawPath = path.join('messages', `${id}.eml`);
+  const absolute = deps.store.absolutePath(rawPath);
+  const prefix = env.tlsMode === 'tls-optional' && !/^TLS-Required:/im.test(headers) ? 'TLS-Required: No\r\n' : '';
+  const tmp = `${absolute}.tmp`;
+  const size = await writeFileSynced(tmp, [() => Readable.from([Buffer.from(prefix)]), () => fs.createReadStream(emlPath)], []);
+  fs.renameSync(tmp, absolute);
+  await syncDir(path.dirname(absolute));
+  try {
+    deps.store.insertMessage({
+      id,
+      createdAt: now,
+      mailFrom: from.value.envelope,
+      fromHeader: header('From') ?? from.value.display,
+      subject: header('Subject') ?? '',
+      messageIdHeader: header('Message-ID'),
+      size,
+      rawPath,
+      tlsMode: env.tlsMode,
+      eightBit: await hasEightBit(absolute),
+      smtpUtf8: from.value.needsSmtpUtf8 || rcpts.some((r) => r.needsSmtpUtf8),
+      identityId: null,
+      nextAttemptAt: now,
+      recipients: rcpts.map((r) => ({ address: r.display, envelope: r.envelope, domain: r.domainAscii, kind: 'to' as const })),
+    });
+  } catch (e) {
+    fs.rmSync(absolute, { force: true });
+    throw e;
+  }
+  return { ok: true, messageId: id };
+}
+
+function readHead(file: string): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(HEAD_BYTES);
+    const n = fs.readSync(fd, buf, 0, HEAD_BYTES, 0);
+    return buf.subarray(0, n).toString('latin1');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function hasEightBit(file: string): Promise<boolean> {
+  for await (const chunk of fs.createReadStream(file)) {
+    if ((chunk as Buffer).some((b) => b >= 0x80)) return true;
+  }
+  return false;
+}

@@ -1,0 +1,93 @@
+/**
+ * Turns a draft into a queued message: validate → build (and DKIM-sign) into a durable .eml →
+ * insert the message and its recipients in one transaction. Only when both are durable is the
+ * message "queued" and its id returned; on any failure nothing is left behind.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Draft as SharedDraft } from '../../shared/domain';
+import type { Clock } from './clock';
+import { buildMessage, type DkimOptions } from './compose/build';
+import { parseMailbox, type FieldError } from './compose/address';
+import type { Draft as ComposeDraft } from './compose/draft';
+import { DeliveryError } from './errors';
+import type { Store } from './store/store';
+
+export type SubmitResult = { ok: true; messageId: string } | { ok: false; errors: FieldError[] };
+
+/** Time-ordered, unguessable message ids: sortable in a listing, safe as a file name. */
+export function newMessageId(now: number): string {
+  return `${now.toString(36).padStart(9, '0')}-${crypto.randomBytes(6).toString('hex')}`;
+}
+
+export async function submitDraft(draft: SharedDraft, deps: { store: Store; clock: Clock }): Promise<SubmitResult> {
+  const { store, clock } = deps;
+  const settings = store.getSettings();
+  let from: ComposeDraft['from'];
+  let dkim: DkimOptions | undefined;
+  let identityId: number | null = null;
+  if (draft.identityId != null) {
+    const identity = store.getIdentity(draft.identityId);
+    if (!identity) return { ok: false, errors: [{ field: 'identityId', code: 'not-found', message: 'no such identity' }] };
+    identityId = identity.id;
+    from = { address: identity.address, ...(identity.displayName ? { name: identity.displayName } : {}) };
+    if (identity.dkimPrivateKey && identity.dkimSelector && identity.dkimAlgorithm) {
+      dkim = { domain: identity.address.split('@').pop()!, selector: identity.dkimSelector, algorithm: identity.dkimAlgorithm, privateKeyPem: identity.dkimPrivateKey };
+    }
+  } else {
+    const parsed = parseMailbox(draft.from, { field: 'from' });
+    if (!parsed.ok) return { ok: false, errors: [parsed.error] };
+    from = { address: parsed.value.display, ...(parsed.value.name ? { name: parsed.value.name } : {}) };
+  }
+  const composeDraft: ComposeDraft = {
+    from,
+    to: draft.to,
+    cc: draft.cc,
+    bcc: draft.bcc,
+    ...(draft.replyTo ? { replyTo: [draft.replyTo] } : {}),
+    subject: draft.subject,
+    text: draft.text,
+    ...(draft.html !== undefined ? { html: draft.html } : {}),
+    attachments: draft.attachments.map((a) => ({ path: a.path, ...(a.filename ? { filename: a.filename } : {}), ...(a.contentType ? { contentType: a.contentType } : {}) })),
+    tlsMode: draft.tlsMode,
+  };
+
+  const now = clock.now();
+  const id = newMessageId(now);
+  const rawPath = path.join('messages', `${id}.eml`);
+  const absolute = store.absolutePath(rawPath);
+  let built;
+  try {
+    built = await buildMessage(composeDraft, { date: new Date(now), ...(dkim ? { dkim } : {}), limits: { maxMessageBytes: settings.maxMessageBytes } }, absolute);
+  } catch (e) {
+    fs.rmSync(absolute, { force: true });
+    if (e instanceof DeliveryError && e.code === 'INVALID_INPUT') {
+      const problems = Array.isArray(e.cause) ? (e.cause as FieldError[]) : [{ field: 'draft', code: 'invalid', message: e.message }];
+      return { ok: false, errors: problems };
+    }
+    throw e;
+  }
+  try {
+    store.insertMessage({
+      id,
+      createdAt: now,
+      mailFrom: built.envelope.mailFrom,
+      fromHeader: from.name ? `${from.name} <${from.address}>` : from.address,
+      subject: draft.subject,
+      messageIdHeader: built.messageId,
+      size: built.size,
+      rawPath,
+      tlsMode: draft.tlsMode,
+      eightBit: built.eightBit,
+      smtpUtf8: built.smtpUtf8,
+      identityId,
+      nextAttemptAt: now,
+      recipients: built.envelope.recipients.map((r) => ({ address: r.address, envelope: r.envelope, domain: r.domainAscii, kind: r.kind })),
+    });
+  } catch (e) {
+    fs.rmSync(absolute, { force: true });
+    throw e;
+  }
+  return { ok: true, messageId: id };
+}
