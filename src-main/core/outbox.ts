@@ -93,8 +93,19 @@ export class Outbox {
     const settings = this.store.getSettings();
     const servers = net.dnsServers?.length ? net.dnsServers : settings.dnsServers.length ? settings.dnsServers : undefined;
     const extraCa = net.extraCa ?? [];
+    const resolver = net.resolver ?? createStubResolver({ servers, clock: this.clock });
+    // The policy host is found through the same resolver as the MX hosts (not the OS's), so a
+    // configured resolver is used for everything; PKIX on the HTTPS connection still decides.
+    const connectTo =
+      net.mtaStsConnectTo ??
+      (async (host: string) => {
+        const a = await resolver.a(host).catch(() => null);
+        const ip = a?.records[0] ?? (await resolver.aaaa(host)).records[0];
+        if (!ip) throw new Error(`${host} has no address`);
+        return ip;
+      });
     return {
-      resolver: net.resolver ?? createStubResolver({ servers, clock: this.clock }),
+      resolver,
       dialer: net.dialer ?? tcpDialer,
       clock: this.clock,
       mtaSts: {
@@ -103,7 +114,7 @@ export class Outbox {
           createMtaStsFetcher({
             ...(net.httpsPort ? { port: net.httpsPort } : {}),
             ...(extraCa.length ? { ca: extraCa } : {}),
-            ...(net.mtaStsConnectTo ? { connectTo: net.mtaStsConnectTo } : {}),
+            connectTo,
           }),
         cache: new SqlitePolicyCache(this.store),
       },
