@@ -27,11 +27,20 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
   let from: ComposeDraft['from'];
   let dkim: DkimOptions | undefined;
   let identityId: number | null = null;
-  if (draft.identityId != null) {
-    const identity = store.getIdentity(draft.identityId);
+  let identityFromAddress: ReturnType<Store['getIdentity']>;
+  if (draft.identityId == null) {
+    // A bare From that matches an identity signs with that identity's DKIM key.
+    const parsed = parseMailbox(draft.from, { field: 'from' });
+    const match = parsed.ok ? store.listIdentities().find((i) => i.address.toLowerCase() === parsed.value.display.toLowerCase()) : undefined;
+    if (match) identityFromAddress = store.getIdentity(match.id);
+  }
+  if (draft.identityId != null || identityFromAddress) {
+    const identity = identityFromAddress ?? store.getIdentity(draft.identityId!);
     if (!identity) return { ok: false, errors: [{ field: 'identityId', code: 'not-found', message: 'no such identity' }] };
     identityId = identity.id;
-    from = { address: identity.address, ...(identity.displayName ? { name: identity.displayName } : {}) };
+    const fromName = identityFromAddress ? (parseMailbox(draft.from).ok ? (parseMailbox(draft.from) as { ok: true; value: { name?: string } }).value.name : undefined) : undefined;
+    const name = fromName ?? identity.displayName;
+    from = { address: identity.address, ...(name ? { name } : {}) };
     if (identity.dkimPrivateKey && identity.dkimSelector && identity.dkimAlgorithm) {
       dkim = { domain: identity.address.split('@').pop()!, selector: identity.dkimSelector, algorithm: identity.dkimAlgorithm, privateKeyPem: identity.dkimPrivateKey };
     }

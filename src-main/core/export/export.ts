@@ -116,10 +116,10 @@ export async function exportAttempts(store: Store, opts: ExportAttemptsOptions, 
   if (!EXPORT_FORMATS.includes(opts.format)) {
     throw new DeliveryError({ code: 'INVALID_INPUT', stage: 'store', permanent: true, message: 'format: expected csv, json or ndjson' });
   }
-  opts.signal?.throwIfAborted();
+  if (opts.signal?.aborted) throw canceled(opts.signal.reason);
   const encoder = encoderFor(opts.format, opts);
   const chunkChars = Math.max(1, opts.chunkChars ?? 64 * 1024);
-  const reader = openDb(store.dataDir, { readonly: true, nativeBinding: opts.nativeBinding });
+  const reader = openDb(store.dataDir, { readonly: true, nativeBinding: opts.nativeBinding ?? store.nativeBinding });
   const sink = new Sink(out, opts.signal);
   try {
     const filter: AttemptRowFilter = { since: opts.since, until: opts.until, status: opts.status, domain: opts.domain, messageId: opts.messageId };

@@ -89,15 +89,18 @@ export interface IdentityWithKey extends Identity {
 export class Store {
   readonly db: Db;
   readonly dataDir: string;
+  /** The better-sqlite3 binary in use, for extra connections (export's reader). */
+  readonly nativeBinding: string | undefined;
 
-  constructor(db: Db, dataDir: string) {
+  constructor(db: Db, dataDir: string, nativeBinding?: string) {
     this.db = db;
     this.dataDir = dataDir;
+    this.nativeBinding = nativeBinding;
     fs.mkdirSync(this.messagesDir, { recursive: true });
   }
 
   static open(dataDir: string, opts: OpenDbOptions = {}): Store {
-    return new Store(openDb(dataDir, opts), dataDir);
+    return new Store(openDb(dataDir, opts), dataDir, opts.nativeBinding);
   }
 
   close(): void {
