@@ -1,0 +1,159 @@
+/**
+ * The `outbox` CLI end to end under plain Node, against in-process peers on loopback: a fake
+ * DNS server (--dns) and an smtp-server peer (--smtp-port). Covers queueing and the queue
+ * commands, identities with DKIM (verified by an independent verifier, dkimpy, against the key
+ * the test DNS serves), export, and bad input.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
+import { startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
+import { tmpDir } from '../../helpers/tmp';
+import { parseCsvStrict as parseCsv } from '../../unit/export/rfc4180';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+let dns: FakeDns;
+let peer: SmtpPeer;
+let dir: string;
+let cleanup: () => void;
+
+function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'bin/outbox.mjs'), ...args], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+const common = () => ['--data-dir', dir, '--dns', dns.address, '--smtp-port', String(peer.port), '--ehlo', 'cli.outbox.test'];
+
+beforeAll(async () => {
+  ({ dir, cleanup } = tmpDir('outbox-cli-'));
+  dns = await startFakeDns();
+  peer = await startSmtpPeer();
+  dns.add('dest.test', 'MX', [{ preference: 10, exchange: 'mx.dest.test' }]);
+  dns.add('mx.dest.test', 'A', ['127.0.0.1']);
+});
+afterAll(async () => {
+  await peer.close();
+  await dns.close();
+  cleanup();
+});
+
+test('identity add with an ed25519 DKIM key prints the TXT record to publish; list shows it', async () => {
+  const add = await cli(['identity', 'add', '--address', 'me@sender.test', '--name', 'Me Sender', '--dkim', 'ed25519', '--selector', 'desk', '--json', ...common()]);
+  expect(add.code).toBe(0);
+  const added = JSON.parse(add.stdout);
+  expect(added.dkimRecord.name).toBe('desk._domainkey.sender.test');
+  expect(added.dkimRecord.value).toMatch(/^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/=]{40,}$/);
+  const list = JSON.parse((await cli(['identity', 'list', '--json', ...common()])).stdout);
+  expect(list.identities).toMatchObject([{ address: 'me@sender.test', displayName: 'Me Sender', dkimSelector: 'desk', isDefault: true }]);
+  const rec = await cli(['identity', 'dkim-record', String(added.id), ...common()]);
+  expect(rec.stdout).toContain('desk._domainkey.sender.test TXT "v=DKIM1; k=ed25519;');
+
+  // Not published yet → check-dns says so (exit 1); published → matches (exit 0).
+  expect((await cli(['identity', 'check-dns', String(added.id), ...common()])).code).toBe(1);
+  dns.add('desk._domainkey.sender.test', 'TXT', [added.dkimRecord.value]);
+  const check = await cli(['identity', 'check-dns', String(added.id), '--json', ...common()]);
+  expect(JSON.parse(check.stdout)).toMatchObject({ published: true, matches: true });
+});
+
+test('send --wait signs with the identity; dkimpy verifies it against the key served by the test DNS', async () => {
+  const out = await cli(['send', '--from', 'me@sender.test', '--to', 'rcpt@dest.test', '--subject', 'signed', '--text', '-', '--wait', '30', '--json', ...common()], 'Signed hello.\n');
+  expect(out.stderr).toBe('');
+  expect(out.code).toBe(0);
+  const sent = JSON.parse(out.stdout);
+  expect(sent.recipients[0]).toMatchObject({ address: 'rcpt@dest.test', status: 'delivered', code: 250, host: 'mx.dest.test', attempts: 1 });
+  const body = peer.messages.at(-1)!.body;
+  expect(body.toString()).toMatch(/^DKIM-Signature: .*a=ed25519-sha256/m);
+  const file = path.join(dir, 'received.eml');
+  fs.writeFileSync(file, body);
+  // dkimpy (Debian python3-dkim) with a DNS function that asks the test DNS through dig.
+  const script = `
+import dkim, re, subprocess, sys
+def dnsfunc(name, timeout=5):
+    out = subprocess.run(['dig', '@127.0.0.1', '-p', '${dns.port}', '+short', 'TXT', name.decode().rstrip('.')], capture_output=True, text=True).stdout
+    return ''.join(re.findall(r'"((?:[^"\\\\]|\\\\.)*)"', out)).encode()
+print(dkim.verify(open(sys.argv[1], 'rb').read(), dnsfunc=dnsfunc))
+`;
+  // Async: the test DNS answers from this very process, so its event loop must stay free.
+  const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c', script, file]);
+  expect(stdout.trim()).toBe('True');
+});
+
+test('queue, hold, resume, cancel and run --once drive the same queue', async () => {
+  const queued = await cli(['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--to', 'b@dest.test', '--subject', 'later', '--json', ...common()]);
+  expect(queued.code).toBe(0);
+  const { messageId } = JSON.parse(queued.stdout);
+  let q = JSON.parse((await cli(['queue', '--json', ...common()])).stdout);
+  expect(q.messages.find((m: { id: string }) => m.id === messageId).recipients.map((r: { state: string }) => r.state)).toEqual(['queued', 'queued']);
+
+  expect(JSON.parse((await cli(['hold', messageId, '--json', ...common()])).stdout).changed).toHaveLength(2);
+  expect(JSON.parse((await cli(['resume', messageId, '--recipient', 'a@dest.test', '--json', ...common()])).stdout).changed).toHaveLength(1);
+  expect((await cli(['cancel', messageId, '--recipient', 'b@dest.test', ...common()])).code).toBe(0);
+  const before = peer.messages.length;
+  expect((await cli(['run', '--once', ...common()])).code).toBe(0);
+  q = JSON.parse((await cli(['queue', '--json', ...common()])).stdout);
+  expect(q.messages.find((m: { id: string }) => m.id === messageId).recipients.map((r: { state: string }) => r.state)).toEqual(['delivered', 'canceled']);
+  expect(peer.messages.length).toBe(before + 1);
+  expect(peer.messages.at(-1)!.rcptTo).toEqual(['a@dest.test']);
+});
+
+test('send --eml queues a ready-made message unchanged, with the envelope from the flags', async () => {
+  const eml = path.join(dir, 'ready.eml');
+  fs.writeFileSync(eml, 'From: me@sender.test\r\nTo: x@dest.test\r\nSubject: ready made\r\nMessage-ID: <ready@sender.test>\r\n\r\nBody as is.\r\n');
+  const out = await cli(['send', '--eml', eml, '--from', 'me@sender.test', '--to', 'x@dest.test', '--wait', '--json', ...common()]);
+  expect(out.code).toBe(0);
+  expect(peer.messages.at(-1)!.body.toString()).toBe(fs.readFileSync(eml, 'utf8'));
+});
+
+test('export: CSV parses back with one row per attempt result; --eml returns the stored bytes', async () => {
+  const csvFile = path.join(dir, 'log.csv');
+  const out = await cli(['export', '--format', 'csv', '--out', csvFile, ...common()]);
+  expect(out.code).toBe(0);
+  const rows = parseCsv(fs.readFileSync(csvFile, 'utf8'));
+  const header = rows[0]!;
+  expect(header).toEqual(expect.arrayContaining(['message_id', 'recipient', 'status', 'host', 'ip', 'tls_version', 'verification', 'code', 'enhanced_code', 'reply', 'plaintext_fallback']));
+  const recipient = header.indexOf('recipient');
+  expect(rows.slice(1).map((r) => r[recipient])).toEqual(expect.arrayContaining(['rcpt@dest.test', 'a@dest.test', 'x@dest.test']));
+  const nd = await cli(['export', '--format', 'ndjson', ...common()]);
+  const lines = nd.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  expect(lines.every((l) => Array.isArray(l.transcript))).toBe(true);
+
+  const q = JSON.parse((await cli(['queue', '--json', ...common()])).stdout);
+  const id = q.messages[0].id;
+  const eml = await cli(['export', '--eml', id, ...common()]);
+  expect(eml.stdout).toBe(fs.readFileSync(path.join(dir, 'messages', `${id}.eml`), 'utf8'));
+});
+
+test.each([
+  [['send', '--to', 'a@dest.test'], /--from is required/],
+  [['send', '--from', 'me@sender.test'], /at least one --to/],
+  [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--require-tls', '--tls-optional'], /exclude each other/],
+  [['send', '--from', 'me@sender.test', '--to', 'a@dest.test\r\nBcc: x@y.test'], /^outbox: to/],
+  [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--attach', '/nonexistent/file.pdf'], /attachments/],
+  [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--bogus'], /Unknown option/],
+  [['hold', 'no-such-id'], /no message/],
+  [['export', '--format', 'xlsx'], /--format/],
+  [['frobnicate'], /unknown command/],
+])('bad input %j → exit 2, one line on stderr, nothing queued', async (args, message) => {
+  const fresh = tmpDir('outbox-cli-bad-');
+  try {
+    const out = await cli([...args, '--data-dir', fresh.dir, '--dns', dns.address]);
+    expect(out.code).toBe(2);
+    expect(out.stderr.trim().split('\n')).toHaveLength(1);
+    expect(out.stderr).toMatch(message);
+    const q = await cli(['queue', '--json', '--data-dir', fresh.dir]);
+    expect(JSON.parse(q.stdout).messages).toEqual([]);
+  } finally {
+    fresh.cleanup();
+  }
+});
