@@ -58,6 +58,7 @@ export const channels = {
     z
       .object({
         messageId: z.string().max(64).optional(),
+        recipientId: z.number().int().optional(),
         since: z.number().optional(),
         until: z.number().optional(),
         offset: z.number().int().min(0).default(0),
@@ -134,6 +135,7 @@ export const channels = {
     z.object({ path: z.string().nullable(), rows: z.number().int() }),
   ),
   'logs.openFolder': channel(Empty, Ok),
+  'outbox.exportEml': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ path: z.string().nullable() })),
 } as const;
 
 export type Channels = typeof channels;

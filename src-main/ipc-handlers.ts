@@ -22,7 +22,7 @@ import {
 import type { AddressCheck } from '../shared/domain';
 import { parseMailbox } from './core/compose/address';
 import { checkDkimRecord, dkimDnsRecord, generateDkimKey } from './core/compose/dkim-keys';
-import { exportAttempts } from './core/export/export';
+import { exportAttempts, exportMessageEml } from './core/export/export';
 import type { Outbox } from './core/outbox';
 
 /** What differs between the desktop and the headless host: dialogs and the OS shell. */
@@ -160,6 +160,16 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       const { rows } = await exportAttempts(core.store, { format, ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) }, out);
       await new Promise<void>((resolve, reject) => out.end(() => resolve()).once('error', reject));
       return { path: target, rows };
+    },
+    'outbox.exportEml': async ({ messageId }) => {
+      const m = store.messageRow(messageId);
+      if (!m) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
+      const safeSubject = m.subject.replace(/[^\p{L}\p{N} _.-]+/gu, '').trim().slice(0, 60) || messageId;
+      const target = await platform.chooseSavePath(`${safeSubject}.eml`);
+      if (!target) return { path: null };
+      const out = fs.createWriteStream(target);
+      await exportMessageEml(store, messageId, out);
+      return { path: target };
     },
     'logs.openFolder': async () => {
       await platform.openPath(core.logDir ?? core.dataDir);

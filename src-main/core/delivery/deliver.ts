@@ -67,10 +67,15 @@ export async function deliverDomain(job: DeliveryJob, o: EngineOptions): Promise
 
   // 1. MTA-STS (RFC 8461 §5): for the recipient domain as the user wrote it.
   let sts: MtaStsResult | null = null;
+  // A policy-discovery problem that does not stop delivery; recorded on every attempt (§2, §6, §12).
+  let stsProblem: { tlsrptFailure: string; message: string } | null = null;
   try {
     sts = await resolveMtaSts(job.domain, { resolver: o.resolver, ...o.mtaSts, clock: o.clock });
+    if (sts.error) stsProblem = sts.error;
   } catch (e) {
     const err = toDeliveryError(e, 'policy');
+    // RFC 8689 §5: with TLS-Required: No a lookup error is recorded, not fatal.
+    stsProblem = { tlsrptFailure: 'sts-policy-fetch-error', message: err.message };
     if (!tlsOptional) {
       // A temporary DNS error with no cached policy: we cannot know whether TLS is required.
       return finishAll(new DeliveryError({ ...err.toFields(), permanent: false, smtpCode: err.smtpCode ?? 451, enhancedCode: err.enhancedCode ?? '4.4.3' }), {
@@ -91,7 +96,8 @@ export async function deliverDomain(job: DeliveryJob, o: EngineOptions): Promise
     return finishAll(toDeliveryError(e, 'dns'), { ...blankAttempt(job.domain, startedAt), stage: 'dns', mtaStsMode: stsMode });
   }
 
-  let requireTlsRefusals = 0;
+  // Hosts (not addresses: a dual-stack host is tried twice) refused for REQUIRETLS (rules §5).
+  const requireTlsRefused = new Set<string>();
   let hostsTried = 0;
   let lastError: DeliveryError | null = null;
 
@@ -100,8 +106,12 @@ export async function deliverDomain(job: DeliveryJob, o: EngineOptions): Promise
     if (pending.size === 0) break;
     hostsTried++;
     const hostStart = o.clock.now();
-    const record: AttemptDraft = { ...blankAttempt(job.domain, hostStart), host: target.host, mtaStsMode: stsMode, tlsrptPolicy: sts?.mode ? 'sts' : 'no-policy-found' };
-    if (sts?.error) record.verificationReason = sts.error.message;
+    const record: AttemptDraft = { ...blankAttempt(job.domain, hostStart), host: target.host, mtaStsMode: stsMode, tlsrptPolicy: sts?.mode || stsProblem ? 'sts' : 'no-policy-found' };
+    if (stsProblem) {
+      // RFC 8460 §4.3.2.2: a failed policy discovery is an sts result even when we go on without it.
+      record.verificationReason = stsProblem.message;
+      record.tlsrptFailure = stsProblem.tlsrptFailure;
+    }
     const stsMatches = sts?.policy ? policyAllowsMx(sts.policy, target.host) : false;
 
     let addrs: HostAddresses;
@@ -142,7 +152,12 @@ export async function deliverDomain(job: DeliveryJob, o: EngineOptions): Promise
         }
       } catch (e) {
         const err = toDeliveryError(e, 'dns', target.host);
-        if (!(err.code === 'DNS_NXDOMAIN') && !tlsOptional) {
+        if (err.code !== 'DNS_NXDOMAIN' && tlsOptional) {
+          // RFC 8689 §5: recorded, and the host is used without DANE.
+          record.tlsrptPolicy = 'tlsa';
+          record.tlsrptFailure = 'dnssec-invalid';
+          record.verificationReason = `TLSA lookup for ${target.host} failed: ${err.message}`;
+        } else if (err.code !== 'DNS_NXDOMAIN') {
           // RFC 7672 §2.2: a TLSA lookup failure on a secure name — the host cannot be used now.
           lastError = new DeliveryError({ ...err.toFields(), permanent: false, smtpCode: 451, enhancedCode: '4.7.5', host: target.host, message: `TLSA lookup for ${target.host} failed: ${err.message}` });
           attempts.push(finalize({ ...record, stage: 'dns', tlsrptPolicy: 'tlsa', tlsrptFailure: 'dnssec-invalid', dane: true }, lastError, [...pending.keys()], o.clock.now()));
@@ -153,9 +168,15 @@ export async function deliverDomain(job: DeliveryJob, o: EngineOptions): Promise
     if (tlsaClass !== 'none') record.tlsrptPolicy = 'tlsa';
 
     const policy = decideHostPolicy({ tlsMode: job.tlsMode, stsMode, stsMatches, tlsa: tlsaClass });
+    if (policy.allowed && sts?.policy && (stsMode === 'enforce' || stsMode === 'testing') && !stsMatches) {
+      // RFC 8461 §5 (testing) / RFC 8689 §5 (TLS-Required: No): the host is used anyway, but
+      // the mismatch is a policy failure to record.
+      record.tlsrptFailure = 'validation-failure';
+      record.verificationReason = `host not listed in the domain's MTA-STS policy (mode ${stsMode}); used anyway`;
+    }
     if (!policy.allowed) {
       const requireTls = policy.reason === 'requiretls-unqualified';
-      if (requireTls) requireTlsRefusals++;
+      if (requireTls) requireTlsRefused.add(target.host);
       lastError = new DeliveryError({
         code: requireTls ? 'REQUIRETLS_UNSUPPORTED' : 'POLICY_MISMATCH',
         stage: 'policy',
@@ -196,7 +217,7 @@ export async function deliverDomain(job: DeliveryJob, o: EngineOptions): Promise
       const result = await attemptHost(ctx, ip, [...pending.values()], o);
       attempts.push(result.record);
       if (result.hint) hint = result.hint;
-      if (result.requireTlsRefused) requireTlsRefusals++;
+      if (result.requireTlsRefused) requireTlsRefused.add(target.host);
       for (const out of result.outcomes) {
         if (out.status === 'delivered' || out.status === 'failed') {
           outcomes.set(out.recipientId, out);
@@ -218,7 +239,7 @@ export async function deliverDomain(job: DeliveryJob, o: EngineOptions): Promise
   // 5. What is left is deferred — or failed when the failure was permanent.
   if (pending.size > 0) {
     let err = lastError ?? new DeliveryError({ code: 'NO_HOSTS', stage: 'dns', permanent: false, smtpCode: 451, enhancedCode: '4.4.4', message: `no usable MX host for ${job.domain}` });
-    if (job.tlsMode === 'requiretls' && hostsTried > 0 && requireTlsRefusals === hostsTried) {
+    if (job.tlsMode === 'requiretls' && hostsTried > 0 && requireTlsRefused.size === hostsTried) {
       // RFC 8689 §4.2.1 / rules §5: every host refused for REQUIRETLS → permanent at once.
       err = new DeliveryError({
         code: 'REQUIRETLS_UNSUPPORTED',

@@ -240,14 +240,15 @@ function verify(ctx: HostContext, tls: TlsInfo, record: AttemptDraft, now: numbe
     });
     if (verdict.verified) {
       record.verification = verdict.method;
-      record.verificationReason = null;
+      // Keep the host's policy note (MTA-STS discovery problem or mismatch), if any (rules §12).
+      record.verificationReason = ctx.record.verificationReason;
       return null;
     }
     return fail(`DANE: ${verdict.reason}`, verdict.tlsrptFailure);
   }
   if (tls.authorized) {
     record.verification = 'pkix';
-    record.verificationReason = null;
+    record.verificationReason = ctx.record.verificationReason;
     return null;
   }
   const { tlsrptFailure, reason } = tlsFailureFromAuthorizationError(tls.authorizationError ?? undefined);

@@ -225,10 +225,14 @@ export class Store {
     return this.withResults(rows);
   }
 
-  listAttempts(q: { messageId?: string | undefined; since?: number | undefined; until?: number | undefined; offset?: number; limit?: number }) {
+  listAttempts(q: { messageId?: string | undefined; recipientId?: number | undefined; since?: number | undefined; until?: number | undefined; offset?: number; limit?: number }) {
     const where: string[] = [];
     const params: Record<string, unknown> = {};
     if (q.messageId) (where.push('message_id = @messageId'), (params.messageId = q.messageId));
+    if (q.recipientId !== undefined) {
+      where.push('id IN (SELECT attempt_id FROM attempt_results WHERE recipient_id = @recipientId)');
+      params.recipientId = q.recipientId;
+    }
     if (q.since !== undefined) (where.push('started_at >= @since'), (params.since = q.since));
     if (q.until !== undefined) (where.push('started_at < @until'), (params.until = q.until));
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';

@@ -63,6 +63,7 @@ const specific: Record<ChannelName, unknown[]> = {
   'tls.probe': [{ domain: '' }, { domain: 5 }],
   'logs.export': [{ format: 'xlsx' }, { format: 'csv', since: 'today' }],
   'logs.openFolder': [{ path: '/' }],
+  'outbox.exportEml': [{}, { messageId: 3 }, { messageId: 'm1', path: '/etc/passwd' }],
   'tls.hints': [{}, { domains: 'example.org' }, { domains: [''] }],
 };
 
