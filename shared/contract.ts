@@ -168,8 +168,13 @@ export const OutboxEvent = z.discriminatedUnion('type', [
 ]);
 export type OutboxEvent = z.infer<typeof OutboxEvent>;
 
+/** Commands from the native menu (File → New Message, View → Outbox, ...). */
+export const AppCommand = z.object({ command: z.enum(['compose', 'outbox', 'logs', 'settings', 'send']) });
+export type AppCommand = z.infer<typeof AppCommand>;
+
 export const events = {
   'outbox.events': z.array(OutboxEvent),
+  'app.command': AppCommand,
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;

@@ -9,9 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { app, BrowserWindow, dialog, Menu, session, shell } from 'electron';
 import log from 'electron-log/main';
+import { EVENT_PREFIX } from '../shared/contract';
 import { Outbox } from './core/outbox';
 import { registerIpc } from './ipc';
 import { buildMenu } from './menu';
+import { appIconPath, attachDesktopSignals } from './tray';
 import { loadWindowState, saveWindowState } from './window-state';
 
 const CSP = [
@@ -51,6 +53,7 @@ function createWindow(indexHtml: string): BrowserWindow {
     minHeight: 520,
     show: false,
     title: 'Direct Outbox',
+    icon: appIconPath(),
     webPreferences: {
       preload: path.join(__dirname, '../preload/preload.cjs'),
       contextIsolation: true,
@@ -135,7 +138,13 @@ async function start(): Promise<void> {
     appUrl,
   );
   core.queue.start();
-  Menu.setApplicationMenu(buildMenu({ openLogFolder: () => void shell.openPath(core?.logDir ?? '') }));
+  attachDesktopSignals(core, appIconPath(), () => mainWindow);
+  Menu.setApplicationMenu(
+    buildMenu({
+      openLogFolder: () => void shell.openPath(core?.logDir ?? ''),
+      command: (command) => mainWindow?.webContents.send(`${EVENT_PREFIX}app.command`, { command }),
+    }),
+  );
   mainWindow = createWindow(indexHtml);
 
   app.on('activate', () => {

@@ -23,7 +23,7 @@ const api: OutboxApi = {
     }
   },
   on(event, listener) {
-    if (event !== 'outbox.events') throw new Error(`unknown event ${String(event)}`);
+    if (event !== 'outbox.events' && event !== 'app.command') throw new Error(`unknown event ${String(event)}`);
     const wrapped = (_e: unknown, payload: unknown) => listener(payload as Parameters<typeof listener>[0]);
     ipcRenderer.on(EVENT_PREFIX + event, wrapped);
     return () => ipcRenderer.removeListener(EVENT_PREFIX + event, wrapped);

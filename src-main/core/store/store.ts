@@ -210,6 +210,15 @@ export class Store {
     }));
   }
 
+  /** Messages with a recipient still to be delivered (queued, sending, deferred or held). */
+  countUnsentMessages(): number {
+    return (
+      this.db
+        .prepare("SELECT count(DISTINCT message_id) AS n FROM recipients WHERE state IN ('queued', 'sending', 'deferred', 'held')")
+        .get() as { n: number }
+    ).n;
+  }
+
   addEvent(messageId: string, recipientId: number | null, at: number, kind: string, detail = ''): void {
     this.db
       .prepare('INSERT INTO message_events (message_id, recipient_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)')
