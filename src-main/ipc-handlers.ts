@@ -63,7 +63,11 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
   return {
     'app.info': () => ({ version: core.version, dataDir: core.dataDir, logDir: core.logDir, platform: process.platform }),
     'settings.get': () => store.getSettings(),
-    'settings.set': (patch) => store.setSettings(patch),
+    'settings.set': (patch) => {
+      const next = store.setSettings(patch);
+      core.applySettings(next);
+      return next;
+    },
     'outbox.list': (q) => store.listMessages(q),
     'outbox.get': ({ id }) => {
       const m = store.getMessage(id);

@@ -20,7 +20,7 @@ import { SqlitePolicyCache } from './store/mtasts-cache';
 import { Store } from './store/store';
 import { submitDraft, type SubmitResult } from './submit';
 import { createMtaStsFetcher, type MtaStsFetcher } from './tls-policy/mta-sts-fetch';
-import type { ProbeResult } from '../../shared/domain';
+import type { ProbeResult, Settings } from '../../shared/domain';
 
 export interface NetworkOptions {
   /** DNS servers ("ip[:port]") instead of the settings' or the system's. */
@@ -64,6 +64,7 @@ export class Outbox {
   readonly logDir: string | null;
   readonly engine: EngineOptions;
   readonly #probeCache: ProbeCache;
+  readonly #network: NetworkOptions;
 
   constructor(opts: OutboxOptions) {
     this.dataDir = opts.dataDir;
@@ -72,6 +73,7 @@ export class Outbox {
     this.events = new EventBatcher(this.clock);
     this.version = opts.version ?? '0.0.0';
     this.logDir = opts.logDir ?? null;
+    this.#network = opts.network ?? {};
     this.engine = this.#engineOptions(opts);
     this.#probeCache = new ProbeCache(this.clock);
     const settings = this.store.getSettings();
@@ -94,13 +96,15 @@ export class Outbox {
     const servers = net.dnsServers?.length ? net.dnsServers : settings.dnsServers.length ? settings.dnsServers : undefined;
     const extraCa = net.extraCa ?? [];
     const resolver = net.resolver ?? createStubResolver({ servers, clock: this.clock });
+    const engine = () => this.engine;
     // The policy host is found through the same resolver as the MX hosts (not the OS's), so a
     // configured resolver is used for everything; PKIX on the HTTPS connection still decides.
     const connectTo =
       net.mtaStsConnectTo ??
       (async (host: string) => {
-        const a = await resolver.a(host).catch(() => null);
-        const ip = a?.records[0] ?? (await resolver.aaaa(host)).records[0];
+        const r = engine().resolver; // follows a resolver changed in settings
+        const a = await r.a(host).catch(() => null);
+        const ip = a?.records[0] ?? (await r.aaaa(host)).records[0];
         if (!ip) throw new Error(`${host} has no address`);
         return ip;
       });
@@ -125,6 +129,24 @@ export class Outbox {
       ...(net.connectTimeoutMs ? { connectTimeoutMs: net.connectTimeoutMs } : {}),
       ...(opts.random ? { random: opts.random } : {}),
     };
+  }
+
+  /**
+   * Applies changed settings to the running engine and queue. Explicit network options (CLI
+   * flags, tests) keep precedence over settings.
+   */
+  applySettings(settings: Settings): void {
+    this.queue.configure({
+      concurrency: settings.concurrency,
+      perDomain: settings.perDomainConcurrency,
+      lifetimeMs: settings.lifetimeHours * 3600_000,
+      delayNoticeMs: settings.delayNoticeHours * 3600_000,
+    });
+    const net = this.#network;
+    if (!net.resolver && !net.dnsServers?.length) {
+      this.engine.resolver = createStubResolver({ servers: settings.dnsServers.length ? settings.dnsServers : undefined, clock: this.clock });
+    }
+    if (!net.ehloName) this.engine.ehloName = settings.ehloName || defaultEhloName();
   }
 
   /** Validates, builds and durably queues a draft; the queue picks it up at once. */

@@ -112,7 +112,10 @@ export async function resolveHost(host: string, resolver: Resolver): Promise<Hos
   return {
     ipv4,
     ipv6,
-    authentic: withRecords.length > 0 && withRecords.every((x) => x.authentic && x.chainAuthentic) && ok.length === 2,
+    // Judged on the answers whose addresses we dial. A failed lookup of the other family must
+    // not switch DANE off: a validating resolver answers SERVFAIL for a forged (bogus) AAAA, so
+    // "insecure because AAAA failed" would let an attacker downgrade a DANE host (RFC 7672 §2.2.2).
+    authentic: withRecords.length > 0 && withRecords.every((x) => x.authentic && x.chainAuthentic),
     expandedHost: first.expandedName,
     expandedAuthentic: first.chainAuthentic,
   };
