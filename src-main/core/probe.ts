@@ -51,7 +51,7 @@ export async function probeDomain(input: string, o: EngineOptions, store: Store)
         let tlsa: Awaited<ReturnType<typeof o.resolver.tlsa>>['records'] = [];
         if (dest.value.authentic && addrs.authentic) {
           const ans = await o.resolver.tlsa(`_25._tcp.${addrs.expandedAuthentic ? addrs.expandedHost : target.host}`).catch(() => null);
-          if (ans?.authentic && classifyTlsa(ans.records) === 'usable') tlsa = ans.records;
+          if (ans?.authentic && ans.chainAuthentic && classifyTlsa(ans.records) === 'usable') tlsa = ans.records;
         }
         if (tlsa.length) result.dane = true;
         const ip = pickAddresses(addrs, [])[0];

@@ -106,7 +106,7 @@ export async function deliverDomain(job: DeliveryJob, o: EngineOptions): Promise
     if (pending.size === 0) break;
     hostsTried++;
     const hostStart = o.clock.now();
-    const record: AttemptDraft = { ...blankAttempt(job.domain, hostStart), host: target.host, mtaStsMode: stsMode, tlsrptPolicy: sts?.mode || stsProblem ? 'sts' : 'no-policy-found' };
+    const record: AttemptDraft = { ...blankAttempt(job.domain, hostStart), host: target.host, mtaStsMode: stsMode, tlsrptPolicy: (sts?.mode && sts.mode !== 'none') || stsProblem ? 'sts' : 'no-policy-found' };
     if (stsProblem) {
       // RFC 8460 §4.3.2.2: a failed policy discovery is an sts result even when we go on without it.
       record.verificationReason = stsProblem.message;
