@@ -45,6 +45,15 @@ export const MessageQuery = z
   })
   .strict();
 
+/** A file the user attached: checked by main (exists, readable, regular file, its size). */
+export const AttachmentInfo = z.object({
+  path: z.string(),
+  filename: z.string(),
+  size: z.number().int().nullable(),
+  error: z.string().nullable(),
+});
+export type AttachmentInfo = z.infer<typeof AttachmentInfo>;
+
 export const channels = {
   'app.info': channel(
     Empty,
@@ -87,6 +96,8 @@ export const channels = {
     z.object({ addresses: z.array(z.string().max(2000)).max(1000) }).strict(),
     z.array(AddressCheck),
   ),
+  'compose.pickAttachments': channel(Empty, z.array(AttachmentInfo)),
+  'compose.statAttachments': channel(z.object({ paths: z.array(z.string().min(1).max(4096)).max(100) }).strict(), z.array(AttachmentInfo)),
   'notices.list': channel(z.object({ limit: z.number().int().min(1).max(500).default(100) }).strict(), z.array(Notice)),
   'identities.list': channel(Empty, z.array(Identity)),
   'identities.create': channel(
@@ -198,6 +209,11 @@ export type OutboxApi = {
   on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
   /** Tells main the renderer is ready for events (events are held until then). */
   ready(): void;
+  /**
+   * The local path of a File the user dropped or picked (Electron's webUtils), or null where
+   * files have no path (a browser). Paths are checked again by main before use.
+   */
+  pathForFile(file: File): string | null;
 };
 
 export const channelNames = Object.keys(channels) as ChannelName[];

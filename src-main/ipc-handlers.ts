@@ -9,11 +9,13 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import {
   channels,
   type ChannelName,
   type IpcError,
+  type AttachmentInfo,
   type IpcErrorCode,
   type IpcResult,
   type ParsedRequestOf,
@@ -27,6 +29,8 @@ import type { Outbox } from './core/outbox';
 
 /** What differs between the desktop and the headless host: dialogs and the OS shell. */
 export interface Platform {
+  /** Files the user picks to attach (a native open dialog); [] when canceled. */
+  chooseFiles(): Promise<string[]>;
   /** Where to save an export; null when the user cancels. */
   chooseSavePath(defaultName: string): Promise<string | null>;
   openPath(path: string): Promise<void>;
@@ -113,6 +117,8 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
           ? { input, ok: true, display: r.value.name ? `${r.value.name} <${r.value.display}>` : r.value.display, domainAscii: r.value.domainAscii, domainUnicode: r.value.domainUnicode, needsSmtpUtf8: r.value.needsSmtpUtf8, error: null }
           : { input, ok: false, display: null, domainAscii: null, domainUnicode: null, needsSmtpUtf8: false, error: r.error.message };
       }),
+    'compose.pickAttachments': async () => (await platform.chooseFiles()).map(attachmentInfo),
+    'compose.statAttachments': ({ paths }) => paths.map(attachmentInfo),
     'notices.list': ({ limit }) => store.listNotices(limit),
     'identities.list': () => store.listIdentities(),
     'identities.create': ({ address, displayName, isDefault }) => {
@@ -180,6 +186,20 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       return {};
     },
   };
+}
+
+/** What the composer shows for an attachment; compose checks the file again when sending. */
+function attachmentInfo(p: string): AttachmentInfo {
+  const filename = path.basename(p);
+  if (!path.isAbsolute(p)) return { path: p, filename, size: null, error: 'not an absolute path' };
+  try {
+    const st = fs.statSync(p);
+    if (!st.isFile()) return { path: p, filename, size: null, error: 'not a regular file' };
+    fs.accessSync(p, fs.constants.R_OK);
+    return { path: p, filename, size: st.size, error: null };
+  } catch (e) {
+    return { path: p, filename, size: null, error: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be read' };
+  }
 }
 
 function zodFields(error: z.ZodError): NonNullable<IpcError['fields']> {

@@ -125,6 +125,11 @@ async function start(): Promise<void> {
   registerIpc(
     core,
     {
+      async chooseFiles() {
+        const options = { properties: ['openFile' as const, 'multiSelections' as const] };
+        const r = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
+        return r.canceled ? [] : r.filePaths;
+      },
       async chooseSavePath(defaultName) {
         const options = { defaultPath: path.join(app.getPath('documents'), defaultName) };
         const r = mainWindow ? await dialog.showSaveDialog(mainWindow, options) : await dialog.showSaveDialog(options);

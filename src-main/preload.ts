@@ -3,7 +3,7 @@
  * hands the raw IpcRendererEvent to the page (that object reaches ipcRenderer itself), and it
  * forwards only channel names of the contract's shape; main validates everything again.
  */
-import { contextBridge, ipcRenderer } from 'electron';
+import { contextBridge, ipcRenderer, webUtils } from 'electron';
 import type { OutboxApi } from '../shared/contract';
 
 const INVOKE_PREFIX = 'outbox:invoke:';
@@ -30,6 +30,13 @@ const api: OutboxApi = {
   },
   ready() {
     ipcRenderer.send(READY_CHANNEL);
+  },
+  pathForFile(file) {
+    try {
+      return webUtils.getPathForFile(file) || null;
+    } catch {
+      return null;
+    }
   },
 };
 

@@ -34,7 +34,7 @@ beforeAll(() => {
   const t = tmpDir('outbox-electron-');
   cleanup = t.cleanup;
   core = new Outbox({ dataDir: t.dir, version: '9.9.9' });
-  unregister = registerIpc(core, { chooseSavePath: async () => null, openPath: async () => {} }, () => win as never, appUrl);
+  unregister = registerIpc(core, { chooseFiles: async () => [], chooseSavePath: async () => null, openPath: async () => {} }, () => win as never, appUrl);
 });
 afterAll(async () => {
   unregister();

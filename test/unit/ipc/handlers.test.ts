@@ -16,7 +16,7 @@ beforeAll(async () => {
   cleanup = t.cleanup;
   dns = await startFakeDns();
   core = new Outbox({ dataDir: t.dir, network: { resolver: createStubResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }) } });
-  table = createHandlers(core, { chooseSavePath: async () => null, openPath: async () => {} });
+  table = createHandlers(core, { chooseFiles: async () => [], chooseSavePath: async () => null, openPath: async () => {} });
 });
 afterAll(async () => {
   await core.close();

@@ -14,7 +14,7 @@ beforeAll(() => {
   cleanup = t.cleanup;
   core = new Outbox({ dataDir: t.dir, version: '1.2.3' });
   core.store.insertMessage(newMessage('m1', 1000));
-  table = createHandlers(core, { chooseSavePath: async () => null, openPath: async () => {} });
+  table = createHandlers(core, { chooseFiles: async () => [], chooseSavePath: async () => null, openPath: async () => {} });
 });
 afterAll(async () => {
   await core.close();
@@ -53,6 +53,8 @@ const specific: Record<ChannelName, unknown[]> = {
   'outbox.action': [{ messageId: 'm1', action: 'delete' }, { messageId: 'm1' }, { action: 'hold' }, { messageId: 'm1', action: 'hold', recipientId: 'a' }],
   'outbox.setTlsMode': [{ messageId: 'm1', tlsMode: 'none' }, { messageId: 'm1' }],
   'compose.checkAddresses': [{ addresses: 'a@b' }, { addresses: [1] }],
+  'compose.pickAttachments': [{ dir: '/' }],
+  'compose.statAttachments': [{ paths: '/etc/passwd' }, { paths: [''] }],
   'notices.list': [{ limit: 0 }, { limit: 'all' }],
   'identities.create': [{ address: 'me@example.org\r\nBcc: x' }, { address: 'me@example.org', displayName: 'A\nB' }, { displayName: 'x' }],
   'identities.update': [{ id: 'one' }, { id: 1, displayName: 'x\r\ny' }],
