@@ -34,6 +34,9 @@ export const tcpDialer: Dialer = ({ ip, port, timeoutMs, signal }) =>
     };
     const onConnect = () => {
       cleanup();
+      // SMTP is request/response: without TCP_NODELAY the final "." waits for the server's
+      // delayed ACK (Nagle), ~40 ms per message.
+      socket.setNoDelay(true);
       resolve(socket);
     };
     socket.once('error', fail);

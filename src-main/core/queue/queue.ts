@@ -30,6 +30,8 @@ export interface QueueOptions {
 
 type Pending = { state: 'held' | 'canceled' };
 
+const DELAY_SCAN_MS = 60_000;
+
 interface Running {
   key: string;
   domain: string;
@@ -52,6 +54,7 @@ export class Queue {
   #started = false;
   #stopping = false;
   #onlyMessage: string | null = null;
+  #lastDelayScan = -Infinity;
   readonly #waiters: (() => boolean)[] = [];
 
   constructor(opts: QueueOptions) {
@@ -137,7 +140,11 @@ export class Queue {
   pump(): void {
     if (!this.#started || this.#stopping) return;
     const now = this.#o.clock.now();
-    this.#delayNotices(now);
+    // The delay-notice scan reads every pending recipient: once a minute is plenty.
+    if (now - this.#lastDelayScan >= DELAY_SCAN_MS) {
+      this.#lastDelayScan = now;
+      this.#delayNotices(now);
+    }
     let free = this.#o.concurrency - this.#running.size;
     if (free > 0) {
       for (const group of groupByMessageDomain(this.repo.due(now, Math.max(200, free * 50), this.#onlyMessage))) {
@@ -158,8 +165,9 @@ export class Queue {
   #armTimer(now: number): void {
     const next = this.repo.nextDueAt(this.#onlyMessage);
     if (next === null) return;
-    // Due work blocked by limits is picked up when a running delivery finishes.
-    const at = Math.max(next, now);
+    // Due work blocked by limits is picked up when a running delivery finishes. While anything
+    // waits, wake at least once a minute so delay notices go out on time.
+    const at = Math.min(Math.max(next, now), this.#lastDelayScan + DELAY_SCAN_MS);
     if (at >= this.#timerAt && this.#timer) return;
     this.#timer?.cancel();
     this.#timerAt = at;

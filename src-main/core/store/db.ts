@@ -1,7 +1,12 @@
 /**
- * Opens the SQLite database of a data folder. Durability first: WAL with synchronous=FULL so a
- * committed transaction survives power loss (with NORMAL, WAL commits can roll back on power
- * failure), foreign keys enforced, a busy timeout so the CLI and the app can share a folder.
+ * Opens the SQLite database of a data folder: WAL, foreign keys enforced, a busy timeout so the
+ * CLI and the app can share a folder.
+ *
+ * Durability where it is promised: the connection runs with synchronous=NORMAL (in WAL mode a
+ * commit survives a crash of the process, and the database never corrupts, but the last
+ * commits can roll back on power loss), and the one write that acknowledges something to the
+ * user — queuing a message — runs with synchronous=FULL (see durableTransaction). Losing a
+ * queue bookkeeping commit on power loss at worst repeats a delivery: at-least-once holds.
  *
  * better-sqlite3 is a native addon: under Node (tests, CLI) the build in node_modules is used;
  * inside Electron the caller passes `nativeBinding`, the path of a build for Electron's ABI kept
@@ -31,9 +36,23 @@ export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
     readonly: opts.readonly ?? false,
   });
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   if (!opts.readonly) migrate(db, opts.migrateTo);
   return db;
+}
+
+/**
+ * Runs `fn` in an IMMEDIATE transaction whose commit is fsync'd before returning (WAL with
+ * synchronous=FULL also flushes every earlier commit). better-sqlite3 is synchronous, so no
+ * other statement of this connection can run while the pragma is raised.
+ */
+export function durableTransaction<T>(db: Db, fn: () => T): T {
+  db.pragma('synchronous = FULL');
+  try {
+    return db.transaction(fn).immediate();
+  } finally {
+    db.pragma('synchronous = NORMAL');
+  }
 }

@@ -22,7 +22,7 @@ import type {
   TlsMode,
 } from '../../../shared/domain';
 import { Settings as SettingsSchema, Draft as DraftSchema } from '../../../shared/domain';
-import { openDb, type Db, type OpenDbOptions } from './db';
+import { durableTransaction, openDb, type Db, type OpenDbOptions } from './db';
 import {
   toAttempt,
   toHint,
@@ -126,13 +126,14 @@ export class Store {
     const insertRcpt = this.db.prepare(`
       INSERT INTO recipients (message_id, address, envelope, domain, kind, state, next_attempt_at, updated_at)
       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`);
-    this.db.transaction(() => {
+    // The acknowledgment "queued" must survive power loss: this commit is fsync'd.
+    durableTransaction(this.db, () => {
       insertMsg.run({ ...m, eightBit: m.eightBit ? 1 : 0, smtpUtf8: m.smtpUtf8 ? 1 : 0 });
       for (const r of m.recipients) {
         insertRcpt.run(m.id, r.address, r.envelope, r.domain.toLowerCase(), r.kind, m.nextAttemptAt, m.createdAt);
       }
       this.addEvent(m.id, null, m.createdAt, 'queued', `${m.recipients.length} recipient(s)`);
-    }).immediate();
+    });
   }
 
   messageRow(id: string): MessageRow | undefined {

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { DB_FILE, openDb } from '../../../src-main/core/store/db';
+import { DB_FILE, durableTransaction, openDb } from '../../../src-main/core/store/db';
 import { latestVersion, migrate, migrations } from '../../../src-main/core/store/migrations';
 import { Store } from '../../../src-main/core/store/store';
 import { tmpDir } from '../../helpers/tmp';
@@ -23,12 +23,18 @@ test('versions are consecutive from 1', () => {
   expect(migrations.map((m) => m.version)).toEqual(migrations.map((_, i) => i + 1));
 });
 
-test('a fresh database gets the latest schema, WAL, foreign keys and full sync', () => {
+test('a fresh database gets the latest schema, WAL and foreign keys; queuing commits are fsync\'d', () => {
   const db = openDb(dir());
   expect(db.pragma('user_version', { simple: true })).toBe(latestVersion);
   expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
   expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
-  expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+  expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL for bookkeeping
+  let inside = -1;
+  durableTransaction(db, () => {
+    inside = db.pragma('synchronous', { simple: true }) as number;
+  });
+  expect(inside).toBe(2); // FULL while acknowledging a queued message
+  expect(db.pragma('synchronous', { simple: true })).toBe(1);
   db.close();
 });
 

@@ -1,0 +1,51 @@
+/**
+ * Figure 2 — enqueue latency: Outbox.submit of a small draft (validate, compose, fsync'd .eml,
+ * one committed transaction), measured per call. The queue is not started, so only the
+ * enqueue path is timed. Also the raw cost of one SQLite commit here (synchronous=FULL), the
+ * disk's floor for every durable step.
+ *
+ *   node --expose-gc --import tsx bench/parts/enqueue.ts [--quick]
+ */
+import { performance } from 'node:perf_hooks';
+import { Outbox } from '../../src-main/core/outbox';
+import { smallDraft } from '../lib/engine';
+import { args, emit, log, percentile, round, scratchDir } from '../lib/measure';
+
+const { quick } = args();
+const SAMPLES = quick ? 300 : 2000;
+const WARMUP = 50;
+const scratch = scratchDir('enqueue');
+try {
+  const core = new Outbox({ dataDir: scratch.dir, version: 'bench' });
+  for (let i = 0; i < WARMUP; i++) await core.submit(smallDraft(i, 50));
+  const samples: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const t0 = performance.now();
+    const r = await core.submit(smallDraft(WARMUP + i, 50));
+    samples.push(performance.now() - t0);
+    if (!r.ok) throw new Error(`submit failed: ${JSON.stringify(r.errors)}`);
+  }
+  // One empty-ish committed transaction: what the disk charges for durability.
+  const db = core.store.db;
+  db.exec('CREATE TABLE IF NOT EXISTS bench_commit_main (x)');
+  const ins = db.prepare('INSERT INTO bench_commit_main VALUES (?)');
+  const commits: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    db.transaction(() => ins.run(i)).immediate();
+    commits.push(performance.now() - t0);
+  }
+  await core.close();
+  log(`enqueue: ${SAMPLES} samples after ${WARMUP} warm-up submits`);
+  emit({
+    samples: SAMPLES,
+    p50Ms: round(percentile(samples, 50), 2),
+    p90Ms: round(percentile(samples, 90), 2),
+    p99Ms: round(percentile(samples, 99), 2),
+    maxMs: round(Math.max(...samples), 2),
+    meanMs: round(samples.reduce((a, b) => a + b, 0) / samples.length, 2),
+    sqliteCommitP50Ms: round(percentile(commits, 50), 2),
+  });
+} finally {
+  scratch.cleanup();
+}

@@ -1,0 +1,88 @@
+/**
+ * `npm run bench [-- --quick] [-- --only throughput,export]`: runs every benchmark part in its
+ * own process (so one part's heap never skews another's memory figure), prints the figures and
+ * writes them with the machine's description to bench/results/<date>[-quick].json.
+ * Benchmarks measure and print; they never assert. A part that cannot run says why and the
+ * others go on.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const onlyArg = process.argv.find((a) => a.startsWith('--only'));
+const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1]! : process.argv[process.argv.indexOf(onlyArg) + 1] ?? '').split(',') : null;
+
+interface Part {
+  name: string;
+  title: string;
+  script: string;
+  extra?: string[];
+}
+
+const PARTS: Part[] = [
+  { name: 'throughput', title: '1. Throughput (50 domains → smtp-sink) vs smtp-source', script: 'throughput.ts' },
+  { name: 'throughput-nodelay', title: '1b. Throughput, engine dialer with TCP_NODELAY (variant)', script: 'throughput.ts', extra: ['--nodelay'] },
+  { name: 'enqueue', title: '2. Enqueue latency (Outbox.submit, small draft)', script: 'enqueue.ts' },
+  { name: 'queued-rss', title: '3. Main-process RSS with a large queue; listMessages({limit:100})', script: 'queued-rss.ts' },
+  { name: 'attachment', title: '4. Peak memory sending a big attachment', script: 'attachment.ts' },
+  { name: 'export', title: '5. Export of the attempt log', script: 'export.ts' },
+];
+
+function sh(cmd: string, argv: string[]): string {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    date: new Date().toISOString(),
+    nproc: os.availableParallelism(),
+    cpu: cpus[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    tmpdir: os.tmpdir(),
+    tmpFs: sh('df', ['-T', os.tmpdir()]).split('\n')[1]?.split(/\s+/)[1] ?? 'unknown',
+    smtpSink: sh('sh', ['-c', 'dpkg-query -W -f "\\${Version}" postfix 2>/dev/null']) || 'unknown',
+  };
+}
+
+function runPart(p: Part): Promise<{ command: string; result: Record<string, unknown> }> {
+  const argv = ['--expose-gc', '--import', 'tsx', path.join(HERE, 'parts', p.script), ...(p.extra ?? []), ...(quick ? ['--quick'] : [])];
+  const command = `node ${argv.join(' ').replace(`${HERE}/`, 'bench/')}`;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.once('exit', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith('@@RESULT '));
+      if (line) resolve({ command, result: JSON.parse(line.slice('@@RESULT '.length)) as Record<string, unknown> });
+      else resolve({ command, result: { error: `exited ${code ?? signal} without a result`, output: out.slice(-2000) } });
+    });
+  });
+}
+
+const info = machine();
+console.log(`Direct Outbox benchmarks${quick ? ' (quick)' : ''} — ${info.date}`);
+console.log(`machine: ${info.nproc} CPU (${info.cpu}), ${info.memoryGiB} GiB, ${info.platform}, node ${info.node}, tmp on ${info.tmpFs}`);
+const results: Record<string, unknown> = {};
+for (const p of PARTS) {
+  if (only && !only.includes(p.name)) continue;
+  console.log(`\n${p.title}`);
+  const t0 = Date.now();
+  const r = await runPart(p);
+  results[p.name] = { command: r.command, wallSeconds: Math.round((Date.now() - t0) / 100) / 10, ...r.result };
+  console.log(`  $ ${r.command}`);
+  for (const [k, v] of Object.entries(r.result)) console.log(`  ${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+}
+
+const dir = path.join(HERE, 'results');
+fs.mkdirSync(dir, { recursive: true });
+const file = path.join(dir, `${info.date.slice(0, 10)}${quick ? '-quick' : ''}${only ? `-${only.join('+')}` : ''}.json`);
+fs.writeFileSync(file, `${JSON.stringify({ quick, machine: info, results }, null, 2)}\n`);
+console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
