@@ -49,6 +49,9 @@ export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
  * other statement of this connection can run while the pragma is raised.
  */
 export function durableTransaction<T>(db: Db, fn: () => T): T {
+  // Inside a caller's transaction (bulk imports) the outer commit decides; the pragma cannot
+  // change there anyway.
+  if (db.inTransaction) return db.transaction(fn)();
   db.pragma('synchronous = FULL');
   try {
     return db.transaction(fn).immediate();
