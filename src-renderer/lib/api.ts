@@ -40,3 +40,8 @@ export function subscribe<E extends EventName>(event: E, listener: (payload: Eve
 export function ready(): void {
   bridge().ready();
 }
+
+/** The local path of a dropped file, when the desktop shell can tell it (null in a browser). */
+export function pathForFile(file: File): string | null {
+  return bridge().pathForFile(file);
+}

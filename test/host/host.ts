@@ -11,7 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { OutboxEvent } from '../../shared/contract';
+import type { AppCommand, OutboxEvent } from '../../shared/contract';
 import { Outbox, type OutboxOptions } from '../../src-main/core/outbox';
 import { createHandlers, dispatch } from '../../src-main/ipc-handlers';
 
@@ -30,16 +30,28 @@ const TYPES: Record<string, string> = {
 export interface Host {
   url: string;
   core: Outbox;
+  /** Sends a native-menu command to the page, as main does from the application menu. */
+  menuCommand(command: AppCommand['command']): void;
   close(): Promise<void>;
 }
 
-export async function startHost(opts: Omit<OutboxOptions, 'version'> & { port?: number; core?: Outbox }): Promise<Host> {
+export interface HostOptions extends Omit<OutboxOptions, 'version'> {
+  port?: number;
+  core?: Outbox;
+  /** What the "attach files" dialog returns (the host has no native dialog). */
+  chooseFiles?: () => string[];
+}
+
+export async function startHost(opts: HostOptions): Promise<Host> {
   if (!fs.existsSync(path.join(rendererDir, 'index.html'))) {
     throw new Error('dist/renderer is missing: run `npm run build` first');
   }
   const core = opts.core ?? new Outbox({ ...opts, version: 'test-host' });
   const exportsDir = path.join(opts.dataDir, 'exports');
   const table = createHandlers(core, {
+    async chooseFiles() {
+      return opts.chooseFiles?.() ?? [];
+    },
     // The host has no dialogs: exports go to <data>/exports and the shim turns them into a download.
     async chooseSavePath(defaultName) {
       fs.mkdirSync(exportsDir, { recursive: true });
@@ -53,6 +65,10 @@ export async function startHost(opts: Omit<OutboxOptions, 'version'> & { port?: 
     if (url.pathname === '/__host/shim.js') {
       res.writeHead(200, { 'content-type': TYPES['.js']! });
       res.end(fs.readFileSync(path.join(here, 'shim.js')));
+      return;
+    }
+    if (url.pathname.startsWith('/__host/exports/')) {
+      serveExport(exportsDir, url.pathname.slice('/__host/exports/'.length), res);
       return;
     }
     const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname.slice(1));
@@ -105,6 +121,10 @@ export async function startHost(opts: Omit<OutboxOptions, 'version'> & { port?: 
   return {
     url: `http://127.0.0.1:${port}/`,
     core,
+    menuCommand(command) {
+      const data = JSON.stringify({ event: 'app.command', payload: { command } });
+      for (const ws of readySockets) ws.send(data);
+    },
     async close() {
       unsubscribe();
       for (const ws of sockets) ws.terminate();
@@ -113,6 +133,36 @@ export async function startHost(opts: Omit<OutboxOptions, 'version'> & { port?: 
       if (!opts.core) await core.close();
     },
   };
+}
+
+/**
+ * Serves one finished export as a download: only a plain file name, only a regular file directly
+ * inside <dataDir>/exports (no traversal, no symlinks out, no directories).
+ */
+function serveExport(exportsDir: string, encoded: string, res: http.ServerResponse): void {
+  let name: string;
+  try {
+    name = decodeURIComponent(encoded);
+  } catch {
+    res.writeHead(400).end('bad name');
+    return;
+  }
+  const file = path.join(exportsDir, name);
+  const ok =
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(name) &&
+    !name.includes('..') &&
+    path.dirname(file) === exportsDir &&
+    fs.existsSync(file) &&
+    fs.lstatSync(file).isFile();
+  if (!ok) {
+    res.writeHead(404).end('not found');
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-disposition': `attachment; filename="${name}"`,
+  });
+  fs.createReadStream(file).pipe(res);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

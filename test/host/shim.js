@@ -18,19 +18,37 @@
       for (const l of listeners.get(data.event) ?? []) l(data.payload);
     }
   });
+  function download(filePath) {
+    const name = String(filePath).split(/[\\/]/).pop();
+    const a = document.createElement('a');
+    a.href = `/__host/exports/${encodeURIComponent(name)}`;
+    a.download = name;
+    a.hidden = true;
+    document.body.append(a);
+    a.click();
+    a.remove();
+  }
   window.outbox = Object.freeze({
     async invoke(channel, request) {
       await open;
       const id = ++seq;
-      return new Promise((resolve) => {
+      const result = await new Promise((resolve) => {
         pending.set(id, resolve);
         ws.send(JSON.stringify({ id, channel, payload: request }));
       });
+      // Electron shows a save dialog; here main wrote the file under <data>/exports and the
+      // host serves it, so a successful export becomes an ordinary browser download.
+      if (channel === 'logs.export' && result && result.ok && result.value.path) download(result.value.path);
+      return result;
     },
     on(event, listener) {
       if (!listeners.has(event)) listeners.set(event, new Set());
       listeners.get(event).add(listener);
       return () => listeners.get(event).delete(listener);
+    },
+    // Browser File objects have no local path; the attach dialog (compose.pickAttachments) does.
+    pathForFile() {
+      return null;
     },
     ready() {
       open.then(() => ws.send(JSON.stringify({ ready: true })));

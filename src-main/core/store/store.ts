@@ -144,11 +144,12 @@ export class Store {
     const where: string[] = [];
     const params: Record<string, unknown> = {};
     if (q.status) {
-      where.push('EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state = @status)');
+      // IN (subquery) lets SQLite walk the recipients index once instead of probing per message.
+      where.push('m.id IN (SELECT message_id FROM recipients WHERE state = @status)');
       params.status = q.status;
     }
     if (q.domain) {
-      where.push('EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.domain = @domain)');
+      where.push('m.id IN (SELECT message_id FROM recipients WHERE domain = @domain)');
       params.domain = q.domain.toLowerCase();
     }
     if (q.text) {

@@ -1,0 +1,424 @@
+/**
+ * The composer's state: sender, recipient chips (validated by main as they are added), subject,
+ * body, attachments and TLS mode; sending with field errors mapped back to the field they
+ * belong to; drafts saved automatically a moment after the last change.
+ *
+ * The TLS mode is proposed, not imposed: while the user has not chosen one, it is REQUIRETLS
+ * exactly when the stored hints say every recipient domain supports it, Default otherwise.
+ */
+import type { AddressCheck, DraftInput, DraftSummary, Identity, RecipientKind, TlsMode } from '../../shared/domain';
+import { ApiError, call } from './api';
+import { debounce } from './debounce';
+import { errorText } from './format';
+import type { TlsHintsStore } from './hints.svelte';
+import { splitAddresses } from './recipients';
+
+export interface Chip {
+  id: number;
+  input: string;
+  /** null while main has not answered. */
+  check: AddressCheck | null;
+}
+
+export interface AttachmentItem {
+  id: number;
+  name: string;
+  size: number;
+  type: string;
+  /** Absolute path on disk, when the platform could provide one; without it the file cannot be sent. */
+  path: string | null;
+  /** Why main cannot use the file (missing, unreadable), when it checked it. */
+  error: string | null;
+}
+
+export const KINDS: RecipientKind[] = ['to', 'cc', 'bcc'];
+const CHECK_DELAY_MS = 250;
+const SAVE_DELAY_MS = 1000;
+
+let nextId = 1;
+
+export class ComposeStore {
+  readonly hints: TlsHintsStore;
+
+  #identities = $state.raw<Identity[]>([]);
+  #identityId = $state.raw<number | null>(null);
+  #from = $state.raw('');
+  #chips = $state.raw<Record<RecipientKind, Chip[]>>({ to: [], cc: [], bcc: [] });
+  #typing = $state.raw<Record<RecipientKind, AddressCheck | null>>({ to: null, cc: null, bcc: null });
+  #subject = $state.raw('');
+  #text = $state.raw('');
+  #attachments = $state.raw<AttachmentItem[]>([]);
+  #chosenTls = $state.raw<TlsMode | null>(null);
+  #fieldErrors = $state.raw<ReadonlyMap<string, string>>(new Map());
+  #error = $state.raw<string | null>(null);
+  #sending = $state.raw(false);
+  #sent = $state.raw<string | null>(null);
+  #draftId = $state.raw<string | null>(null);
+  #savedAt = $state.raw<number | null>(null);
+  #saveError = $state.raw<string | null>(null);
+  #drafts = $state.raw<DraftSummary[]>([]);
+
+  #pendingChecks = new Set<Chip>();
+  #checkSoon = debounce(() => void this.#runChecks(), CHECK_DELAY_MS);
+  #checkTyping = debounce((kind: RecipientKind, text: string) => void this.#runTypingCheck(kind, text), CHECK_DELAY_MS);
+  #saveSoon = debounce(() => void this.saveDraft(), SAVE_DELAY_MS);
+
+  constructor(hints: TlsHintsStore) {
+    this.hints = hints;
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  get identities() {
+    return this.#identities;
+  }
+  get identityId() {
+    return this.#identityId;
+  }
+  set identityId(v: number | null) {
+    this.#identityId = v;
+    this.#changed('from');
+  }
+  get from() {
+    return this.#from;
+  }
+  set from(v: string) {
+    this.#from = v;
+    this.#changed('from');
+  }
+  get subject() {
+    return this.#subject;
+  }
+  set subject(v: string) {
+    this.#subject = v;
+    this.#changed('subject');
+  }
+  get text() {
+    return this.#text;
+  }
+  set text(v: string) {
+    this.#text = v;
+    this.#changed('text');
+  }
+  get attachments() {
+    return this.#attachments;
+  }
+  get fieldErrors() {
+    return this.#fieldErrors;
+  }
+  get error() {
+    return this.#error;
+  }
+  get sending() {
+    return this.#sending;
+  }
+  get sent() {
+    return this.#sent;
+  }
+  get draftId() {
+    return this.#draftId;
+  }
+  get savedAt() {
+    return this.#savedAt;
+  }
+  get saveError() {
+    return this.#saveError;
+  }
+  get drafts() {
+    return this.#drafts;
+  }
+  chips(kind: RecipientKind): Chip[] {
+    return this.#chips[kind];
+  }
+  /** Main's verdict on the text being typed in a recipient field (null: nothing typed). */
+  typing(kind: RecipientKind): AddressCheck | null {
+    return this.#typing[kind];
+  }
+  /** The error for a field path such as 'subject', 'from' or 'to.2'. */
+  fieldError(path: string): string | undefined {
+    return this.#fieldErrors.get(path);
+  }
+
+  /** The TLS mode that will be used: the user's choice, else the proposal from the hints. */
+  readonly tlsMode = $derived.by((): TlsMode => this.#chosenTls ?? (this.hints.allRequireTls ? 'requiretls' : 'default'));
+  readonly tlsProposed = $derived.by(() => this.#chosenTls === null && this.hints.allRequireTls);
+
+  set tls(mode: TlsMode) {
+    this.#chosenTls = mode;
+    this.#changed('tlsMode');
+  }
+
+  /** Valid recipients' ASCII domains, for hints and probes. */
+  readonly domains = $derived.by(() => {
+    const set = new Set<string>();
+    for (const k of KINDS) for (const c of this.#chips[k]) if (c.check?.ok && c.check.domainAscii) set.add(c.check.domainAscii);
+    return [...set];
+  });
+
+  /** With REQUIRETLS chosen: recipients whose domain does not (or is not known to) support it. */
+  readonly requireTlsProblems = $derived.by(() => {
+    const unsupported: string[] = [];
+    const unknown: string[] = [];
+    if (this.tlsMode !== 'requiretls') return { unsupported, unknown };
+    for (const k of KINDS) {
+      for (const c of this.#chips[k]) {
+        if (!c.check?.ok || !c.check.domainAscii) continue;
+        const s = this.hints.supportsRequireTls(c.check.domainAscii);
+        if (s === false) unsupported.push(c.check.display ?? c.input);
+        else if (s === null) unknown.push(c.check.display ?? c.input);
+      }
+    }
+    return { unsupported, unknown };
+  });
+
+  readonly recipientCount = $derived.by(() => KINDS.reduce((n, k) => n + this.#chips[k].length, 0));
+  readonly hasInvalid = $derived.by(() => KINDS.some((k) => this.#chips[k].some((c) => c.check && !c.check.ok)));
+  readonly sendableAttachments = $derived.by(() => this.#attachments.filter((a) => a.path !== null));
+  readonly isEmpty = $derived.by(() => this.recipientCount === 0 && !this.#subject && !this.#text && this.#attachments.length === 0);
+
+  // ---- loading ----------------------------------------------------------------------------
+
+  async load(): Promise<void> {
+    try {
+      const [identities, drafts] = await Promise.all([call('identities.list', {}), call('drafts.list', {})]);
+      this.#identities = identities;
+      this.#drafts = drafts;
+      if (this.#identityId === null || !identities.some((i) => i.id === this.#identityId)) {
+        this.#identityId = (identities.find((i) => i.isDefault) ?? identities[0])?.id ?? null;
+      }
+    } catch (e) {
+      this.#error = errorText(e);
+    }
+  }
+
+  async refreshDrafts(): Promise<void> {
+    try {
+      this.#drafts = await call('drafts.list', {});
+    } catch {
+      // the list is secondary; the editor keeps working
+    }
+  }
+
+  // ---- recipients -------------------------------------------------------------------------
+
+  /** Adds every address in `text` (pasted or typed, split on , ; and newlines) as chips. */
+  addRecipients(kind: RecipientKind, text: string): void {
+    const parts = splitAddresses(text);
+    if (parts.length === 0) return;
+    const chips = parts.map((input): Chip => ({ id: nextId++, input, check: null }));
+    this.#chips = { ...this.#chips, [kind]: [...this.#chips[kind], ...chips] };
+    this.#typing = { ...this.#typing, [kind]: null };
+    for (const c of chips) this.#pendingChecks.add(c);
+    this.#checkSoon();
+    this.#changed(kind);
+  }
+
+  removeRecipient(kind: RecipientKind, id: number): void {
+    this.#chips = { ...this.#chips, [kind]: this.#chips[kind].filter((c) => c.id !== id) };
+    this.#changed(kind);
+    this.hints.track(this.domains);
+  }
+
+  /** Validates the text being typed (debounced), so mistakes show before the chip is made. */
+  type(kind: RecipientKind, text: string): void {
+    if (!text.trim()) {
+      this.#checkTyping.cancel();
+      this.#typing = { ...this.#typing, [kind]: null };
+      return;
+    }
+    this.#checkTyping(kind, text.trim());
+  }
+
+  async #runTypingCheck(kind: RecipientKind, text: string): Promise<void> {
+    try {
+      const [check] = await call('compose.checkAddresses', { addresses: [text] });
+      if (check) this.#typing = { ...this.#typing, [kind]: check };
+    } catch {
+      // validation while typing is advisory; chips are checked again
+    }
+  }
+
+  async #runChecks(): Promise<void> {
+    const batch = [...this.#pendingChecks].slice(0, 1000);
+    for (const c of batch) this.#pendingChecks.delete(c);
+    if (batch.length === 0) return;
+    try {
+      const checks = await call('compose.checkAddresses', { addresses: batch.map((c) => c.input) });
+      const byChip = new Map(batch.map((c, i) => [c.id, checks[i] ?? null]));
+      const update = (list: Chip[]) => list.map((c) => (byChip.has(c.id) ? { ...c, check: byChip.get(c.id)! } : c));
+      this.#chips = { to: update(this.#chips.to), cc: update(this.#chips.cc), bcc: update(this.#chips.bcc) };
+      this.hints.track(this.domains);
+    } catch (e) {
+      this.#error = `Could not check addresses: ${errorText(e)}`;
+    }
+    if (this.#pendingChecks.size) this.#checkSoon();
+  }
+
+  // ---- attachments ------------------------------------------------------------------------
+
+  /** Files chosen in the native dialog: main returns their paths, names and sizes. */
+  async pickFiles(): Promise<void> {
+    try {
+      this.#addChecked(await call('compose.pickAttachments', {}));
+    } catch (e) {
+      this.#error = `Could not attach: ${errorText(e)}`;
+    }
+  }
+
+  /**
+   * Dropped files: the desktop shell gives each File's path (webUtils), and main checks them.
+   * Where no path is available (a plain browser), the file is listed as not sendable.
+   */
+  async dropFiles(files: Iterable<File>, pathOf: (f: File) => string | null): Promise<void> {
+    const list = [...files];
+    const withPath = list.map((f) => ({ f, path: pathOf(f) }));
+    const pathless = withPath.filter((x) => x.path === null).map(({ f }): AttachmentItem => ({ id: nextId++, name: f.name, size: f.size, type: f.type, path: null, error: null }));
+    const paths = withPath.filter((x) => x.path !== null).map((x) => x.path!);
+    if (pathless.length) {
+      this.#attachments = [...this.#attachments, ...pathless];
+      this.#changed('attachments');
+    }
+    if (paths.length === 0) return;
+    try {
+      this.#addChecked(await call('compose.statAttachments', { paths }));
+    } catch (e) {
+      this.#error = `Could not attach: ${errorText(e)}`;
+    }
+  }
+
+  #addChecked(infos: { path: string; filename: string; size: number | null; error: string | null }[]): void {
+    if (infos.length === 0) return;
+    const items = infos.map((i): AttachmentItem => ({ id: nextId++, name: i.filename, size: i.size ?? 0, type: '', path: i.error ? null : i.path, error: i.error }));
+    this.#attachments = [...this.#attachments, ...items];
+    this.#changed('attachments');
+  }
+
+  removeAttachment(id: number): void {
+    this.#attachments = this.#attachments.filter((a) => a.id !== id);
+    this.#changed('attachments');
+  }
+
+  // ---- drafts & sending -------------------------------------------------------------------
+
+  #changed(field: string): void {
+    this.#sent = null;
+    if (this.#fieldErrors.size) {
+      // An edited field's errors are stale; the others stay until the next send.
+      const next = new Map([...this.#fieldErrors].filter(([p]) => p !== field && !p.startsWith(`${field}.`)));
+      if (next.size !== this.#fieldErrors.size) this.#fieldErrors = next;
+    }
+    this.#saveSoon();
+  }
+
+  #draft(): DraftInput {
+    const useIdentity = this.#identities.length > 0 && this.#identityId !== null;
+    return {
+      ...(this.#draftId ? { id: this.#draftId } : {}),
+      identityId: useIdentity ? this.#identityId : null,
+      from: useIdentity ? '' : this.#from,
+      to: this.#chips.to.map((c) => c.input),
+      cc: this.#chips.cc.map((c) => c.input),
+      bcc: this.#chips.bcc.map((c) => c.input),
+      subject: this.#subject,
+      text: this.#text,
+      // Only files with a real path can be sent; the renderer cannot read files itself.
+      attachments: this.#attachments
+        .filter((a) => a.path !== null)
+        .map((a) => ({ path: a.path!, filename: a.name, ...(a.type ? { contentType: a.type } : {}), size: a.size })),
+      tlsMode: this.tlsMode,
+    };
+  }
+
+  async saveDraft(): Promise<void> {
+    this.#saveSoon.cancel();
+    if (this.isEmpty || this.#sending) return;
+    try {
+      const { id } = await call('drafts.save', this.#draft());
+      this.#draftId = id;
+      this.#savedAt = Date.now();
+      this.#saveError = null;
+      void this.refreshDrafts();
+    } catch (e) {
+      this.#saveError = errorText(e);
+    }
+  }
+
+  async openDraft(id: string): Promise<void> {
+    try {
+      const d = await call('drafts.load', { id });
+      this.#saveSoon.cancel();
+      this.#reset();
+      this.#draftId = id;
+      if (d.identityId != null) this.#identityId = d.identityId;
+      this.#from = d.from;
+      this.#subject = d.subject;
+      this.#text = d.text;
+      this.#chosenTls = d.tlsMode === 'default' ? null : d.tlsMode;
+      this.#attachments = d.attachments.map((a) => ({ id: nextId++, name: a.filename ?? a.path.split(/[\\/]/).pop() ?? a.path, size: a.size ?? 0, type: a.contentType ?? '', path: a.path, error: null }));
+      for (const k of KINDS) if (d[k].length) this.addRecipients(k, d[k].join('\n'));
+      this.#saveSoon.cancel();
+    } catch (e) {
+      this.#error = errorText(e);
+    }
+  }
+
+  async deleteDraft(id: string): Promise<void> {
+    try {
+      await call('drafts.delete', { id });
+      if (id === this.#draftId) this.#draftId = null;
+    } catch (e) {
+      this.#error = errorText(e);
+    }
+    await this.refreshDrafts();
+  }
+
+  newMessage(): void {
+    this.#saveSoon.flush();
+    this.#reset();
+  }
+
+  #reset(): void {
+    this.#chips = { to: [], cc: [], bcc: [] };
+    this.#typing = { to: null, cc: null, bcc: null };
+    this.#subject = '';
+    this.#text = '';
+    this.#from = '';
+    this.#attachments = [];
+    this.#chosenTls = null;
+    this.#fieldErrors = new Map();
+    this.#error = null;
+    this.#draftId = null;
+    this.#savedAt = null;
+    this.#saveError = null;
+    this.hints.track([]);
+  }
+
+  /** Sends; on success the composer is cleared and the draft deleted. Returns the message id. */
+  async send(): Promise<string | null> {
+    if (this.#sending) return null;
+    this.#saveSoon.cancel();
+    this.#sending = true;
+    this.#error = null;
+    this.#fieldErrors = new Map();
+    const draftId = this.#draftId;
+    try {
+      const { messageId } = await call('outbox.send', { ...this.#draft(), id: undefined });
+      if (draftId) await call('drafts.delete', { id: draftId }).catch(() => {});
+      this.#reset();
+      this.#sent = messageId;
+      void this.refreshDrafts();
+      return messageId;
+    } catch (e) {
+      if (e instanceof ApiError && e.fields.length) {
+        this.#fieldErrors = new Map(e.fields.map((f) => [f.path, f.message]));
+        const unplaced = e.fields.filter((f) => !/^(from|identityId|subject|text|attachments|tlsMode|(to|cc|bcc))(\.|$)/.test(f.path));
+        this.#error = unplaced.length ? unplaced.map((f) => `${f.path}: ${f.message}`).join('; ') : 'The message was not sent: fix the marked fields.';
+      } else {
+        this.#error = `The message was not sent: ${errorText(e)}`;
+      }
+      return null;
+    } finally {
+      this.#sending = false;
+    }
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Real delivery through the renderer: the real engine, fake DNS pointing test domains at a
+ * loopback smtp-server peer offering STARTTLS (self-signed: opportunistic TLS accepts it).
+ * Compose → send → delivered; REQUIRETLS to a domain without it → failed with the plain-language
+ * 5.7.30 explanation; the live probe turns the recipient's STARTTLS indicator on.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createSelfSigned } from '../helpers/certs';
+import { startSmtpPeer, type SmtpPeer } from '../helpers/smtp-peer';
+import { screenshot } from './browser';
+import { startEnv, type Env } from './env';
+
+let env: Env;
+let peer: SmtpPeer;
+let cert: ReturnType<typeof createSelfSigned>;
+/** What the (headless) "Attach files…" dialog returns. */
+let picked: string[] = [];
+
+beforeAll(async () => {
+  cert = createSelfSigned({ names: ['mx.deliver.test'] });
+  peer = await startSmtpPeer({ tls: { key: cert.keyPem, cert: cert.chainPem } });
+  env = await startEnv('delivery', { smtpPort: peer.port }, undefined, { chooseFiles: () => picked });
+  for (const d of ['deliver.test', 'norequire.test']) {
+    env.dns.add(d, 'MX', [{ preference: 10, exchange: 'mx.deliver.test' }]);
+  }
+  env.dns.add('mx.deliver.test', 'A', ['127.0.0.1']);
+  env.host.core.queue.start();
+  await env.page.goto(env.host.url);
+});
+
+afterAll(async () => {
+  await env?.close();
+  await peer?.close();
+  cert?.cleanup();
+});
+
+async function compose(to: string, subject: string) {
+  const { page } = env;
+  await page.getByRole('button', { name: 'New message' }).click();
+  await page.getByLabel('From').fill('Me <me@client.test>');
+  await page.getByLabel('To', { exact: true }).pressSequentially(to);
+  await page.getByLabel('To', { exact: true }).press('Enter');
+  await page.getByLabel('Subject').fill(subject);
+  await page.getByLabel('Message text').fill('Hello over loopback.\n');
+}
+
+test('the live probe shows STARTTLS for the recipient; the message goes from queued to delivered', async () => {
+  const { page } = env;
+  await compose('bob@deliver.test', 'Loopback hello');
+  const ind = page.locator('[data-testid="tls-indicators"][data-domain="deliver.test"] [data-indicator="starttls"]');
+  await expect.poll(() => ind.getAttribute('data-state'), { timeout: 20_000 }).toBe('yes');
+  expect(await ind.getAttribute('title')).toContain('checked live');
+  await screenshot(page, 'delivery-probe');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  const row = page.getByTestId('message-row').filter({ hasText: 'Loopback hello' });
+  await expect.poll(() => row.locator('.status-delivered').count(), { timeout: 30_000 }).toBe(1);
+  expect(peer.messages.some((m) => m.rcptTo.includes('bob@deliver.test') && m.secure)).toBe(true);
+  await screenshot(page, 'delivery-delivered');
+});
+
+test('REQUIRETLS to a domain without support fails with the plain-language 5.7.30 explanation', async () => {
+  const { page } = env;
+  await compose('carl@norequire.test', 'Must be private');
+  await page.getByRole('radio', { name: 'Require TLS (REQUIRETLS)' }).check();
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  const row = page.getByTestId('message-row').filter({ hasText: 'Must be private' });
+  await expect.poll(() => row.locator('.status-failed').count(), { timeout: 30_000 }).toBe(1);
+  await row.getByRole('button', { name: /^Must be private/ }).click();
+  await expect
+    .poll(() => page.getByTestId('recipient-explanation').innerText(), { timeout: 10_000 })
+    .toContain("don't support REQUIRETLS");
+  await screenshot(page, 'delivery-requiretls-failed');
+  expect(peer.messages.some((m) => m.rcptTo.includes('carl@norequire.test'))).toBe(false);
+  expect(env.errors).toEqual([]);
+});
+
+test('an attachment chosen with "Attach files…" is listed with its size and delivered', async () => {
+  const { page } = env;
+  const file = path.join(env.dataDir, 'report-2026.pdf');
+  fs.writeFileSync(file, Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(30_000, 0x41)]));
+  picked = [file, path.join(env.dataDir, 'missing.txt')];
+  await compose('dana@deliver.test', 'With attachment');
+  await page.getByRole('button', { name: 'Attach files…' }).click();
+  const list = page.getByTestId('attachments');
+  await expect.poll(() => list.innerText()).toContain('report-2026.pdf');
+  expect(await list.innerText()).toMatch(/29\.\d KB|30\.\d KB|29 KB|30 KB/);
+  expect(await list.innerText()).toContain('file not found');
+  await screenshot(page, 'compose-attachment');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  const row = page.getByTestId('message-row').filter({ hasText: 'With attachment' });
+  await expect.poll(() => row.locator('.status-delivered').count(), { timeout: 30_000 }).toBe(1);
+  const got = peer.messages.find((m) => m.rcptTo.includes('dana@deliver.test'))!;
+  expect(got.body.toString()).toMatch(/filename="?report-2026\.pdf/);
+  expect(env.errors).toEqual([]);
+});
