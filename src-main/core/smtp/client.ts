@@ -21,6 +21,12 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
+
+/**
+ * Where DATA comes from: a stream, or an async iterable of chunks. Each chunk is encoded
+ * before the next one is asked for, so an iterable may reuse one buffer for every chunk.
+ */
+export type MessageSource = Readable | AsyncIterable<Uint8Array>;
 import tls from 'node:tls';
 import type { TranscriptLine } from '../../../shared/domain';
 import { systemClock, type Clock } from '../clock';
@@ -270,7 +276,7 @@ export class SmtpSession {
    * (MAIL refused, timeouts, connection lost, malformed replies); per-recipient refusals and
    * refusals at DATA are results, not exceptions.
    */
-  async send(envelope: Envelope, body: () => Readable, opts: SendOptions = {}): Promise<TransactionResult> {
+  async send(envelope: Envelope, body: () => MessageSource, opts: SendOptions = {}): Promise<TransactionResult> {
     this.#enter();
     try {
       return await this.#transaction(envelope, body, opts);
@@ -312,7 +318,7 @@ export class SmtpSession {
 
   // --- the transaction ---
 
-  async #transaction(env: Envelope, body: () => Readable, opts: SendOptions): Promise<TransactionResult> {
+  async #transaction(env: Envelope, body: () => MessageSource, opts: SendOptions): Promise<TransactionResult> {
     const caps = this.#capabilities;
     if (env.rcptTo.length === 0) throw this.#localError('INVALID_INPUT', 'rcpt', 'no recipients', true);
     for (const a of [env.mailFrom, ...env.rcptTo]) {
@@ -448,19 +454,20 @@ export class SmtpSession {
     setFromReply(r, reply, 'rejected', 'rcpt');
   }
 
-  async #streamBody(body: () => Readable, onProgress: ((bytes: number) => void) | undefined): Promise<number> {
+  async #streamBody(body: () => MessageSource, onProgress: ((bytes: number) => void) | undefined): Promise<number> {
     const enc = new DataEncoder();
     let wire = 0;
     let input = 0;
-    let stream: Readable | undefined;
+    let stream: MessageSource | undefined;
     try {
       stream = body();
       for await (const chunk of stream as AsyncIterable<Buffer | string>) {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         input += buf.length;
-        const out = enc.push(buf);
+        // The encoder's output buffer is reused, so each write must be flushed before the next.
+        const out = enc.push(buf, true);
         wire += out.length;
-        await this.#writeData(out);
+        await this.#writeData(out, true);
         onProgress?.(input);
       }
     } catch (e) {
@@ -566,16 +573,27 @@ export class SmtpSession {
     this.#socket.write(cmds.map((c) => `${c}\r\n`).join(''));
   }
 
-  /** Writes message data, waiting (bounded by the data block timeout) when the socket is full. */
-  async #writeData(buf: Buffer): Promise<void> {
+  /**
+   * Writes message data, waiting (bounded by the data block timeout) when the socket is full —
+   * or, with `flushed`, until this very buffer has been handed to the kernel (it is reused).
+   */
+  async #writeData(buf: Buffer, flushed = false): Promise<void> {
     if (this.#broken) throw this.#broken;
     const socket = this.#socket;
     if (socket.destroyed) throw this.#fail(this.#closedError({ stage: 'data', command: 'DATA' }));
-    if (buf.length === 0 || socket.write(buf)) return;
+    if (buf.length === 0) return;
+    let written = false;
+    let onWritten: (() => void) | undefined;
+    const ok = socket.write(buf, () => {
+      written = true;
+      onWritten?.();
+    });
+    if (ok && (!flushed || written)) return;
     // RFC 5321 §4.5.3.2.5: each data block must get through within the timeout.
     await new Promise<void>((resolve, reject) => {
       const finish = (err?: DeliveryError) => {
         timer.cancel();
+        onWritten = undefined;
         socket.off('drain', onDrain);
         socket.off('close', onClose);
         if (err) reject(this.#fail(err));
@@ -586,7 +604,8 @@ export class SmtpSession {
       const timer = this.#clock.setTimer(this.#timeouts.dataBlock, () =>
         finish(this.#timeoutError({ stage: 'data', command: 'DATA' }, this.#timeouts.dataBlock, 'sending message data')),
       );
-      socket.on('drain', onDrain);
+      if (flushed) onWritten = () => finish();
+      else socket.on('drain', onDrain);
       socket.on('close', onClose);
     });
   }

@@ -24,10 +24,25 @@ export class DataEncoder {
   /** Last input byte was a CR whose meaning depends on the next byte. */
   #pendingCr = false;
 
-  /** Encodes one chunk; the result may be shorter or longer than the input. */
-  push(chunk: Uint8Array): Buffer {
+  /** Output space reused across pushes (see `push`). */
+  #scratch: Buffer | undefined;
+
+  /**
+   * Encodes one chunk; the result may be shorter or longer than the input. With `reuse`, the
+   * result is a view of a buffer this encoder overwrites on the next push — the caller must be
+   * done with it (e.g. the socket has flushed it) first. That keeps a large message from
+   * leaving a trail of garbage buffers twice its size.
+   */
+  push(chunk: Uint8Array, reuse = false): Buffer {
     // Worst case: every byte becomes two (a "." at line start, or a bare LF).
-    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+    const need = chunk.length * 2 + 2;
+    let out: Buffer;
+    if (reuse) {
+      if (!this.#scratch || this.#scratch.length < need) this.#scratch = Buffer.allocUnsafeSlow(Math.max(need, 128 * 1024 + 2));
+      out = this.#scratch;
+    } else {
+      out = Buffer.allocUnsafe(need);
+    }
     let o = 0;
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i]!;

@@ -182,6 +182,18 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: 'index of pending recipients by due time',
+    up(db) {
+      // The queue asks "what is due next?" after every delivery. A partial index over only the
+      // waiting recipients answers in O(log n) and in due order, however large the history.
+      db.exec(`
+        CREATE INDEX recipients_pending ON recipients(next_attempt_at) WHERE state IN ('queued', 'deferred');
+        ANALYZE;
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
