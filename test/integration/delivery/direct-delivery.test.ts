@@ -163,3 +163,19 @@ test('§7: a 4xx defers with the next attempt scheduled; the reply is kept', asy
   expect(r).toMatchObject({ state: 'deferred', lastCode: 450, attempts: 1 });
   expect(r.nextAttemptAt! - before).toBeGreaterThan(6 * 60_000);
 });
+
+test('§7: a 5.7.x policy rejection on the first attempt to a dual-stack host is temporary; on a single-stack host it is permanent', async () => {
+  const scripted = await startScriptedPeer((c) => serveBasic(c, { ehlo: ['PIPELINING', 'ENHANCEDSTATUSCODES'], rcpt: () => '550 5.7.1 Service unavailable; client host blocked' }));
+  peers.push(scripted);
+  h.dns.add('dual.test', 'MX', [{ preference: 10, exchange: 'mx.dual.test' }]);
+  h.dns.add('mx.dual.test', 'A', ['127.0.1.9']);
+  h.dns.add('mx.dual.test', 'AAAA', ['fd00::9']);
+  h.dns.add('single.test', 'MX', [{ preference: 10, exchange: 'mx.single.test' }]);
+  h.dns.add('mx.single.test', 'A', ['127.0.1.10']);
+  h.routes.set('127.0.1.9', scripted.port);
+  h.routes.set('127.0.1.10', scripted.port);
+  const dual = h.core.store.getMessage(await h.send({ to: ['a@dual.test'] }))!.recipients[0]!;
+  expect(dual).toMatchObject({ state: 'deferred', lastCode: 550, lastEnhanced: '5.7.1', attempts: 1 });
+  const single = h.core.store.getMessage(await h.send({ to: ['a@single.test'] }))!.recipients[0]!;
+  expect(single).toMatchObject({ state: 'failed', lastCode: 550, lastEnhanced: '5.7.1' });
+});
