@@ -25,7 +25,6 @@ interface Part {
 
 const PARTS: Part[] = [
   { name: 'throughput', title: '1. Throughput (50 domains → smtp-sink) vs smtp-source', script: 'throughput.ts' },
-  { name: 'throughput-nodelay', title: '1b. Throughput, engine dialer with TCP_NODELAY (variant)', script: 'throughput.ts', extra: ['--nodelay'] },
   { name: 'enqueue', title: '2. Enqueue latency (Outbox.submit, small draft)', script: 'enqueue.ts' },
   { name: 'queued-rss', title: '3. Main-process RSS with a large queue; listMessages({limit:100})', script: 'queued-rss.ts' },
   { name: 'attachment', title: '4. Peak memory sending a big attachment', script: 'attachment.ts' },

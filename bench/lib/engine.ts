@@ -4,7 +4,7 @@
  * of the sink addresses; the engine's smtpPort is the sinks' port.
  */
 import type { Draft } from '../../shared/domain';
-import { tcpDialer, type Dialer } from '../../src-main/core/net/dialer';
+import type { Dialer } from '../../src-main/core/net/dialer';
 import { Outbox } from '../../src-main/core/outbox';
 import { startFakeDns, type FakeDns } from '../../test/helpers/fake-dns';
 
@@ -29,12 +29,6 @@ export function openEngine(dataDir: string, dns: FakeDns, smtpPort: number, dial
 
 /** The shipped dialer plus TCP_NODELAY: small SMTP writes leave at once instead of waiting
  *  for the peer's delayed ACK (Nagle), which otherwise costs ~40 ms per DATA end and QUIT. */
-export const noDelayDialer: Dialer = async (o) => {
-  const socket = await tcpDialer(o);
-  socket.setNoDelay(true);
-  return socket;
-};
-
 export function smallDraft(i: number, domains: number): Draft {
   return {
     from: 'Bench <bench@outbox.test>',

@@ -3,18 +3,14 @@
  * Postfix smtp-sink instances on loopback addresses, from enqueue to all delivered; then
  * smtp-source sends the same count to the same sink with the same concurrency, for a ratio.
  *
- * With --nodelay the engine's dialer also sets TCP_NODELAY on each socket (a variant, to show
- * what Nagle's algorithm costs the shipped dialer: see bench/README.md).
- *
- *   node --expose-gc --import tsx bench/parts/throughput.ts [--quick] [--nodelay]
+ *   node --expose-gc --import tsx bench/parts/throughput.ts [--quick]
  */
 import { performance } from 'node:perf_hooks';
-import { benchDns, noDelayDialer, openEngine, smallDraft } from '../lib/engine';
+import { benchDns, openEngine, smallDraft } from '../lib/engine';
 import { args, emit, log, round, scratchDir } from '../lib/measure';
 import { sinkUnavailable, smtpSource, startSinks } from '../lib/sink';
 
 const { quick } = args();
-const NODELAY = process.argv.includes('--nodelay');
 const MESSAGES = quick ? 500 : 5000;
 const DOMAINS = 50;
 const ADDRESSES = ['127.0.0.31', '127.0.0.32', '127.0.0.33', '127.0.0.34', '127.0.0.35'];
@@ -27,7 +23,7 @@ if (why) {
   const dns = await benchDns(DOMAINS, ADDRESSES);
   const scratch = scratchDir('throughput');
   try {
-    const core = openEngine(scratch.dir, dns, sinks.port, NODELAY ? noDelayDialer : undefined);
+    const core = openEngine(scratch.dir, dns, sinks.port);
     const settings = core.store.getSettings();
     log(`throughput: ${MESSAGES} messages over ${DOMAINS} domains → smtp-sink on ${ADDRESSES.join(', ')}:${sinks.port}; concurrency ${settings.concurrency}, per domain ${settings.perDomainConcurrency}`);
 
@@ -55,7 +51,6 @@ if (why) {
     const sourceRate = MESSAGES / (source.ms / 1000);
     emit({
       messages: MESSAGES,
-      tcpNoDelay: NODELAY,
       domains: DOMAINS,
       concurrency: settings.concurrency,
       perDomain: settings.perDomainConcurrency,
