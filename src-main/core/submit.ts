@@ -21,34 +21,40 @@ export function newMessageId(now: number): string {
   return `${now.toString(36).padStart(9, '0')}-${crypto.randomBytes(6).toString('hex')}`;
 }
 
+type Sender =
+  | { ok: true; from: ComposeDraft['from']; dkim: DkimOptions | undefined; identityId: number | null }
+  | { ok: false; error: FieldError };
+
+/**
+ * Who the message is from and how it is signed: the chosen identity, or the identity whose
+ * address the typed From matches (its DKIM key signs; the typed display name wins), or the
+ * typed From alone (unsigned).
+ */
+function resolveSender(draft: SharedDraft, store: Store): Sender {
+  const typed = draft.identityId == null ? parseMailbox(draft.from, { field: 'from' }) : null;
+  if (typed && !typed.ok) return { ok: false, error: typed.error };
+  const typedAddress = typed?.ok ? typed.value.display.toLowerCase() : null;
+  const identityRef = draft.identityId ?? store.listIdentities().find((i) => i.address.toLowerCase() === typedAddress)?.id;
+  const identity = identityRef == null ? undefined : store.getIdentity(identityRef);
+  if (draft.identityId != null && !identity) return { ok: false, error: { field: 'identityId', code: 'not-found', message: 'no such identity' } };
+  if (!identity) {
+    const v = (typed as { ok: true; value: { display: string; name?: string } }).value;
+    return { ok: true, from: { address: v.display, ...(v.name ? { name: v.name } : {}) }, dkim: undefined, identityId: null };
+  }
+  const name = (typed?.ok ? typed.value.name : undefined) ?? identity.displayName;
+  const dkim =
+    identity.dkimPrivateKey && identity.dkimSelector && identity.dkimAlgorithm
+      ? { domain: identity.address.split('@').pop()!, selector: identity.dkimSelector, algorithm: identity.dkimAlgorithm, privateKeyPem: identity.dkimPrivateKey }
+      : undefined;
+  return { ok: true, from: { address: identity.address, ...(name ? { name } : {}) }, dkim, identityId: identity.id };
+}
+
 export async function submitDraft(draft: SharedDraft, deps: { store: Store; clock: Clock }): Promise<SubmitResult> {
   const { store, clock } = deps;
   const settings = store.getSettings();
-  let from: ComposeDraft['from'];
-  let dkim: DkimOptions | undefined;
-  let identityId: number | null = null;
-  let identityFromAddress: ReturnType<Store['getIdentity']>;
-  if (draft.identityId == null) {
-    // A bare From that matches an identity signs with that identity's DKIM key.
-    const parsed = parseMailbox(draft.from, { field: 'from' });
-    const match = parsed.ok ? store.listIdentities().find((i) => i.address.toLowerCase() === parsed.value.display.toLowerCase()) : undefined;
-    if (match) identityFromAddress = store.getIdentity(match.id);
-  }
-  if (draft.identityId != null || identityFromAddress) {
-    const identity = identityFromAddress ?? store.getIdentity(draft.identityId!);
-    if (!identity) return { ok: false, errors: [{ field: 'identityId', code: 'not-found', message: 'no such identity' }] };
-    identityId = identity.id;
-    const fromName = identityFromAddress ? (parseMailbox(draft.from).ok ? (parseMailbox(draft.from) as { ok: true; value: { name?: string } }).value.name : undefined) : undefined;
-    const name = fromName ?? identity.displayName;
-    from = { address: identity.address, ...(name ? { name } : {}) };
-    if (identity.dkimPrivateKey && identity.dkimSelector && identity.dkimAlgorithm) {
-      dkim = { domain: identity.address.split('@').pop()!, selector: identity.dkimSelector, algorithm: identity.dkimAlgorithm, privateKeyPem: identity.dkimPrivateKey };
-    }
-  } else {
-    const parsed = parseMailbox(draft.from, { field: 'from' });
-    if (!parsed.ok) return { ok: false, errors: [parsed.error] };
-    from = { address: parsed.value.display, ...(parsed.value.name ? { name: parsed.value.name } : {}) };
-  }
+  const sender = resolveSender(draft, store);
+  if (!sender.ok) return { ok: false, errors: [sender.error] };
+  const { from, dkim, identityId } = sender;
   const composeDraft: ComposeDraft = {
     from,
     to: draft.to,
