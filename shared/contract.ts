@@ -98,7 +98,11 @@ export const channels = {
   ),
   'compose.pickAttachments': channel(Empty, z.array(AttachmentInfo)),
   'compose.statAttachments': channel(z.object({ paths: z.array(z.string().min(1).max(4096)).max(100) }).strict(), z.array(AttachmentInfo)),
-  'notices.list': channel(z.object({ limit: z.number().int().min(1).max(500).default(100) }).strict(), z.array(Notice)),
+  'notices.list': channel(
+    z.object({ limit: z.number().int().min(1).max(500).default(100), unseenOnly: z.boolean().default(false) }).strict(),
+    z.array(Notice),
+  ),
+  'notices.markSeen': channel(z.object({ ids: z.array(z.number().int()).min(1).max(500) }).strict(), Ok),
   'identities.list': channel(Empty, z.array(Identity)),
   'identities.create': channel(
     z

@@ -119,7 +119,11 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       }),
     'compose.pickAttachments': async () => (await platform.chooseFiles()).map(attachmentInfo),
     'compose.statAttachments': ({ paths }) => paths.map(attachmentInfo),
-    'notices.list': ({ limit }) => store.listNotices(limit),
+    'notices.list': ({ limit, unseenOnly }) => store.listNotices(limit, unseenOnly),
+    'notices.markSeen': ({ ids }) => {
+      store.markNoticesSeen(ids);
+      return {};
+    },
     'identities.list': () => store.listIdentities(),
     'identities.create': ({ address, displayName, isDefault }) => {
       const parsed = parseMailbox(address, { field: 'address' });

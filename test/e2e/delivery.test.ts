@@ -95,3 +95,23 @@ test('an attachment chosen with "Attach files…" is listed with its size and de
   expect(got.body.toString()).toMatch(/filename="?report-2026\.pdf/);
   expect(env.errors).toEqual([]);
 });
+
+test('the failure notice shows above the outbox and can be dismissed; a message saves as .eml', async () => {
+  const { page } = env;
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: /^Outbox/ }).click();
+  const notices = page.getByTestId('notices');
+  await expect.poll(() => notices.innerText(), { timeout: 10_000 }).toContain('carl@norequire.test');
+  expect(await notices.innerText()).toContain('Not delivered');
+  await screenshot(page, 'outbox-notices');
+  await notices.getByRole('button', { name: 'Dismiss notice' }).first().click();
+  await expect.poll(() => page.getByTestId('notices').count()).toBe(0);
+  expect(env.host.core.store.listNotices(10, true)).toEqual([]);
+
+  const row = page.getByTestId('message-row').filter({ hasText: 'Loopback hello' });
+  await row.getByRole('button', { name: /^Loopback hello/ }).click();
+  await page.getByRole('button', { name: 'Save as .eml…' }).click();
+  await expect.poll(() => page.getByRole('status').filter({ hasText: 'Saved to' }).count()).toBe(1);
+  const saved = fs.readdirSync(path.join(env.dataDir, 'exports')).find((f) => f.endsWith('.eml'))!;
+  expect(fs.readFileSync(path.join(env.dataDir, 'exports', saved), 'utf8')).toMatch(/^Subject: Loopback hello/m);
+  expect(env.errors).toEqual([]);
+});

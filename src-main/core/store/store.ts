@@ -369,11 +369,16 @@ export class Store {
 
   // ---- notices (rules §10) ---------------------------------------------------------------
 
-  listNotices(limit: number): Notice[] {
-    const rows = this.db.prepare('SELECT * FROM notices ORDER BY at DESC, id DESC LIMIT ?').all(limit) as {
+  listNotices(limit: number, unseenOnly = false): Notice[] {
+    const rows = this.db.prepare(`SELECT * FROM notices ${unseenOnly ? 'WHERE seen = 0' : ''} ORDER BY at DESC, id DESC LIMIT ?`).all(limit) as {
       id: number; message_id: string; recipient_id: number | null; kind: Notice['kind']; at: number; text: string; seen: number;
     }[];
     return rows.map((r) => ({ id: r.id, messageId: r.message_id, recipientId: r.recipient_id, kind: r.kind, at: r.at, text: r.text, seen: r.seen === 1 }));
+  }
+
+  markNoticesSeen(ids: number[]): void {
+    const upd = this.db.prepare('UPDATE notices SET seen = 1 WHERE id = ?');
+    this.db.transaction(() => ids.forEach((id) => upd.run(id)))();
   }
 
   // ---- recipient-domain TLS hints (rules §11) --------------------------------------------

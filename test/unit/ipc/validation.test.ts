@@ -55,6 +55,7 @@ const specific: Record<ChannelName, unknown[]> = {
   'compose.checkAddresses': [{ addresses: 'a@b' }, { addresses: [1] }],
   'compose.pickAttachments': [{ dir: '/' }],
   'compose.statAttachments': [{ paths: '/etc/passwd' }, { paths: [''] }],
+  'notices.markSeen': [{ ids: [] }, { ids: 'all' }, { ids: [1.5] }],
   'notices.list': [{ limit: 0 }, { limit: 'all' }],
   'identities.create': [{ address: 'me@example.org\r\nBcc: x' }, { address: 'me@example.org', displayName: 'A\nB' }, { displayName: 'x' }],
   'identities.update': [{ id: 'one' }, { id: 1, displayName: 'x\r\ny' }],
