@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { AttemptRecord } from '../../src-main/core/delivery/types';
+import { blankAttempt } from '../../src-main/core/delivery/record';
 import type { NewMessage } from '../../src-main/core/store/store';
 import { QueueRepo } from '../../src-main/core/store/queue-repo';
 import { screenshot } from './browser';
@@ -38,35 +39,18 @@ function message(i: number, recipients = [`user${i % 50}@dom${i % 7}.test`]): Ne
 
 function attempt(over: Partial<AttemptRecord>): AttemptRecord {
   return {
-    startedAt: Date.now() - 60_000,
+    ...blankAttempt('mixed.test', Date.now() - 60_000),
     durationMs: 840,
-    domain: 'mixed.test',
     host: 'mx.mixed.test',
     ip: '127.0.0.1',
     port: 25,
-    stage: null,
-    starttls: false,
-    tlsVersion: null,
-    tlsCipher: null,
-    certFingerprint: null,
-    verification: null,
-    verificationReason: null,
-    mtaStsMode: null,
-    dane: false,
-    requiretls: false,
-    plaintextFallback: false,
-    tlsrptPolicy: null,
-    tlsrptFailure: null,
     code: 250,
     enhancedCode: '2.0.0',
     reply: 'queued as 1234',
-    errorCode: null,
-    permanent: false,
     transcript: [
       { at: Date.now() - 60_000, dir: 's', text: '220 mx.mixed.test ESMTP' },
       { at: Date.now() - 59_990, dir: 'c', text: 'EHLO client.test' },
     ],
-    results: [],
     ...over,
   };
 }
