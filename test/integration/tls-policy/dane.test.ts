@@ -4,40 +4,20 @@
  * decide verification (DANE-EE, DANE-TA); unusable ones still require TLS; lookup failures on
  * secure names defer the host. Downgrades (no STARTTLS, broken handshake) never yield plaintext.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { createSelfSigned, createTestCa, type CertFiles, type TestCa } from '../../helpers/certs';
-import { mailCommands, mx, plainPeer, recordingPeer, startHarness, stsPolicy, tlsaData, tlsPeer, type Harness } from './harness';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type CertFiles, createTestCa, type TestCa } from '../../helpers/certs';
+import { type Harness, mailCommands, plainPeer, recordingPeer, stsPolicy, tlsaData, tlsPeer, useHarness } from './harness';
 
-let ca: TestCa;
+const pki = useHarness();
+const harness = pki.harness;
+const selfSigned = pki.selfSigned;
 /** A CA the PKIX store does not know: only DANE-TA can make its leaves acceptable. */
 let daneCa: TestCa;
-let h: Harness | undefined;
-const cleanups: (() => void)[] = [];
 
 beforeAll(() => {
-  ca = createTestCa();
   daneCa = createTestCa({ commonName: 'DANE-only CA' });
 });
-afterAll(() => {
-  ca.cleanup();
-  daneCa.cleanup();
-  for (const c of cleanups.splice(0)) c();
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-
-async function harness(): Promise<Harness> {
-  h = await startHarness({ ca });
-  return h;
-}
-
-function selfSigned(names: string[], extra: { expired?: boolean } = {}): CertFiles {
-  const c = createSelfSigned({ names, ...extra });
-  cleanups.push(c.cleanup);
-  return c;
-}
+afterAll(() => daneCa.cleanup());
 
 type Tlsa = { usage: number; selector: number; matchingType: number; data: Buffer };
 const ee = (cert: CertFiles, selector: 0 | 1 = 1, matchingType: 0 | 1 | 2 = 1): Tlsa => ({ usage: 3, selector, matchingType, data: tlsaData(cert.certPem, selector, matchingType) });
@@ -79,7 +59,7 @@ test('§3 DANE-EE checks neither the name nor the validity period of the certifi
 
 test('§3 DANE TLSA mismatch → deferred, nothing sent, tlsrptFailure validation-failure', async () => {
   const x = await harness();
-  const presented = ca.issue({ names: ['mx.dane-bad.test'] }); // even PKIX-valid: DANE decides
+  const presented = pki.ca.issue({ names: ['mx.dane-bad.test'] }); // even PKIX-valid: DANE decides
   const published = selfSigned(['mx.dane-bad.test']);
   const peer = await tlsPeer(x, presented);
   secureDomain(x, 'dane-bad.test', 'mx.dane-bad.test', '127.0.1.1', [ee(published)]);
@@ -125,7 +105,6 @@ test('§3 DANE-TA 2 0 1 / 2 1 1 matching the issuing CA, leaf naming the MX host
     expect(m.recipients[0]!.state).toBe('delivered');
     expect(m.attempts[0]).toMatchObject({ verification: 'dane-ta', dane: true, tlsrptPolicy: 'tlsa' });
     await x.close();
-    h = undefined;
   }
 });
 
@@ -148,7 +127,7 @@ test('§3 only usage 0/1 (PKIX-TA/PKIX-EE) TLSA records → TLS required but unv
   const peer = await tlsPeer(x, cert);
   secureDomain(x, 'dane-pkix.test', 'mx.dane-pkix.test', '127.0.1.1', [
     { usage: 1, selector: 1, matchingType: 1, data: tlsaData(cert.certPem, 1, 1) },
-    { usage: 0, selector: 0, matchingType: 1, data: tlsaData(ca.certPem, 0, 1) },
+    { usage: 0, selector: 0, matchingType: 1, data: tlsaData(pki.ca.certPem, 0, 1) },
   ]);
   x.routes.set('127.0.1.1', peer.port);
 

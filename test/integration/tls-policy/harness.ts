@@ -25,7 +25,8 @@ import { tcpDialer, type Dialer } from '../../../src-main/core/net/dialer';
 import { Outbox, type NetworkOptions } from '../../../src-main/core/outbox';
 import type { Draft, DraftInput, MessageDetail } from '../../../shared/domain';
 import { Draft as DraftSchema } from '../../../shared/domain';
-import type { CertFiles, TestCa } from '../../helpers/certs';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { createSelfSigned, createTestCa, type CertFiles, type TestCa } from '../../helpers/certs';
 import { startFakeDns, type FakeAnswerOptions, type FakeDns } from '../../helpers/fake-dns';
 import { startScriptedPeer, startSmtpPeer, type ScriptedConnection, type ScriptedPeer, type SmtpPeer, type SmtpPeerOptions } from '../../helpers/smtp-peer';
 import { tmpDir } from '../../helpers/tmp';
@@ -316,4 +317,50 @@ async function serve(c: ScriptedConnection, s: LoggedSession, o: ScriptOptions):
 /** The client lines of every session that look like the start of a mail transaction. */
 export function mailCommands(p: RecordingPeer): string[] {
   return p.sessions.flatMap((s) => s.lines.filter((l) => /^MAIL FROM:/i.test(l)));
+}
+
+/**
+ * The lifecycle every policy test file shares: one test CA for the file, a fresh harness per
+ * test (closed after it), and self-signed certificates removed at the end.
+ */
+export function useHarness() {
+  let ca: TestCa | undefined;
+  let current: Harness | undefined;
+  const cleanups: (() => void)[] = [];
+  beforeAll(() => {
+    ca = createTestCa();
+  });
+  afterAll(() => {
+    ca?.cleanup();
+    for (const c of cleanups.splice(0)) c();
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    get ca(): TestCa {
+      return ca!;
+    },
+    /** A new harness; the previous one of this test (if any) is closed first. */
+    async harness(opts: Omit<HarnessOptions, 'ca'> = {}): Promise<Harness> {
+      await current?.close();
+      const x = await startHarness({ ca: ca!, ...opts });
+      const close = x.close.bind(x);
+      let closed = false;
+      // Tests may close a harness themselves; the file's afterEach must not close it twice.
+      x.close = async () => {
+        if (closed) return;
+        closed = true;
+        await close();
+      };
+      current = x;
+      return x;
+    },
+    selfSigned(names: string[], extra: { expired?: boolean } = {}): CertFiles {
+      const c = createSelfSigned({ names, ...extra });
+      cleanups.push(c.cleanup);
+      return c;
+    },
+  };
 }

@@ -2,41 +2,17 @@
  * delivery-rules §11 (what the engine remembers per recipient domain) and §12 (RFC 8460
  * TLSRPT facts per attempt), plus the pre-send probe, through the real engine.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { ManualClock } from '../../../src-main/core/clock';
-import { createSelfSigned, createTestCa, type CertFiles, type TestCa } from '../../helpers/certs';
-import { mx, plainPeer, recordingPeer, startHarness, stsPolicy, tlsaData, tlsPeer, type Harness } from './harness';
+import { mx, plainPeer, recordingPeer, stsPolicy, tlsaData, tlsPeer, useHarness } from './harness';
 
-let ca: TestCa;
-let h: Harness | undefined;
-const cleanups: (() => void)[] = [];
-
-beforeAll(() => {
-  ca = createTestCa();
-});
-afterAll(() => {
-  ca.cleanup();
-  for (const c of cleanups.splice(0)) c();
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-
-async function harness(clock?: ManualClock): Promise<Harness> {
-  h = await startHarness({ ca, ...(clock ? { clock } : {}) });
-  return h;
-}
-
-function selfSigned(names: string[]): CertFiles {
-  const c = createSelfSigned({ names });
-  cleanups.push(c.cleanup);
-  return c;
-}
+const pki = useHarness();
+const harness = pki.harness;
+const selfSigned = pki.selfSigned;
 
 test('§11 after a session the recipient_domain_tls hint records STARTTLS, REQUIRETLS (announced after TLS), DANE and seenAt', async () => {
   const clock = new ManualClock(Date.now());
-  const x = await harness(clock);
+  const x = await harness({ clock });
   const cert = selfSigned(['mx.hint-rt.test']);
   const peer = await recordingPeer(x, { cert, ehloAfterTls: ['REQUIRETLS'] });
   x.dns.add('hint-rt.test', 'MX', [{ preference: 10, exchange: 'mx.hint-rt.test' }], { ad: true });
@@ -54,7 +30,7 @@ test('§11 after a session the recipient_domain_tls hint records STARTTLS, REQUI
 
 test('§11 a server without STARTTLS leaves a hint with starttls and requiretls false (REQUIRETLS without TLS does not count)', async () => {
   const clock = new ManualClock(Date.now());
-  const x = await harness(clock);
+  const x = await harness({ clock });
   const peer = await recordingPeer(x, { ehloBeforeTls: ['REQUIRETLS'] }); // no STARTTLS at all
   mx(x.dns, 'hint-plain.test', [[10, 'mx.hint-plain.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.peer.port);
@@ -69,7 +45,7 @@ test('§11 a server without STARTTLS leaves a hint with starttls and requiretls 
 
 test('§11 the hint is updated by a later session (seenAt moves, STARTTLS now seen)', async () => {
   const clock = new ManualClock(Date.now());
-  const x = await harness(clock);
+  const x = await harness({ clock });
   const plain = await plainPeer(x);
   mx(x.dns, 'hint-upd.test', [[10, 'mx.hint-upd.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', plain.port);
@@ -78,7 +54,7 @@ test('§11 the hint is updated by a later session (seenAt moves, STARTTLS now se
   expect(first.starttls).toBe(false);
 
   clock.advance(60_000);
-  const tls = await tlsPeer(x, ca.issue({ names: ['mx.hint-upd.test'] }));
+  const tls = await tlsPeer(x, pki.ca.issue({ names: ['mx.hint-upd.test'] }));
   x.routes.set('127.0.1.1', tls.port);
   await x.send({ to: ['b@hint-upd.test'] });
   expect(x.core.store.domainHints(['hint-upd.test'])[0]).toMatchObject({ starttls: true, requiretls: false, seenAt: first.seenAt + 60_000 });
@@ -92,13 +68,13 @@ test('§12 attempts carry the TLSRPT policy type and failure: sts, tlsa, no-poli
   x.routes.set('127.0.1.1', stsPeer.port);
   stsPolicy(x, 'rpt-sts.test', { id: 'v1', mode: 'enforce', mx: ['mx.rpt-sts.test'] });
   // tlsa: DANE with a trust anchor record the chain does not lead to.
-  const danePeer = await tlsPeer(x, ca.issue({ names: ['mx.rpt-dane.test'] }));
+  const danePeer = await tlsPeer(x, pki.ca.issue({ names: ['mx.rpt-dane.test'] }));
   x.dns.add('rpt-dane.test', 'MX', [{ preference: 10, exchange: 'mx.rpt-dane.test' }], { ad: true });
   x.dns.add('mx.rpt-dane.test', 'A', ['127.0.1.2'], { ad: true });
   x.dns.add('_25._tcp.mx.rpt-dane.test', 'TLSA', [{ usage: 2, selector: 1, matchingType: 1, data: Buffer.alloc(32, 7) }], { ad: true });
   x.routes.set('127.0.1.2', danePeer.port);
   // no-policy-found: verified TLS, nothing failed.
-  const plainTls = await tlsPeer(x, ca.issue({ names: ['mx.rpt-none.test'] }));
+  const plainTls = await tlsPeer(x, pki.ca.issue({ names: ['mx.rpt-none.test'] }));
   mx(x.dns, 'rpt-none.test', [[10, 'mx.rpt-none.test', '127.0.1.3']]);
   x.routes.set('127.0.1.3', plainTls.port);
 
@@ -116,8 +92,8 @@ test('§12 attempts carry the TLSRPT policy type and failure: sts, tlsa, no-poli
 
 test('§11 probe reports MX, MTA-STS mode, DANE and STARTTLS/REQUIRETLS per host, and updates the hint', async () => {
   const clock = new ManualClock(Date.now());
-  const x = await harness(clock);
-  const cert = ca.issue({ names: ['mx1.probe.test'] });
+  const x = await harness({ clock });
+  const cert = pki.ca.issue({ names: ['mx1.probe.test'] });
   const primary = await recordingPeer(x, { cert, ehloAfterTls: ['REQUIRETLS'] });
   const backup = await plainPeer(x);
   x.dns.add('probe.test', 'MX', [{ preference: 10, exchange: 'mx1.probe.test' }, { preference: 20, exchange: 'mx2.probe.test' }], { ad: true });

@@ -3,32 +3,14 @@
  * PKIX, SQLite cache, 5-minute fetch backoff), MX matching and enforce-mode TLS requirements.
  * The downgrade cases assert on what the peer received: nothing, and never in plaintext.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { ManualClock } from '../../../src-main/core/clock';
 import { TlsPolicyError } from '../../../src-main/core/tls-policy/policy-error';
-import { createSelfSigned, createTestCa, type TestCa } from '../../helpers/certs';
-import { mailCommands, mx, plainPeer, recordingPeer, startHarness, stsPolicy, tlsPeer, type Harness } from './harness';
+import { type Harness, mailCommands, mx, plainPeer, recordingPeer, stsPolicy, tlsPeer, useHarness } from './harness';
 
-let ca: TestCa;
-let h: Harness | undefined;
-const cleanups: (() => void)[] = [];
-
-beforeAll(() => {
-  ca = createTestCa();
-});
-afterAll(() => {
-  ca.cleanup();
-  for (const c of cleanups.splice(0)) c();
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-
-async function harness(opts: Omit<Parameters<typeof startHarness>[0], 'ca'> = {}): Promise<Harness> {
-  h = await startHarness({ ca, ...opts });
-  return h;
-}
+const pki = useHarness();
+const harness = pki.harness;
+const selfSigned = pki.selfSigned;
 
 function policyRows(x: Harness): { domain: string; policy_id: string | null; mode: string | null; last_failure_at: number | null }[] {
   return x.core.store.db.prepare('SELECT domain, policy_id, mode, last_failure_at FROM mtasts_policies ORDER BY domain').all() as never;
@@ -36,7 +18,7 @@ function policyRows(x: Harness): { domain: string; policy_id: string | null; mod
 
 test('§2 MTA-STS enforce + matching MX + trusted certificate → delivered, verification pkix, mtaStsMode enforce', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx1.sts-ok.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx1.sts-ok.test'] }));
   mx(x.dns, 'sts-ok.test', [[10, 'mx1.sts-ok.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   stsPolicy(x, 'sts-ok.test', { id: 'v1', mode: 'enforce', mx: ['*.sts-ok.test'] });
@@ -52,8 +34,8 @@ test('§2 MTA-STS enforce + matching MX + trusted certificate → delivered, ver
 
 test('§2 MTA-STS enforce: an MX not matching the policy is skipped with the reason recorded; the matching second MX gets the mail', async () => {
   const x = await harness();
-  const rogue = await tlsPeer(x, ca.issue({ names: ['mx.attacker.test'] }));
-  const good = await tlsPeer(x, ca.issue({ names: ['mx2.sts-skip.test'] }));
+  const rogue = await tlsPeer(x, pki.ca.issue({ names: ['mx.attacker.test'] }));
+  const good = await tlsPeer(x, pki.ca.issue({ names: ['mx2.sts-skip.test'] }));
   mx(x.dns, 'sts-skip.test', [
     [10, 'mx.attacker.test', '127.0.1.1'],
     [20, 'mx2.sts-skip.test', '127.0.1.2'],
@@ -75,7 +57,7 @@ test('§2 MTA-STS enforce: an MX not matching the policy is skipped with the rea
 
 test('§2 MTA-STS enforce: when no MX matches, nothing is sent and the message is deferred', async () => {
   const x = await harness();
-  const rogue = await tlsPeer(x, ca.issue({ names: ['mx.attacker.test'] }));
+  const rogue = await tlsPeer(x, pki.ca.issue({ names: ['mx.attacker.test'] }));
   mx(x.dns, 'sts-none.test', [[10, 'mx.attacker.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', rogue.port);
   stsPolicy(x, 'sts-none.test', { id: 'v1', mode: 'enforce', mx: ['mx.sts-none.test'] });
@@ -87,13 +69,9 @@ test('§2 MTA-STS enforce: when no MX matches, nothing is sent and the message i
 });
 
 for (const [label, make, failure] of [
-  ['self-signed', () => {
-    const c = createSelfSigned({ names: ['mx.sts-bad.test'] });
-    cleanups.push(c.cleanup);
-    return c;
-  }, 'certificate-not-trusted'],
-  ['wrong-name', () => ca.issue({ names: ['other.example.test'] }), 'certificate-host-mismatch'],
-  ['expired', () => ca.issue({ names: ['mx.sts-bad.test'], expired: true }), 'certificate-expired'],
+  ['self-signed', () => selfSigned(['mx.sts-bad.test']), 'certificate-not-trusted'],
+  ['wrong-name', () => pki.ca.issue({ names: ['other.example.test'] }), 'certificate-host-mismatch'],
+  ['expired', () => pki.ca.issue({ names: ['mx.sts-bad.test'], expired: true }), 'certificate-expired'],
 ] as const) {
   test(`§2 MTA-STS enforce + ${label} certificate → not delivered (deferred), tlsrptFailure ${failure}`, async () => {
     const x = await harness();
@@ -143,8 +121,7 @@ test('§2 MTA-STS enforce + TLS handshake failure → no plaintext fallback', as
 
 test('§2 MTA-STS testing + untrusted certificate → delivered anyway, failure recorded', async () => {
   const x = await harness();
-  const self = createSelfSigned({ names: ['mx.sts-test.test'] });
-  cleanups.push(self.cleanup);
+  const self = selfSigned(['mx.sts-test.test']);
   const peer = await tlsPeer(x, self);
   mx(x.dns, 'sts-test.test', [[10, 'mx.sts-test.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
@@ -158,7 +135,7 @@ test('§2 MTA-STS testing + untrusted certificate → delivered anyway, failure 
 
 test('§2 MTA-STS testing: a non-matching MX still gets the mail (testing only reports)', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.elsewhere.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.elsewhere.test'] }));
   mx(x.dns, 'sts-test2.test', [[10, 'mx.elsewhere.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   stsPolicy(x, 'sts-test2.test', { id: 'v1', mode: 'testing', mx: ['mx.sts-test2.test'] });
@@ -171,7 +148,7 @@ test('§2 MTA-STS testing: a non-matching MX still gets the mail (testing only r
 
 test('§2 MTA-STS policy is cached in the database (mtasts_policies) and stays in force when the TXT record disappears', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.sts-cache.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.sts-cache.test'] }));
   mx(x.dns, 'sts-cache.test', [[10, 'mx.sts-cache.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   stsPolicy(x, 'sts-cache.test', { id: 'v1', mode: 'enforce', mx: ['mx.sts-cache.test'] });
@@ -183,7 +160,7 @@ test('§2 MTA-STS policy is cached in the database (mtasts_policies) and stays i
   // An attacker removes the TXT record and the policy file, and points the MX at their host.
   x.dns.remove('_mta-sts.sts-cache.test');
   x.policies.delete('sts-cache.test');
-  const rogue = await tlsPeer(x, ca.issue({ names: ['mx.attacker.test'] }));
+  const rogue = await tlsPeer(x, pki.ca.issue({ names: ['mx.attacker.test'] }));
   mx(x.dns, 'sts-cache.test', [[10, 'mx.attacker.test', '127.0.1.9']]);
   x.routes.set('127.0.1.9', rogue.port);
 
@@ -196,7 +173,7 @@ test('§2 MTA-STS policy is cached in the database (mtasts_policies) and stays i
 
 test('§2 MTA-STS temporary DNS error on the TXT with a cached policy → the cached policy applies', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.sts-cached-dns.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.sts-cached-dns.test'] }));
   mx(x.dns, 'sts-cached-dns.test', [[10, 'mx.sts-cached-dns.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   stsPolicy(x, 'sts-cached-dns.test', { id: 'v1', mode: 'enforce', mx: ['mx.sts-cached-dns.test'] });
@@ -217,8 +194,7 @@ test('§2 MTA-STS fetch failure → treated as no policy (opportunistic delivery
   };
   const x = await harness({ clock, network: { mtaStsFetcher: fetcher } });
   // Not trusted: with a policy in force this would not be delivered.
-  const self = createSelfSigned({ names: ['mx.sts-fail.test'] });
-  cleanups.push(self.cleanup);
+  const self = selfSigned(['mx.sts-fail.test']);
   const peer = await tlsPeer(x, self);
   mx(x.dns, 'sts-fail.test', [[10, 'mx.sts-fail.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
@@ -242,7 +218,7 @@ test('§2 MTA-STS fetch failure → treated as no policy (opportunistic delivery
 
 test('§2 MTA-STS TXT id change → the policy is fetched again and the new one applies', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx1.sts-id.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx1.sts-id.test'] }));
   mx(x.dns, 'sts-id.test', [[10, 'mx1.sts-id.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   stsPolicy(x, 'sts-id.test', { id: 'v1', mode: 'enforce', mx: ['mx1.sts-id.test'] });
@@ -262,7 +238,7 @@ test('§2 MTA-STS TXT id change → the policy is fetched again and the new one 
 
 test('§2 MTA-STS temporary DNS error on the TXT with no cached policy → deferred, nothing dialed', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.sts-dns.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.sts-dns.test'] }));
   mx(x.dns, 'sts-dns.test', [[10, 'mx.sts-dns.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   x.dns.servfail('_mta-sts.sts-dns.test', 'TXT');
@@ -277,7 +253,7 @@ test('§2 MTA-STS temporary DNS error on the TXT with no cached policy → defer
 
 test('§2 MTA-STS is looked up for the recipient domain, never for its CNAME target', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.target.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.target.test'] }));
   x.dns.add('alias.test', 'CNAME', ['target.test']);
   mx(x.dns, 'target.test', [[10, 'mx.target.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
@@ -295,14 +271,14 @@ test('§2 MTA-STS is looked up for the recipient domain, never for its CNAME tar
 test('§2 MTA-STS cached policy whose TXT record disappeared ends at max_age', async () => {
   const clock = new ManualClock(Date.now());
   const x = await harness({ clock });
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.sts-expire.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.sts-expire.test'] }));
   mx(x.dns, 'sts-expire.test', [[10, 'mx.sts-expire.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   stsPolicy(x, 'sts-expire.test', { id: 'v1', mode: 'enforce', mx: ['mx.sts-expire.test'], maxAge: 600 });
   expect((await x.send({ to: ['a@sts-expire.test'] })).recipients[0]!.state).toBe('delivered');
 
   x.dns.remove('_mta-sts.sts-expire.test');
-  const other = await tlsPeer(x, ca.issue({ names: ['mx.moved.test'] }));
+  const other = await tlsPeer(x, pki.ca.issue({ names: ['mx.moved.test'] }));
   mx(x.dns, 'sts-expire.test', [[10, 'mx.moved.test', '127.0.1.2']]);
   x.routes.set('127.0.1.2', other.port);
 

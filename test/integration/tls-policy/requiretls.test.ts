@@ -4,36 +4,13 @@
  * announced REQUIRETLS after STARTTLS, with `MAIL FROM:<...> REQUIRETLS`. Hosts that do not
  * qualify fail with 5.7.30; when all do, the failure is permanent at once. Never plaintext.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { createSelfSigned, createTestCa, type CertFiles, type TestCa } from '../../helpers/certs';
-import { mailCommands, mx, plainPeer, recordingPeer, startHarness, stsPolicy, tlsaData, tlsPeer, type Harness } from './harness';
+import { expect, test } from 'vitest';
+import { type CertFiles } from '../../helpers/certs';
+import { type Harness, mailCommands, mx, plainPeer, recordingPeer, stsPolicy, tlsaData, useHarness } from './harness';
 
-let ca: TestCa;
-let h: Harness | undefined;
-const cleanups: (() => void)[] = [];
-
-beforeAll(() => {
-  ca = createTestCa();
-});
-afterAll(() => {
-  ca.cleanup();
-  for (const c of cleanups.splice(0)) c();
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-
-async function harness(): Promise<Harness> {
-  h = await startHarness({ ca });
-  return h;
-}
-
-function selfSigned(names: string[]): CertFiles {
-  const c = createSelfSigned({ names });
-  cleanups.push(c.cleanup);
-  return c;
-}
+const pki = useHarness();
+const harness = pki.harness;
+const selfSigned = pki.selfSigned;
 
 /** A DNSSEC-signed MX host with a DANE-EE 3 1 1 record for `cert`. */
 function daneHost(x: Harness, domain: string, hosts: { host: string; ip: string; cert: CertFiles; pref?: number; ipv6?: string }[]): void {
@@ -62,7 +39,7 @@ test('§5 REQUIRETLS behind DANE: the server announces REQUIRETLS after STARTTLS
 
 test('§5 REQUIRETLS behind MTA-STS enforce (PKIX) → delivered with MAIL FROM:<...> REQUIRETLS', async () => {
   const x = await harness();
-  const cert = ca.issue({ names: ['mx.rt-sts.test'] });
+  const cert = pki.ca.issue({ names: ['mx.rt-sts.test'] });
   const peer = await recordingPeer(x, { cert, ehloAfterTls: ['REQUIRETLS'] });
   mx(x.dns, 'rt-sts.test', [[10, 'mx.rt-sts.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.peer.port);
@@ -93,7 +70,7 @@ test('§5 REQUIRETLS: a qualified host that does not announce REQUIRETLS → 5.7
 test('§5 REQUIRETLS: a host without DANE or MTA-STS enforce → 5.7.30, never dialed; every host refused → failed permanently at once', async () => {
   const x = await harness();
   // Trusted certificate and REQUIRETLS announced: still not protected against DNS spoofing.
-  const cert = ca.issue({ names: ['mx.rt-none.test'] });
+  const cert = pki.ca.issue({ names: ['mx.rt-none.test'] });
   const peer = await recordingPeer(x, { cert, ehloAfterTls: ['REQUIRETLS'] });
   mx(x.dns, 'rt-none.test', [[10, 'mx.rt-none.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.peer.port);
@@ -107,7 +84,7 @@ test('§5 REQUIRETLS: a host without DANE or MTA-STS enforce → 5.7.30, never d
 
 test('§5 REQUIRETLS: MTA-STS testing does not qualify a host → 5.7.30', async () => {
   const x = await harness();
-  const cert = ca.issue({ names: ['mx.rt-testing.test'] });
+  const cert = pki.ca.issue({ names: ['mx.rt-testing.test'] });
   const peer = await recordingPeer(x, { cert, ehloAfterTls: ['REQUIRETLS'] });
   mx(x.dns, 'rt-testing.test', [[10, 'mx.rt-testing.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.peer.port);

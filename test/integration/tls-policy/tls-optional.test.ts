@@ -4,36 +4,13 @@
  * policy lookup errors) are recorded but do not stop delivery; a failed handshake may fall back
  * to plaintext, which is recorded prominently.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { createSelfSigned, createTestCa, type CertFiles, type TestCa } from '../../helpers/certs';
-import { mx, recordingPeer, startHarness, stsPolicy, tlsaData, tlsPeer, type Harness } from './harness';
+import { expect, test } from 'vitest';
+import { type CertFiles } from '../../helpers/certs';
+import { type Harness, mx, recordingPeer, stsPolicy, tlsaData, tlsPeer, useHarness } from './harness';
 
-let ca: TestCa;
-let h: Harness | undefined;
-const cleanups: (() => void)[] = [];
-
-beforeAll(() => {
-  ca = createTestCa();
-});
-afterAll(() => {
-  ca.cleanup();
-  for (const c of cleanups.splice(0)) c();
-});
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-
-async function harness(): Promise<Harness> {
-  h = await startHarness({ ca });
-  return h;
-}
-
-function selfSigned(names: string[]): CertFiles {
-  const c = createSelfSigned({ names });
-  cleanups.push(c.cleanup);
-  return c;
-}
+const pki = useHarness();
+const harness = pki.harness;
+const selfSigned = pki.selfSigned;
 
 function secureDomain(x: Harness, domain: string, host: string, ip: string, published: CertFiles | null): void {
   x.dns.add(domain, 'MX', [{ preference: 10, exchange: host }], { ad: true });
@@ -45,7 +22,7 @@ const tlsRequiredNo = /^TLS-Required:[ \t]*No[ \t]*\r?$/im;
 
 test('§6 TLS-Required: No — the message the peer receives carries the TLS-Required: No header', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.opt-hdr.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.opt-hdr.test'] }));
   mx(x.dns, 'opt-hdr.test', [[10, 'mx.opt-hdr.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
 
@@ -61,7 +38,7 @@ test('§6 TLS-Required: No — the message the peer receives carries the TLS-Req
 
 test('§6 TLS-Required: No + MTA-STS enforce host mismatch → delivered anyway, mismatch recorded', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.elsewhere.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.elsewhere.test'] }));
   mx(x.dns, 'opt-sts.test', [[10, 'mx.elsewhere.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   stsPolicy(x, 'opt-sts.test', { id: 'v1', mode: 'enforce', mx: ['mx.opt-sts.test'] });
@@ -123,7 +100,7 @@ for (const policy of ['MTA-STS enforce', 'DANE'] as const) {
 
 test('§6 TLS-Required: No + temporary DNS error on the MTA-STS TXT → delivered anyway, sts-policy-fetch-error recorded', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.opt-dns.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.opt-dns.test'] }));
   mx(x.dns, 'opt-dns.test', [[10, 'mx.opt-dns.test', '127.0.1.1']]);
   x.routes.set('127.0.1.1', peer.port);
   x.dns.servfail('_mta-sts.opt-dns.test', 'TXT');
@@ -135,7 +112,7 @@ test('§6 TLS-Required: No + temporary DNS error on the MTA-STS TXT → delivere
 
 test('§6 TLS-Required: No + TLSA lookup failure on a secure name → delivered anyway, dnssec-invalid recorded', async () => {
   const x = await harness();
-  const peer = await tlsPeer(x, ca.issue({ names: ['mx.opt-tlsa.test'] }));
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx.opt-tlsa.test'] }));
   secureDomain(x, 'opt-tlsa.test', 'mx.opt-tlsa.test', '127.0.1.1', null);
   x.dns.servfail('_25._tcp.mx.opt-tlsa.test', 'TLSA');
   x.routes.set('127.0.1.1', peer.port);
