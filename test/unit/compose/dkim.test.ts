@@ -91,7 +91,7 @@ describe.each<DkimAlgorithm>(['rsa-sha256', 'ed25519-sha256'])('DKIM %s', (algor
     expect(results[0]?.signingDomain).toBe('xn--exmple-cua.org');
   });
 
-  it.skipIf(!hasDkimpy)('and dkimpy (python3-dkim) verifies independently', () => {
+  it.skipIf(!hasDkimpy && !process.env.CI)('and dkimpy (python3-dkim) verifies independently', () => {
     expect(dkimpyVerify(out, record.name, record.value)).toBe(true);
   });
 
