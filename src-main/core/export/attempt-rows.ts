@@ -21,6 +21,7 @@
 import { domainToASCII } from 'node:url';
 import type { Db } from '../store/db';
 import { DeliveryError } from '../errors';
+import type { AttemptRow } from '../store/rows';
 
 export const RESULT_STATUSES = ['delivered', 'deferred', 'failed', 'not-attempted'] as const;
 export type ResultStatus = (typeof RESULT_STATUSES)[number];
@@ -156,37 +157,40 @@ export function parseTranscript(raw: unknown): ExportTranscriptLine[] | null {
   return lines;
 }
 
-interface JoinedRow {
+/** An attempt joined with its result, recipient and message (one row per attempt result). */
+type JoinedRow = Pick<
+  AttemptRow,
+  | 'message_id'
+  | 'started_at'
+  | 'duration_ms'
+  | 'domain'
+  | 'host'
+  | 'ip'
+  | 'port'
+  | 'stage'
+  | 'tls_version'
+  | 'tls_cipher'
+  | 'cert_fingerprint'
+  | 'verification'
+  | 'verification_reason'
+  | 'mta_sts_mode'
+  | 'dane'
+  | 'requiretls'
+  | 'plaintext_fallback'
+  | 'tlsrpt_policy'
+  | 'tlsrpt_failure'
+  | 'code'
+  | 'enhanced_code'
+  | 'reply'
+  | 'error_code'
+> & {
   attempt_id: number;
-  message_id: string;
   subject: string | null;
   recipient: string | null;
   has_result: number;
   status: string;
-  started_at: number;
-  duration_ms: number;
-  domain: string;
-  host: string | null;
-  ip: string | null;
-  port: number | null;
-  stage: string | null;
-  tls_version: string | null;
-  tls_cipher: string | null;
-  cert_fingerprint: string | null;
-  verification: string | null;
-  verification_reason: string | null;
-  mta_sts_mode: string | null;
-  dane: number;
-  requiretls: number;
-  plaintext_fallback: number;
-  tlsrpt_policy: string | null;
-  tlsrpt_failure: string | null;
-  code: number | null;
-  enhanced_code: string | null;
-  reply: string | null;
-  error_code: string | null;
   transcript?: string;
-}
+};
 
 // A result row's own status; an attempt without results takes the attempt's outcome.
 const STATUS_SQL = `CASE

@@ -19,6 +19,7 @@ import { openDb } from '../../../src-main/core/store/db';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
 import { startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
 import { tmpDir } from '../../helpers/tmp';
+import { prng } from '../../helpers/prng';
 
 const CLI = fileURLToPath(new URL('../../../bin/outbox.mjs', import.meta.url));
 const DOMAIN = 'kill.test';
@@ -26,17 +27,6 @@ const IN_PROCESS = 200;
 const VIA_CLI = 5;
 const KILLS = 20;
 
-/** mulberry32: small, seedable, good enough to spread kill moments. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let dns: FakeDns;
 let peer: SmtpPeer;

@@ -7,7 +7,19 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../../src-main/core/clock';
 import { DeliveryError } from '../../../src-main/core/errors';
 import { SmtpSession, type SmtpSessionOptions } from '../../../src-main/core/smtp/client';
-import { serveBasic, startScriptedPeer, type Script, type ScriptedPeer } from '../../helpers/smtp-peer';
+import { serveBasic, startScriptedPeer, type Script, type ScriptedConnection, type ScriptedPeer } from '../../helpers/smtp-peer';
+
+/** Greets and accepts EHLO, MAIL and one RCPT; returns having read the DATA command. */
+async function acceptUntilData(c: ScriptedConnection): Promise<void> {
+  c.write('220 x\r\n');
+  await c.readLine();
+  c.write('250 x\r\n');
+  await c.readLine();
+  c.write('250 ok\r\n');
+  await c.readLine();
+  c.write('250 ok\r\n');
+  await c.readLine();
+}
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -190,14 +202,7 @@ describe('timeouts (RFC 5321 §4.5.3.2)', () => {
   it('final dot: the 10 minute default, on the injected clock', async () => {
     const clock = new ManualClock();
     const peer = await peerWith(async (c) => {
-      c.write('220 x\r\n');
-      await c.readLine();
-      c.write('250 x\r\n');
-      await c.readLine();
-      c.write('250 ok\r\n');
-      await c.readLine();
-      c.write('250 ok\r\n');
-      await c.readLine();
+      await acceptUntilData(c);
       c.write('354 go\r\n');
       await c.readData(); // and then silence
       await c.readLine();
@@ -214,14 +219,7 @@ describe('timeouts (RFC 5321 §4.5.3.2)', () => {
   it('data block: a peer that stops reading makes the write time out', async () => {
     // The peer stops reading once it accepted DATA.
     const stalled = await peerWith(async (c) => {
-      c.write('220 x\r\n');
-      await c.readLine();
-      c.write('250 x\r\n');
-      await c.readLine();
-      c.write('250 ok\r\n');
-      await c.readLine();
-      c.write('250 ok\r\n');
-      await c.readLine();
+      await acceptUntilData(c);
       c.pause();
       c.write('354 go\r\n');
     });
@@ -238,14 +236,7 @@ describe('timeouts (RFC 5321 §4.5.3.2)', () => {
 describe('connection lost', () => {
   it('dropped mid-DATA is CONNECTION_CLOSED at stage data, temporary', async () => {
     const peer = await peerWith(async (c) => {
-      c.write('220 x\r\n');
-      await c.readLine();
-      c.write('250 x\r\n');
-      await c.readLine();
-      c.write('250 ok\r\n');
-      await c.readLine();
-      c.write('250 ok\r\n');
-      await c.readLine();
+      await acceptUntilData(c);
       c.write('354 go\r\n');
       await c.readLine(); // first line of the body
       c.destroy();

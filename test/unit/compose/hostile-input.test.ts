@@ -7,18 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { parseAddressList, parseMailbox, parseNamedMailbox } from '../../../src-main/core/compose/address';
 import { parseDraftAddresses, validateDraft } from '../../../src-main/core/compose/draft';
 import type { Draft } from '../../../src-main/core/compose/draft';
+import { prng } from '../../helpers/prng';
 
-/** mulberry32: tiny, seedable, good enough to pick pieces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   '\r', '\n', '\r\n', '\u0000', '\t', '\u007f', '\u0085', '\u2028', '\u2029', '\u202e', '\ud800', '\udc00',
