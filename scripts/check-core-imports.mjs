@@ -8,7 +8,7 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const coreDir = path.join(root, 'src-main', 'core');
 const sharedDir = path.join(root, 'shared');
-const ALLOWED_PACKAGES = new Set(['better-sqlite3', 'dns-packet', 'nodemailer', 'mailauth', 'zod']);
+const ALLOWED_PACKAGES = new Set(['better-sqlite3', 'dns-packet', 'nodemailer', 'mailauth', 'zod', 'socks']);
 
 const files = [];
 (function walk(dir) {
