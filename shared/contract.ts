@@ -11,8 +11,10 @@ import { z } from 'zod';
 import {
   AddressCheck,
   Attempt,
+  DisplayText,
   DkimAlgorithm,
-  DkimRecord,
+  DkimKey,
+  DkimSelector,
   Notice,
   ProbeResult,
   TlsMode,
@@ -104,35 +106,55 @@ export const channels = {
   ),
   'notices.markSeen': channel(z.object({ ids: z.array(z.number().int()).min(1).max(500) }).strict(), Ok),
   'identities.list': channel(Empty, z.array(Identity)),
+  /**
+   * A new identity gets an RSA-2048 and an Ed25519 key unless `algorithms` says otherwise
+   * ([] = no key). The records to publish are in the result's `dkimKeys[].record`.
+   */
   'identities.create': channel(
     z
       .object({
         address: HeaderText.min(3),
-        displayName: HeaderText.default(''),
+        displayName: DisplayText.default(''),
         isDefault: z.boolean().default(false),
+        algorithms: z.array(DkimAlgorithm).max(2).optional(),
+        selector: DkimSelector.optional(),
       })
       .strict(),
     Identity,
   ),
   'identities.update': channel(
-    z.object({ id: z.number().int(), displayName: HeaderText.optional(), isDefault: z.boolean().optional() }).strict(),
+    z.object({ id: z.number().int(), displayName: DisplayText.optional(), isDefault: z.boolean().optional() }).strict(),
     Identity,
   ),
   'identities.delete': channel(z.object({ id: z.number().int() }).strict(), Ok),
+  /**
+   * New DKIM keys. Without `algorithm`: both keys are replaced (selectors `<selector>-rsa` and
+   * `<selector>-ed25519`); with one: only that key, under `selector` as given.
+   * The records to publish: `identity.dkimKeys[].record` (RSA first, then Ed25519).
+   */
   'identities.generateKey': channel(
     z
       .object({
         id: z.number().int(),
-        algorithm: DkimAlgorithm,
-        selector: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'a selector is one DNS label'),
+        algorithm: DkimAlgorithm.optional(),
+        selector: DkimSelector.optional(),
       })
       .strict(),
-    z.object({ identity: Identity, record: DkimRecord }),
+    z.object({ identity: Identity }),
   ),
-  'identities.dkimRecord': channel(z.object({ id: z.number().int() }).strict(), DkimRecord),
+  /** One entry per key (RSA first): `record.name` TXT `record.value`. */
+  'identities.dkimRecord': channel(z.object({ id: z.number().int() }).strict(), z.array(DkimKey)),
+  /** Overall verdict over every key, and one check per key. */
   'identities.checkDns': channel(
     z.object({ id: z.number().int() }).strict(),
-    z.object({ published: z.boolean(), matches: z.boolean(), reason: z.string() }),
+    z.object({
+      published: z.boolean(),
+      matches: z.boolean(),
+      reason: z.string(),
+      keys: z.array(
+        z.object({ algorithm: DkimAlgorithm, selector: z.string(), name: z.string(), published: z.boolean(), matches: z.boolean(), reason: z.string() }),
+      ),
+    }),
   ),
   'tls.hints': channel(
     z.object({ domains: z.array(z.string().min(1).max(255)).max(1000) }).strict(),

@@ -3,6 +3,7 @@
  * validated with the same definition the types come from.
  */
 import { z } from 'zod';
+import { unsafeTextProblem } from './text';
 
 export const TlsMode = z.enum(['default', 'requiretls', 'tls-optional']);
 export type TlsMode = z.infer<typeof TlsMode>;
@@ -129,14 +130,32 @@ export const DomainTlsHint = z.object({
 });
 export type DomainTlsHint = z.infer<typeof DomainTlsHint>;
 
+export const DkimAlgorithm = z.enum(['rsa-sha256', 'ed25519-sha256']);
+export type DkimAlgorithm = z.infer<typeof DkimAlgorithm>;
+
+/** The TXT record to publish at `name` (RFC 6376 §3.6.2.1) for one signing key. */
+export const DkimRecord = z.object({ name: z.string(), value: z.string() });
+export type DkimRecord = z.infer<typeof DkimRecord>;
+
+/**
+ * One DKIM signing key of an identity, public half only (private keys never cross to the
+ * renderer). An identity signs with every key it has: new identities get an RSA-2048 and an
+ * Ed25519 key (RFC 8463 §4: dual signing, since many receivers verify only RSA).
+ */
+export const DkimKey = z.object({
+  algorithm: DkimAlgorithm,
+  selector: z.string(),
+  publicKey: z.string(),
+  record: DkimRecord,
+});
+export type DkimKey = z.infer<typeof DkimKey>;
+
 export const Identity = z.object({
   id: z.number().int(),
   address: z.string(),
   displayName: z.string(),
-  dkimSelector: z.string().nullable(),
-  dkimAlgorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).nullable(),
-  /** Public key only: private keys never cross to the renderer. */
-  dkimPublicKey: z.string().nullable(),
+  /** RSA first, then Ed25519; empty when the identity does not sign. */
+  dkimKeys: z.array(DkimKey),
   isDefault: z.boolean(),
   createdAt: z.number(),
 });
@@ -144,6 +163,18 @@ export type Identity = z.infer<typeof Identity>;
 
 /** A header value: no CR, LF or NUL can reach a header (RFC 5322 §2.2, header injection). */
 export const HeaderText = z.string().max(998).regex(/^[^\r\n\0]*$/, 'must not contain line breaks');
+
+/** Text a person reads as one line (names, subjects, file names): shared/text.ts decides. */
+export const DisplayText = z.string().max(998).superRefine((s, ctx) => {
+  const problem = unsafeTextProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** RFC 6376 §3.1: a DKIM selector, one or more DNS labels. */
+export const DkimSelector = z
+  .string()
+  .max(200)
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, 'a selector is one or more DNS labels');
 
 export const DraftAttachment = z.object({
   path: z.string().min(1).max(4096),
@@ -188,12 +219,6 @@ export const Settings = z.object({
   theme: z.enum(['system', 'light', 'dark']).default('system'),
 });
 export type Settings = z.infer<typeof Settings>;
-
-export const DkimAlgorithm = z.enum(['rsa-sha256', 'ed25519-sha256']);
-export type DkimAlgorithm = z.infer<typeof DkimAlgorithm>;
-
-export const DkimRecord = z.object({ name: z.string(), value: z.string() });
-export type DkimRecord = z.infer<typeof DkimRecord>;
 
 export const Notice = z.object({
   id: z.number().int(),

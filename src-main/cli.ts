@@ -9,10 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Attempt, Draft, MessageDetail, TlsMode } from '../shared/domain';
+import type { Attempt, DkimAlgorithm, DkimKey, Draft, MessageDetail, TlsMode } from '../shared/domain';
 import { exportAttempts, exportMessageEml } from './core/export/export';
-import { checkDkimRecord, dkimDnsRecord, generateDkimKey } from './core/compose/dkim-keys';
-import { parseMailbox } from './core/compose/address';
+import { checkDns, createIdentity, DEFAULT_DKIM_ALGORITHMS, dkimRecords, getIdentity, IdentityError, publicIdentity } from './core/identities';
 import { Outbox, type NetworkOptions } from './core/outbox';
 import type { QueueAction } from './core/queue/queue';
 
@@ -37,7 +36,8 @@ const USAGE = `usage: outbox <command> [options]
   hold|resume|retry|cancel ID [--recipient ADDR]
   export   --format csv|json|ndjson [--since ISO] [--until ISO] [--out FILE] | --eml ID [--out FILE]
   probe    DOMAIN                   MX, MTA-STS, DANE and STARTTLS/REQUIRETLS per host, without sending
-  identity add --address ADDR [--name NAME] [--dkim rsa|ed25519 --selector SEL] | list | dkim-record ID | check-dns ID
+  identity add --address ADDR [--name NAME] [--dkim both|rsa|ed25519|none] [--selector SEL] | list | dkim-record ID | check-dns ID
+                                    (default: an RSA and an Ed25519 key, both signing: RFC 8463)
 common: --data-dir DIR --dns HOST[:PORT] (repeatable) --smtp-port N --https-port N --ca-file FILE --ehlo NAME --json`;
 
 function defaultDataDir(): string {
@@ -310,60 +310,55 @@ async function cmdIdentity(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parse(rest, { address: { type: 'string' }, name: { type: 'string' }, dkim: { type: 'string' }, selector: { type: 'string' } });
   const core = openCore(values);
+  const now = core.clock.now();
   try {
     const byId = (v: string | undefined) => {
-      const i = v && /^\d+$/.test(v) ? core.store.getIdentity(Number(v)) : undefined;
-      if (!i) throw new UsageError(`no identity ${v ?? ''}`);
-      return i;
+      if (!v || !/^\d+$/.test(v)) throw new UsageError(`no identity ${v ?? ''}`);
+      return getIdentity(core.store, Number(v));
     };
-    const record = (i: NonNullable<ReturnType<typeof byId>>) => {
-      if (!i.dkimPublicKey || !i.dkimSelector || !i.dkimAlgorithm) throw new UsageError(`identity ${i.id} has no DKIM key`);
-      return dkimDnsRecord({ selector: i.dkimSelector, domain: i.address.split('@').pop()!, algorithm: i.dkimAlgorithm, publicKey: i.dkimPublicKey });
-    };
+    const recordsText = (keys: DkimKey[]) => keys.map((k) => `publish TXT ${k.record.name}\n  "${k.record.value}"`).join('\n');
     switch (sub) {
       case 'add': {
-        const parsed = parseMailbox(values.address ?? '', { field: 'address' });
-        if (!parsed.ok) throw new UsageError(`--address: ${parsed.error.message}`);
-        if (values.name !== undefined && /[\r\n\0]/.test(values.name)) throw new UsageError('--name must not contain line breaks');
-        const id = core.store.insertIdentity({ address: parsed.value.display, displayName: values.name ?? '', isDefault: core.store.listIdentities().length === 0 }, core.clock.now());
-        if (values.dkim) {
-          const algorithm = values.dkim === 'rsa' ? 'rsa-sha256' : values.dkim === 'ed25519' ? 'ed25519-sha256' : null;
-          if (!algorithm) throw new UsageError('--dkim must be rsa or ed25519');
-          const selector = values.selector ?? `outbox${new Date(core.clock.now()).getUTCFullYear()}`;
-          if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(selector)) throw new UsageError('--selector must be one DNS label');
-          const key = generateDkimKey(algorithm);
-          core.store.setIdentityKey(id, { selector, algorithm, privateKey: key.privateKeyPem, publicKey: key.publicKeyBase64 });
-        }
-        const i = core.store.getIdentity(id)!;
-        const rec = i.dkimPublicKey ? record(i) : null;
-        print(values.json, { id, address: i.address, dkimRecord: rec }, `identity ${id}: ${i.address}${rec ? `\npublish TXT ${rec.name}\n  "${rec.value}"` : ''}`);
+        const algorithms = DKIM_CHOICES[values.dkim ?? 'both'];
+        if (!algorithms) throw new UsageError('--dkim must be both, rsa, ed25519 or none');
+        const i = publicIdentity(
+          createIdentity(core.store, now, { address: values.address ?? '', displayName: values.name ?? '', algorithms, ...(values.selector !== undefined ? { selector: values.selector } : {}) }),
+        );
+        print(values.json, { id: i.id, address: i.address, dkimRecords: i.dkimKeys.map((k) => ({ algorithm: k.algorithm, selector: k.selector, ...k.record })) }, `identity ${i.id}: ${i.address}${i.dkimKeys.length ? `\n${recordsText(i.dkimKeys)}` : ''}`);
         return 0;
       }
       case 'list': {
-        const list = core.store.listIdentities();
-        print(values.json, { identities: list }, list.map((i) => `${i.id}  ${i.displayName ? `${i.displayName} ` : ''}<${i.address}>${i.dkimSelector ? `  dkim ${i.dkimAlgorithm} s=${i.dkimSelector}` : ''}${i.isDefault ? '  (default)' : ''}`).join('\n'));
+        const list = core.store.listIdentities().map(publicIdentity);
+        print(values.json, { identities: list }, list.map((i) => `${i.id}  ${i.displayName ? `${i.displayName} ` : ''}<${i.address}>${i.dkimKeys.map((k) => `  dkim ${k.algorithm} s=${k.selector}`).join('')}${i.isDefault ? '  (default)' : ''}`).join('\n'));
         return 0;
       }
       case 'dkim-record': {
-        const rec = record(byId(positionals[0]));
-        print(values.json, rec, `${rec.name} TXT "${rec.value}"`);
+        const keys = dkimRecords(byId(positionals[0]));
+        print(values.json, keys.map((k) => ({ algorithm: k.algorithm, selector: k.selector, ...k.record })), keys.map((k) => `${k.record.name} TXT "${k.record.value}"`).join('\n'));
         return 0;
       }
       case 'check-dns': {
-        const i = byId(positionals[0]);
-        const rec = record(i);
-        const answer = await core.engine.resolver.txt(rec.name).catch((e: Error) => e);
-        const check = answer instanceof Error ? { published: false, matches: false, reason: answer.message } : checkDkimRecord(answer.records, { algorithm: i.dkimAlgorithm!, publicKeyBase64: i.dkimPublicKey! });
-        print(values.json, check, `${rec.name}: ${check.matches ? 'published and matching' : check.reason}`);
+        const check = await checkDns(core.engine.resolver, byId(positionals[0]));
+        print(values.json, check, check.keys.map((k) => `${k.name}: ${k.matches ? 'published and matching' : k.reason}`).join('\n'));
         return check.matches ? 0 : 1;
       }
       default:
         throw new UsageError('identity add|list|dkim-record ID|check-dns ID');
     }
+  } catch (e) {
+    if (e instanceof IdentityError) throw new UsageError(e.field ? `--${e.field === 'displayName' ? 'name' : e.field}: ${e.message}` : e.message);
+    throw e;
   } finally {
     await core.close();
   }
 }
+
+const DKIM_CHOICES: Record<string, readonly DkimAlgorithm[] | undefined> = {
+  both: DEFAULT_DKIM_ALGORITHMS,
+  rsa: ['rsa-sha256'],
+  ed25519: ['ed25519-sha256'],
+  none: [],
+};
 
 function print(json: unknown, value: unknown, text: string): void {
   if (json) process.stdout.write(`${JSON.stringify(value)}\n`);

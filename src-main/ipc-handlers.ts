@@ -23,8 +23,17 @@ import {
 } from '../shared/contract';
 import type { AddressCheck } from '../shared/domain';
 import { parseMailbox } from './core/compose/address';
-import { checkDkimRecord, dkimDnsRecord, generateDkimKey } from './core/compose/dkim-keys';
 import { exportAttempts, exportMessageEml } from './core/export/export';
+import {
+  checkDisplayName,
+  checkDns,
+  createIdentity,
+  dkimRecords,
+  generateKeys,
+  getIdentity,
+  IdentityError,
+  publicIdentity,
+} from './core/identities';
 import type { Outbox } from './core/outbox';
 
 /** What differs between the desktop and the headless host: dialogs and the OS shell. */
@@ -53,17 +62,7 @@ export type HandlerTable = {
 
 export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
   const { store } = core;
-  const identity = (id: number) => {
-    const found = store.getIdentity(id);
-    if (!found) throw new IpcFailure('NOT_FOUND', `no identity ${id}`);
-    return found;
-  };
-  const publicIdentity = (id: number) => store.listIdentities().find((i) => i.id === id)!;
-  const recordOf = (id: number) => {
-    const i = identity(id);
-    if (!i.dkimPublicKey || !i.dkimSelector || !i.dkimAlgorithm) throw new IpcFailure('CONFLICT', 'this identity has no DKIM key yet');
-    return dkimDnsRecord({ selector: i.dkimSelector, domain: i.address.split('@').pop()!, algorithm: i.dkimAlgorithm, publicKey: i.dkimPublicKey });
-  };
+  const now = () => core.clock.now();
   return {
     'app.info': () => ({ version: core.version, dataDir: core.dataDir, logDir: core.logDir, platform: process.platform }),
     'settings.get': () => store.getSettings(),
@@ -124,41 +123,23 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       store.markNoticesSeen(ids);
       return {};
     },
-    'identities.list': () => store.listIdentities(),
-    'identities.create': ({ address, displayName, isDefault }) => {
-      const parsed = parseMailbox(address, { field: 'address' });
-      if (!parsed.ok) throw new IpcFailure('VALIDATION', parsed.error.message, [{ path: 'address', message: parsed.error.message }]);
-      const id = store.insertIdentity({ address: parsed.value.display, displayName, isDefault: isDefault || store.listIdentities().length === 0 }, core.clock.now());
-      return publicIdentity(id);
-    },
-    'identities.update': ({ id, displayName, isDefault }) => {
-      if (!store.updateIdentity(id, { displayName, isDefault })) throw new IpcFailure('NOT_FOUND', `no identity ${id}`);
-      return publicIdentity(id);
-    },
+    'identities.list': () => store.listIdentities().map(publicIdentity),
+    'identities.create': ({ address, displayName, isDefault, algorithms, selector }) =>
+      viaIdentities(() => publicIdentity(createIdentity(store, now(), { address, displayName, isDefault, ...(algorithms ? { algorithms } : {}), ...(selector ? { selector } : {}) }))),
+    'identities.update': ({ id, displayName, isDefault }) =>
+      viaIdentities(() => {
+        const name = displayName === undefined ? undefined : checkDisplayName(displayName);
+        if (!store.updateIdentity(id, { displayName: name, isDefault })) throw new IdentityError('NOT_FOUND', `no identity ${id}`);
+        return publicIdentity(getIdentity(store, id));
+      }),
     'identities.delete': ({ id }) => {
       if (!store.deleteIdentity(id)) throw new IpcFailure('NOT_FOUND', `no identity ${id}`);
       return {};
     },
-    'identities.generateKey': ({ id, algorithm, selector }) => {
-      identity(id);
-      const key = generateDkimKey(algorithm);
-      store.setIdentityKey(id, { selector: selector.toLowerCase(), algorithm, privateKey: key.privateKeyPem, publicKey: key.publicKeyBase64 });
-      return { identity: publicIdentity(id), record: recordOf(id) };
-    },
-    'identities.dkimRecord': ({ id }) => {
-      const { name, value } = recordOf(id);
-      return { name, value };
-    },
-    'identities.checkDns': async ({ id }) => {
-      const record = recordOf(id);
-      const i = identity(id);
-      try {
-        const answer = await core.engine.resolver.txt(record.name);
-        return checkDkimRecord(answer.records, { algorithm: i.dkimAlgorithm!, publicKeyBase64: i.dkimPublicKey! });
-      } catch (e) {
-        return { published: false, matches: false, reason: e instanceof Error ? e.message : String(e) };
-      }
-    },
+    'identities.generateKey': ({ id, algorithm, selector }) =>
+      viaIdentities(() => ({ identity: publicIdentity(generateKeys(store, now(), id, { ...(algorithm ? { algorithm } : {}), ...(selector ? { selector } : {}) })) })),
+    'identities.dkimRecord': ({ id }) => viaIdentities(() => dkimRecords(getIdentity(store, id))),
+    'identities.checkDns': ({ id }) => viaIdentities(() => checkDns(core.engine.resolver, getIdentity(store, id))),
     'tls.hints': ({ domains }) => {
       const hints = store.domainHints(domains);
       const known = new Set(hints.filter((h) => h.requiretls).map((h) => h.domain));
@@ -204,6 +185,21 @@ function attachmentInfo(p: string): AttachmentInfo {
   } catch (e) {
     return { path: p, filename, size: null, error: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be read' };
   }
+}
+
+/** Runs an identities operation; its errors cross IPC with their code and field. */
+function viaIdentities<T>(fn: () => T): T {
+  try {
+    const r = fn();
+    return r instanceof Promise ? (r.catch(rethrow) as T) : r;
+  } catch (e) {
+    return rethrow(e);
+  }
+}
+
+function rethrow(e: unknown): never {
+  if (e instanceof IdentityError) throw new IpcFailure(e.kind, e.message, e.field ? [{ path: e.field, message: e.message }] : undefined);
+  throw e;
 }
 
 function zodFields(error: z.ZodError): NonNullable<IpcError['fields']> {

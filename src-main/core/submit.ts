@@ -12,6 +12,7 @@ import { buildMessage, type DkimOptions } from './compose/build';
 import { parseMailbox, type FieldError } from './compose/address';
 import type { Draft as ComposeDraft } from './compose/draft';
 import { DeliveryError } from './errors';
+import { identityByAddress, signingKeys } from './identities';
 import type { Store } from './store/store';
 
 export type SubmitResult = { ok: true; messageId: string } | { ok: false; errors: FieldError[] };
@@ -22,31 +23,26 @@ export function newMessageId(now: number): string {
 }
 
 type Sender =
-  | { ok: true; from: ComposeDraft['from']; dkim: DkimOptions | undefined; identityId: number | null }
+  | { ok: true; from: ComposeDraft['from']; dkim: DkimOptions[]; identityId: number | null }
   | { ok: false; error: FieldError };
 
 /**
  * Who the message is from and how it is signed: the chosen identity, or the identity whose
- * address the typed From matches (its DKIM key signs; the typed display name wins), or the
+ * address the typed From matches (its DKIM keys sign; the typed display name wins), or the
  * typed From alone (unsigned).
  */
 function resolveSender(draft: SharedDraft, store: Store): Sender {
   const typed = draft.identityId == null ? parseMailbox(draft.from, { field: 'from' }) : null;
   if (typed && !typed.ok) return { ok: false, error: typed.error };
-  const typedAddress = typed?.ok ? typed.value.display.toLowerCase() : null;
-  const identityRef = draft.identityId ?? store.listIdentities().find((i) => i.address.toLowerCase() === typedAddress)?.id;
-  const identity = identityRef == null ? undefined : store.getIdentity(identityRef);
+  const identity =
+    draft.identityId != null ? store.getIdentity(draft.identityId) : typed?.ok ? identityByAddress(store, typed.value.display) : undefined;
   if (draft.identityId != null && !identity) return { ok: false, error: { field: 'identityId', code: 'not-found', message: 'no such identity' } };
   if (!identity) {
     const v = (typed as { ok: true; value: { display: string; name?: string } }).value;
-    return { ok: true, from: { address: v.display, ...(v.name ? { name: v.name } : {}) }, dkim: undefined, identityId: null };
+    return { ok: true, from: { address: v.display, ...(v.name ? { name: v.name } : {}) }, dkim: [], identityId: null };
   }
   const name = (typed?.ok ? typed.value.name : undefined) ?? identity.displayName;
-  const dkim =
-    identity.dkimPrivateKey && identity.dkimSelector && identity.dkimAlgorithm
-      ? { domain: identity.address.split('@').pop()!, selector: identity.dkimSelector, algorithm: identity.dkimAlgorithm, privateKeyPem: identity.dkimPrivateKey }
-      : undefined;
-  return { ok: true, from: { address: identity.address, ...(name ? { name } : {}) }, dkim, identityId: identity.id };
+  return { ok: true, from: { address: identity.address, ...(name ? { name } : {}) }, dkim: signingKeys(identity), identityId: identity.id };
 }
 
 export async function submitDraft(draft: SharedDraft, deps: { store: Store; clock: Clock }): Promise<SubmitResult> {
@@ -74,7 +70,7 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
   const absolute = store.absolutePath(rawPath);
   let built;
   try {
-    built = await buildMessage(composeDraft, { date: new Date(now), ...(dkim ? { dkim } : {}), limits: { maxMessageBytes: settings.maxMessageBytes } }, absolute);
+    built = await buildMessage(composeDraft, { date: new Date(now), ...(dkim.length ? { dkim } : {}), limits: { maxMessageBytes: settings.maxMessageBytes } }, absolute);
   } catch (e) {
     fs.rmSync(absolute, { force: true });
     if (e instanceof DeliveryError && e.code === 'INVALID_INPUT') {

@@ -23,19 +23,25 @@ test('an identity gets a DKIM key, its TXT record, and a DNS check that turns gr
   await add.getByRole('button', { name: 'Add identity' }).click();
   const card = page.getByTestId('identity').filter({ hasText: 'me@bücher.example' });
   await expect.poll(() => card.count()).toBe(1);
-  expect(await card.innerText()).toContain('No DKIM key');
+  // A new identity has an RSA and an Ed25519 key at once (RFC 8463 dual signing): two records.
+  await expect.poll(() => card.getByTestId('dkim-name').count()).toBe(2);
 
   await card.getByLabel('Selector').fill('desk');
-  await card.getByRole('button', { name: 'Generate DKIM key' }).click();
-  await expect.poll(() => card.getByTestId('dkim-name').innerText()).toBe('desk._domainkey.xn--bcher-kva.example');
-  const value = await card.getByTestId('dkim-value').innerText();
-  expect(value).toMatch(/^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/=]+$/);
+  await card.getByRole('button', { name: 'Replace DKIM key' }).click();
+  await expect
+    .poll(() => card.getByTestId('dkim-name').allInnerTexts())
+    .toEqual(['desk-rsa._domainkey.xn--bcher-kva.example', 'desk-ed25519._domainkey.xn--bcher-kva.example']);
+  const values = await card.getByTestId('dkim-value').allInnerTexts();
+  expect(values[0]).toMatch(/^v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]+$/);
+  expect(values[1]).toMatch(/^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/=]+$/);
   // The private key never reaches the page.
   expect(await page.content()).not.toContain('PRIVATE KEY');
 
   await card.getByRole('button', { name: 'Check DNS' }).click();
   await expect.poll(() => card.getByTestId('dns-check').innerText()).toMatch(/not|no /i);
-  env.dns.add('desk._domainkey.xn--bcher-kva.example', 'TXT', [value]);
+  const rsa = values[0]!;
+  env.dns.add('desk-rsa._domainkey.xn--bcher-kva.example', 'TXT', [[rsa.slice(0, 250), rsa.slice(250)]]);
+  env.dns.add('desk-ed25519._domainkey.xn--bcher-kva.example', 'TXT', [values[1]!]);
   await card.getByRole('button', { name: 'Check DNS' }).click();
   await expect.poll(() => card.getByTestId('dns-check').getAttribute('class')).toContain('ok');
   await screenshot(page, 'settings-identity-dkim');

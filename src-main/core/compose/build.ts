@@ -48,7 +48,8 @@ export interface BuildOptions {
   /** Right-hand side of the Message-ID; the sender's domain (A-label) when absent. */
   messageIdDomain?: string;
   date: Date;
-  dkim?: DkimOptions;
+  /** One key, or several (RFC 8463 §4: RSA and Ed25519): one DKIM-Signature field each. */
+  dkim?: DkimOptions | readonly DkimOptions[];
   /** Validation limits (size, recipients); see DraftLimits. */
   limits?: DraftLimits;
 }
@@ -125,7 +126,8 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
   const idDomain = opts.messageIdDomain === undefined ? addrs.from.domainAscii : checkedDomain(opts.messageIdDomain, 'messageIdDomain');
   // RFC 5322 §3.6.4: id-left "@" id-right, globally unique: 128 random bits.
   const messageId = `<${randomBytes(16).toString('hex')}@${idDomain}>`;
-  const dkim = opts.dkim ? checkedDkim(opts.dkim) : undefined;
+  const dkimList = opts.dkim === undefined ? [] : Array.isArray(opts.dkim) ? opts.dkim : [opts.dkim as DkimOptions];
+  const dkim = dkimList.length ? dkimList.map(checkedDkim) : undefined;
 
   const mail: MailComposerOptions = {
     from: headerAddress(addrs.from),
@@ -239,8 +241,12 @@ function checkedDkim(k: DkimOptions): DkimOptions {
   return { ...k, domain };
 }
 
-/** One pass over the unsigned message on disk; returns the DKIM-Signature header line(s). */
-async function sign(file: string, k: DkimOptions, date: Date): Promise<Buffer> {
+/**
+ * One pass over the unsigned message on disk; returns the DKIM-Signature header lines, one per
+ * key (mailauth hashes the body once per canonicalization and signs with each key).
+ */
+async function sign(file: string, keys: readonly DkimOptions[], date: Date): Promise<Buffer> {
+  const k = keys[0]!;
   let result;
   try {
     result = await dkimSign(createReadStream(file), {
@@ -255,15 +261,13 @@ async function sign(file: string, k: DkimOptions, date: Date): Promise<Buffer> {
       // mailauth reads headerList as a colon-separated string (its .d.ts says string[]; an
       // array is silently replaced by its default list).
       headerList: DKIM_HEADERS.join(':') as unknown as string[],
-      signatureData: [
-        {
-          signingDomain: k.domain,
-          selector: k.selector,
-          privateKey: k.privateKeyPem,
-          algorithm: k.algorithm,
-          canonicalization: 'relaxed/relaxed',
-        },
-      ],
+      signatureData: keys.map((key) => ({
+        signingDomain: key.domain,
+        selector: key.selector,
+        privateKey: key.privateKeyPem,
+        algorithm: key.algorithm,
+        canonicalization: 'relaxed/relaxed',
+      })),
     });
   } catch (e) {
     throw composeError(`DKIM signing failed: ${e instanceof Error ? e.message : String(e)}`, 'INTERNAL', e);

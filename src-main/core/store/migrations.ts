@@ -194,6 +194,32 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    name: 'DKIM keys: several per identity (RSA and Ed25519, dual signing)',
+    up(db) {
+      // RFC 8463 §4 recommends signing with both an RSA and an Ed25519 key: one row per key.
+      // Existing single keys move over; the old columns go so no private key is kept twice.
+      db.exec(`
+        CREATE TABLE dkim_keys (
+          identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+          algorithm   TEXT NOT NULL CHECK (algorithm IN ('rsa-sha256', 'ed25519-sha256')),
+          selector    TEXT NOT NULL,
+          private_key TEXT NOT NULL,
+          public_key  TEXT NOT NULL,
+          created_at  INTEGER NOT NULL,
+          PRIMARY KEY (identity_id, algorithm)
+        );
+        INSERT INTO dkim_keys (identity_id, algorithm, selector, private_key, public_key, created_at)
+          SELECT id, dkim_algorithm, dkim_selector, dkim_private_key, dkim_public_key, created_at FROM identities
+          WHERE dkim_algorithm IS NOT NULL AND dkim_selector IS NOT NULL AND dkim_private_key IS NOT NULL AND dkim_public_key IS NOT NULL;
+        ALTER TABLE identities DROP COLUMN dkim_selector;
+        ALTER TABLE identities DROP COLUMN dkim_algorithm;
+        ALTER TABLE identities DROP COLUMN dkim_private_key;
+        ALTER TABLE identities DROP COLUMN dkim_public_key;
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -1,5 +1,5 @@
 /** Row shapes of the database and their mapping to the shared domain types. */
-import type { Attempt, DomainTlsHint, Identity, MessageEvent, Recipient, TlsMode } from '../../../shared/domain';
+import type { Attempt, DkimAlgorithm, DomainTlsHint, MessageEvent, Recipient, TlsMode } from '../../../shared/domain';
 
 export interface MessageRow {
   id: string;
@@ -125,24 +125,48 @@ export interface IdentityRow {
   id: number;
   address: string;
   display_name: string;
-  dkim_selector: string | null;
-  dkim_algorithm: Identity['dkimAlgorithm'];
-  dkim_private_key: string | null;
-  dkim_public_key: string | null;
   is_default: number;
   created_at: number;
 }
 
-export function toIdentity(r: IdentityRow): Identity {
+export interface DkimKeyRow {
+  identity_id: number;
+  algorithm: DkimAlgorithm;
+  selector: string;
+  private_key: string;
+  public_key: string;
+  created_at: number;
+}
+
+/** An identity as stored, private keys included; core/identities.ts makes the public view. */
+export interface StoredIdentity {
+  id: number;
+  address: string;
+  displayName: string;
+  isDefault: boolean;
+  createdAt: number;
+  /** RSA first, then Ed25519. */
+  keys: StoredDkimKey[];
+}
+
+export interface StoredDkimKey {
+  algorithm: DkimAlgorithm;
+  selector: string;
+  privateKey: string;
+  publicKey: string;
+}
+
+export function toStoredIdentity(r: IdentityRow, keys: DkimKeyRow[]): StoredIdentity {
   return {
     id: r.id,
     address: r.address,
     displayName: r.display_name,
-    dkimSelector: r.dkim_selector,
-    dkimAlgorithm: r.dkim_algorithm,
-    dkimPublicKey: r.dkim_public_key,
     isDefault: r.is_default === 1,
     createdAt: r.created_at,
+    keys: keys
+      .filter((k) => k.identity_id === r.id)
+      .sort((x, y) => (x.algorithm === y.algorithm ? 0 : x.algorithm === 'rsa-sha256' ? -1 : 1))
+      .map((k) => ({ algorithm: k.algorithm, selector: k.selector, privateKey: k.private_key, publicKey: k.public_key })),
   };
 }
 

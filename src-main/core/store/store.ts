@@ -13,7 +13,6 @@ import type {
   DomainTlsHint,
   Draft,
   DraftSummary,
-  Identity,
   MessageDetail,
   MessageSummary,
   Notice,
@@ -22,16 +21,20 @@ import type {
   TlsMode,
 } from '../../../shared/domain';
 import { Settings as SettingsSchema, Draft as DraftSchema } from '../../../shared/domain';
+export type { StoredDkimKey, StoredIdentity } from './rows';
 import { durableTransaction, openDb, type Db, type OpenDbOptions } from './db';
 import {
   toAttempt,
   toHint,
-  toIdentity,
+  toStoredIdentity,
   toMessageEvent,
   toRecipient,
   type AttemptRow,
   type DomainTlsRow,
+  type DkimKeyRow,
   type IdentityRow,
+  type StoredDkimKey,
+  type StoredIdentity,
   type MessageEventRow,
   type MessageRow,
   type RecipientRow,
@@ -75,15 +78,8 @@ export interface MessageQuery {
 export interface IdentityInput {
   address: string;
   displayName: string;
-  dkimSelector?: string | null;
-  dkimAlgorithm?: Identity['dkimAlgorithm'];
-  dkimPrivateKey?: string | null;
-  dkimPublicKey?: string | null;
   isDefault?: boolean;
-}
-
-export interface IdentityWithKey extends Identity {
-  dkimPrivateKey: string | null;
+  keys?: StoredDkimKey[];
 }
 
 export class Store {
@@ -318,26 +314,30 @@ export class Store {
   }
 
   // ---- identities -----------------------------------------------------------------------
+  // Data access only; the rules (defaults, keys, records) are in core/identities.ts.
 
-  listIdentities(): Identity[] {
-    return (this.db.prepare('SELECT * FROM identities ORDER BY is_default DESC, id').all() as IdentityRow[]).map(toIdentity);
+  listIdentities(): StoredIdentity[] {
+    const rows = this.db.prepare('SELECT * FROM identities ORDER BY is_default DESC, id').all() as IdentityRow[];
+    const keys = this.db.prepare('SELECT * FROM dkim_keys').all() as DkimKeyRow[];
+    return rows.map((r) => toStoredIdentity(r, keys));
   }
 
-  getIdentity(id: number): IdentityWithKey | undefined {
+  getIdentity(id: number): StoredIdentity | undefined {
     const row = this.db.prepare('SELECT * FROM identities WHERE id = ?').get(id) as IdentityRow | undefined;
-    return row ? { ...toIdentity(row), dkimPrivateKey: row.dkim_private_key } : undefined;
+    if (!row) return undefined;
+    return toStoredIdentity(row, this.db.prepare('SELECT * FROM dkim_keys WHERE identity_id = ?').all(id) as DkimKeyRow[]);
   }
 
+  /** Inserts the identity and its keys in one transaction; returns its id. */
   insertIdentity(i: IdentityInput, at: number): number {
     return this.db.transaction(() => {
       if (i.isDefault) this.db.prepare('UPDATE identities SET is_default = 0').run();
       const info = this.db
-        .prepare(
-          `INSERT INTO identities (address, display_name, dkim_selector, dkim_algorithm, dkim_private_key, dkim_public_key, is_default, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(i.address, i.displayName, i.dkimSelector ?? null, i.dkimAlgorithm ?? null, i.dkimPrivateKey ?? null, i.dkimPublicKey ?? null, i.isDefault ? 1 : 0, at);
-      return Number(info.lastInsertRowid);
+        .prepare('INSERT INTO identities (address, display_name, is_default, created_at) VALUES (?, ?, ?, ?)')
+        .run(i.address, i.displayName, i.isDefault ? 1 : 0, at);
+      const id = Number(info.lastInsertRowid);
+      for (const k of i.keys ?? []) this.#putKey(id, k, at);
+      return id;
     }).immediate();
   }
 
@@ -355,12 +355,27 @@ export class Store {
     }).immediate();
   }
 
-  setIdentityKey(id: number, key: { selector: string; algorithm: NonNullable<Identity['dkimAlgorithm']>; privateKey: string; publicKey: string }): boolean {
-    return (
-      this.db
-        .prepare('UPDATE identities SET dkim_selector = ?, dkim_algorithm = ?, dkim_private_key = ?, dkim_public_key = ? WHERE id = ?')
-        .run(key.selector, key.algorithm, key.privateKey, key.publicKey, id).changes === 1
-    );
+  /**
+   * Replaces the identity's DKIM keys: with `replaceAll`, every key goes and `keys` are the new
+   * set; otherwise only the keys of the given algorithms are replaced.
+   */
+  setIdentityKeys(id: number, keys: StoredDkimKey[], at: number, replaceAll: boolean): boolean {
+    return this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM identities WHERE id = ?').get(id)) return false;
+      if (replaceAll) this.db.prepare('DELETE FROM dkim_keys WHERE identity_id = ?').run(id);
+      for (const k of keys) this.#putKey(id, k, at);
+      return true;
+    }).immediate();
+  }
+
+  #putKey(id: number, k: StoredDkimKey, at: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO dkim_keys (identity_id, algorithm, selector, private_key, public_key, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(identity_id, algorithm) DO UPDATE SET selector = excluded.selector, private_key = excluded.private_key,
+           public_key = excluded.public_key, created_at = excluded.created_at`,
+      )
+      .run(id, k.algorithm, k.selector, k.privateKey, k.publicKey, at);
   }
 
   deleteIdentity(id: number): boolean {

@@ -48,22 +48,48 @@ afterAll(async () => {
   cleanup();
 });
 
-test('identity add with an ed25519 DKIM key prints the TXT record to publish; list shows it', async () => {
-  const add = await cli(['identity', 'add', '--address', 'me@sender.test', '--name', 'Me Sender', '--dkim', 'ed25519', '--selector', 'desk', '--json', ...common()]);
+test('identity add gives a new identity an RSA-2048 and an Ed25519 key and prints both TXT records; list shows them', async () => {
+  const add = await cli(['identity', 'add', '--address', 'me@sender.test', '--name', 'Me Sender', '--selector', 'desk', '--json', ...common()]);
+  expect(add.stderr).toBe('');
   expect(add.code).toBe(0);
   const added = JSON.parse(add.stdout);
-  expect(added.dkimRecord.name).toBe('desk._domainkey.sender.test');
-  expect(added.dkimRecord.value).toMatch(/^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/=]{40,}$/);
+  expect(added.dkimRecords.map((r: { name: string }) => r.name)).toEqual(['desk-rsa._domainkey.sender.test', 'desk-ed25519._domainkey.sender.test']);
+  expect(added.dkimRecords[0].value).toMatch(/^v=DKIM1; k=rsa; p=MII[A-Za-z0-9+/=]{300,}$/);
+  expect(added.dkimRecords[1].value).toMatch(/^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/=]{40,}$/);
   const list = JSON.parse((await cli(['identity', 'list', '--json', ...common()])).stdout);
-  expect(list.identities).toMatchObject([{ address: 'me@sender.test', displayName: 'Me Sender', dkimSelector: 'desk', isDefault: true }]);
+  expect(list.identities).toMatchObject([
+    { address: 'me@sender.test', displayName: 'Me Sender', isDefault: true, dkimKeys: [{ algorithm: 'rsa-sha256', selector: 'desk-rsa' }, { algorithm: 'ed25519-sha256', selector: 'desk-ed25519' }] },
+  ]);
+  expect(JSON.stringify(list)).not.toContain('PRIVATE');
   const rec = await cli(['identity', 'dkim-record', String(added.id), ...common()]);
-  expect(rec.stdout).toContain('desk._domainkey.sender.test TXT "v=DKIM1; k=ed25519;');
+  expect(rec.stdout).toContain('desk-rsa._domainkey.sender.test TXT "v=DKIM1; k=rsa;');
+  expect(rec.stdout).toContain('desk-ed25519._domainkey.sender.test TXT "v=DKIM1; k=ed25519;');
 
-  // Not published yet → check-dns says so (exit 1); published → matches (exit 0).
+  // Not published yet → check-dns says so (exit 1); one of two published → still 1; both → 0.
   expect((await cli(['identity', 'check-dns', String(added.id), ...common()])).code).toBe(1);
-  dns.add('desk._domainkey.sender.test', 'TXT', [added.dkimRecord.value]);
+  dns.add(added.dkimRecords[1].name, 'TXT', [added.dkimRecords[1].value]);
+  const half = await cli(['identity', 'check-dns', String(added.id), '--json', ...common()]);
+  expect(half.code).toBe(1);
+  expect(JSON.parse(half.stdout).keys.map((k: { matches: boolean }) => k.matches)).toEqual([false, true]);
+  const v = added.dkimRecords[0].value as string;
+  dns.add(added.dkimRecords[0].name, 'TXT', [[v.slice(0, 250), v.slice(250)]]);
   const check = await cli(['identity', 'check-dns', String(added.id), '--json', ...common()]);
   expect(JSON.parse(check.stdout)).toMatchObject({ published: true, matches: true });
+});
+
+test('identity add refuses a bad address, a bidi control in the name, a bad --dkim or selector (exit 2, nothing stored)', async () => {
+  for (const args of [
+    ['--address', 'not-an-address'],
+    ['--address', 'x@sender.test', '--name', 'Evil \u202egnp.exe'],
+    ['--address', 'x@sender.test', '--dkim', 'dsa'],
+    ['--address', 'x@sender.test', '--selector', 'a;b'],
+  ]) {
+    const r = await cli(['identity', 'add', ...args, ...common()]);
+    expect(r.code, args.join(' ')).toBe(2);
+    expect(r.stderr).toMatch(/^outbox: /);
+  }
+  const list = JSON.parse((await cli(['identity', 'list', '--json', ...common()])).stdout);
+  expect(list.identities.map((i: { address: string }) => i.address)).not.toContain('x@sender.test');
 });
 
 /** dkimpy (Debian python3-dkim) and dig (dnsutils): installed by test/peers/install.sh; CI must have them. */

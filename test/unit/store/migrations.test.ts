@@ -77,6 +77,24 @@ test('a store created at an older schema version is migrated with its data kept'
   store.close();
 });
 
+test('v4 moves an identity\'s single DKIM key into dkim_keys and drops the old columns', () => {
+  const d = dir();
+  const v3 = openDb(d, { migrateTo: 3 });
+  v3.prepare(
+    `INSERT INTO identities (address, display_name, dkim_selector, dkim_algorithm, dkim_private_key, dkim_public_key, is_default, created_at)
+     VALUES ('a@x.example', 'A', 'sel', 'ed25519-sha256', 'PRIV', 'PUB', 1, 1000), ('b@x.example', 'B', NULL, NULL, NULL, NULL, 0, 1000)`,
+  ).run();
+  v3.close();
+  const store = Store.open(d);
+  expect(store.listIdentities().map((i) => [i.address, i.keys])).toEqual([
+    ['a@x.example', [{ algorithm: 'ed25519-sha256', selector: 'sel', privateKey: 'PRIV', publicKey: 'PUB' }]],
+    ['b@x.example', []],
+  ]);
+  const cols = (store.db.prepare('PRAGMA table_info(identities)').all() as { name: string }[]).map((c) => c.name);
+  expect(cols.filter((c) => c.startsWith('dkim'))).toEqual([]);
+  store.close();
+});
+
 test('a database from a newer app version is refused, not damaged', () => {
   const d = dir();
   const db = new Database(path.join(d, DB_FILE));
