@@ -177,8 +177,11 @@ async function cmdSend(args: string[]): Promise<number> {
     core.queue.onlyMessage(messageId);
     core.queue.start();
     const deadline = Date.now() + (Number.isFinite(waitSeconds) ? waitSeconds * 1000 : 24 * 3600_000);
-    await Promise.race([core.queue.firstAttemptsDone(messageId), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
-    await core.queue.stop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([core.queue.firstAttemptsDone(messageId), new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
+    // The deadline holds: deliveries still on the wire are interrupted and recorded as deferred.
+    await core.queue.stop({ abort: true });
     const m = core.store.getMessage(messageId)!;
     const recipients = recipientReport(m);
     if (values.json) process.stdout.write(`${JSON.stringify({ messageId, recipients })}\n`);
@@ -199,10 +202,14 @@ async function cmdRun(args: string[]): Promise<number> {
     return 0;
   }
   console.error(`outbox: running the queue in ${core.dataDir} (Ctrl+C to stop)`);
+  // The queue's retry timers do not hold the process open (a CLI command must not linger on
+  // them); a runner does, until it is told to stop.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  clearInterval(keepAlive);
   await core.close();
   return 0;
 }

@@ -110,7 +110,7 @@ export class Outbox {
       });
     return {
       resolver,
-      dialer: net.dialer ?? tcpDialer,
+      dialer: closeOnAbort(net.dialer ?? tcpDialer),
       clock: this.clock,
       mtaSts: {
         fetcher:
@@ -169,6 +169,28 @@ export class Outbox {
     this.events.flush();
     this.store.close();
   }
+}
+
+/**
+ * A delivery's abort signal ends its connection at any stage, not only while connecting: the
+ * socket is destroyed, the SMTP session fails as "connection closed" and the recipients are
+ * deferred. An aborted delivery dials nothing more.
+ */
+function closeOnAbort(dial: Dialer): Dialer {
+  return async (opts) => {
+    const { signal } = opts;
+    if (signal?.aborted) throw new Error('connect aborted');
+    const socket = await dial(opts);
+    if (signal) {
+      const onAbort = () => socket.destroy(new Error('delivery aborted'));
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        socket.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
+    return socket;
+  };
 }
 
 /** RFC 5321 §4.1.1.1: the client's FQDN. A desktop rarely has one; the host name is the best guess. */

@@ -113,12 +113,17 @@ export class Queue {
     this.pump();
   }
 
-  /** Stops taking new work and waits for deliveries in flight. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking new work and waits for deliveries in flight. With `abort`, deliveries in
+   * flight are interrupted (their connections closed) and recorded as deferred: a caller with a
+   * deadline (`send --wait N`) must not wait for a server's five-minute timeout.
+   */
+  async stop(opts: { abort?: boolean } = {}): Promise<void> {
     this.#stopping = true;
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerAt = Infinity;
+    if (opts.abort) for (const r of this.#running.values()) r.abort.abort();
     await Promise.all([...this.#running.values()].map((r) => r.done));
     this.#started = false;
   }

@@ -30,8 +30,9 @@ export interface OpenDbOptions {
 export const DB_FILE = 'outbox.sqlite3';
 
 export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
-  fs.mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, DB_FILE), {
+  const file = path.join(dataDir, DB_FILE);
+  if (!opts.readonly) privateFiles(dataDir, file);
+  const db = new Database(file, {
     nativeBinding: opts.nativeBinding,
     readonly: opts.readonly ?? false,
   });
@@ -41,6 +42,25 @@ export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
   db.pragma('busy_timeout = 5000');
   if (!opts.readonly) migrate(db, opts.migrateTo);
   return db;
+}
+
+/**
+ * The database holds mail, recipients and DKIM private keys: the folder is the owner's only
+ * (0700) and the database is created 0600 before SQLite opens it — SQLite gives its -wal and
+ * -shm files the database file's mode. Folders and files of older versions are tightened too.
+ * (POSIX modes; on Windows the user profile's ACL already keeps other users out.)
+ */
+export function privateFiles(dataDir: string, file: string): void {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dataDir, 0o700);
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      fs.chmodSync(f, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
 }
 
 /**

@@ -92,7 +92,8 @@ export class Store {
     this.db = db;
     this.dataDir = dataDir;
     this.nativeBinding = nativeBinding;
-    fs.mkdirSync(this.messagesDir, { recursive: true });
+    fs.mkdirSync(this.messagesDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(this.messagesDir, 0o700);
   }
 
   static open(dataDir: string, opts: OpenDbOptions = {}): Store {
