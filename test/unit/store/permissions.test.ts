@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-import { generateDkimKey } from '../../../src-main/core/compose/dkim-keys';
+import { createIdentity } from '../../../src-main/core/identities';
 import { Outbox } from '../../../src-main/core/outbox';
 import { tmpDir } from '../../helpers/tmp';
 
@@ -29,8 +29,7 @@ test.skipIf(!posix)('data folder, database with -wal/-shm and message files are 
   try {
     const dataDir = path.join(t.dir, 'data');
     const core = new Outbox({ dataDir, deliver: async () => ({ recipients: [], attempts: [], dialedIps: [], hint: null }) });
-    const key = generateDkimKey('ed25519-sha256');
-    core.store.insertIdentity({ address: 'me@sender.test', displayName: 'Me', dkimPrivateKey: key.privateKeyPem, dkimSelector: 's', dkimAlgorithm: 'ed25519-sha256', dkimPublicKey: key.publicKeyBase64 }, 0);
+    createIdentity(core.store, 0, { address: 'me@sender.test', displayName: 'Me', algorithms: ['ed25519-sha256'] });
     const r = await core.submit({ from: 'me@sender.test', to: ['a@dest.test'], cc: [], bcc: [], subject: 'hi', text: 'hello', attachments: [], tlsMode: 'default' });
     expect(r.ok).toBe(true);
     expectPrivate(dataDir, true);
