@@ -172,6 +172,12 @@ export const channels = {
     z.object({ path: z.string().nullable(), rows: z.number().int() }),
   ),
   'logs.openFolder': channel(Empty, Ok),
+  /** The message's RFC 3464 DSN (failed and delayed recipients), as text to show. */
+  'dsn.get': channel(
+    z.object({ messageId: z.string().min(1).max(64) }).strict(),
+    z.object({ eml: z.string(), failed: z.number().int(), delayed: z.number().int() }),
+  ),
+  'dsn.save': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ path: z.string().nullable() })),
   'outbox.exportEml': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ path: z.string().nullable() })),
 } as const;
 
@@ -199,6 +205,8 @@ export const OutboxEvent = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('notice'),
     messageId: z.string(),
+    /** The recipient a delay or failure notice is about (its DSN covers exactly that one). */
+    recipientId: z.number().int().optional(),
     kind: z.enum(['delay', 'failure', 'unencrypted']),
     text: z.string(),
   }),

@@ -217,6 +217,8 @@ export const Settings = z.object({
   delayNoticeHours: z.number().min(0.5).max(24 * 7).default(4),
   maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
   theme: z.enum(['system', 'light', 'dark']).default('system'),
+  /** Send each failure/delay DSN (RFC 3464) to the sender's own address through the outbox. */
+  dsnToSender: z.boolean().default(false),
 });
 export type Settings = z.infer<typeof Settings>;
 

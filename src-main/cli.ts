@@ -34,7 +34,7 @@ const USAGE = `usage: outbox <command> [options]
   run      [--once]                 run the queue (until interrupted, or until nothing is due)
   queue                             list messages and recipient states
   hold|resume|retry|cancel ID [--recipient ADDR]
-  export   --format csv|json|ndjson [--since ISO] [--until ISO] [--out FILE] | --eml ID [--out FILE]
+  export   --format csv|json|ndjson [--since ISO] [--until ISO] [--out FILE] | --eml ID [--out FILE] | --dsn ID [--out FILE]
   probe    DOMAIN                   MX, MTA-STS, DANE and STARTTLS/REQUIRETLS per host, without sending
   identity add --address ADDR [--name NAME] [--dkim both|rsa|ed25519|none] [--selector SEL] | list | dkim-record ID | check-dns ID
                                     (default: an RSA and an Ed25519 key, both signing: RFC 8463)
@@ -264,9 +264,18 @@ async function cmdAction(action: QueueAction, args: string[]): Promise<number> {
 }
 
 async function cmdExport(args: string[]): Promise<number> {
-  const { values } = parse(args, { format: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, out: { type: 'string' }, eml: { type: 'string' } });
+  const { values } = parse(args, { format: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, out: { type: 'string' }, eml: { type: 'string' }, dsn: { type: 'string' } });
   const core = openCore(values);
   try {
+    if (values.dsn) {
+      // Checked before the output file is created: a bad ID leaves nothing behind.
+      if (!core.store.messageRow(values.dsn)) throw new UsageError(`no message ${values.dsn}`);
+      const dsn = core.dsn(values.dsn);
+      if (!dsn) throw new UsageError(`message ${values.dsn} has no failed or delayed recipient: no DSN`);
+      if (values.out) fs.writeFileSync(values.out, dsn.eml, { mode: 0o600 });
+      else process.stdout.write(dsn.eml);
+      return 0;
+    }
     const out = values.out ? fs.createWriteStream(values.out) : process.stdout;
     if (values.eml) {
       if (!core.store.messageRow(values.eml)) throw new UsageError(`no message ${values.eml}`);

@@ -166,6 +166,21 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       await exportMessageEml(store, messageId, out);
       return { path: target };
     },
+    'dsn.get': ({ messageId }) => {
+      if (!store.messageRow(messageId)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
+      const dsn = core.dsn(messageId);
+      if (!dsn) throw new IpcFailure('NOT_FOUND', 'no recipient of this message failed or was delayed');
+      return { eml: dsn.eml.toString('utf8'), failed: dsn.failed, delayed: dsn.delayed };
+    },
+    'dsn.save': async ({ messageId }) => {
+      if (!store.messageRow(messageId)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
+      const dsn = core.dsn(messageId);
+      if (!dsn) throw new IpcFailure('NOT_FOUND', 'no recipient of this message failed or was delayed');
+      const target = await platform.chooseSavePath(`delivery-status-${messageId}.eml`);
+      if (!target) return { path: null };
+      fs.writeFileSync(target, dsn.eml, { mode: 0o600 });
+      return { path: target };
+    },
     'logs.openFolder': async () => {
       await platform.openPath(core.logDir ?? core.dataDir);
       return {};

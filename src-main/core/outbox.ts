@@ -19,6 +19,8 @@ import { Queue } from './queue/queue';
 import { SqlitePolicyCache } from './store/mtasts-cache';
 import { Store } from './store/store';
 import { submitDraft, type SubmitResult } from './submit';
+import { messageDsn, type MessageDsn } from './dsn/message-dsn';
+import { sendNoticeDsn } from './dsn/send';
 import { createMtaStsFetcher, type MtaStsFetcher } from './tls-policy/mta-sts-fetch';
 import type { ProbeResult, Settings } from '../../shared/domain';
 
@@ -65,6 +67,8 @@ export class Outbox {
   readonly engine: EngineOptions;
   readonly #probeCache: ProbeCache;
   readonly #network: NetworkOptions;
+  /** DSNs being queued to senders; close() waits for them. */
+  readonly #dsnSends = new Set<Promise<unknown>>();
 
   constructor(opts: OutboxOptions) {
     this.dataDir = opts.dataDir;
@@ -88,6 +92,31 @@ export class Outbox {
       delayNoticeMs: settings.delayNoticeHours * 3600_000,
       ...(opts.random ? { random: opts.random } : {}),
     });
+    this.events.subscribe((batch) => {
+      for (const e of batch) {
+        if (e.type !== 'notice' || e.recipientId === undefined || (e.kind !== 'failure' && e.kind !== 'delay')) continue;
+        if (!this.store.getSettings().dsnToSender) continue;
+        const p = sendNoticeDsn({ store: this.store, clock: this.clock }, e.messageId, e.recipientId, this.#dsnOptions())
+          .then((id) => {
+            if (id) {
+              this.events.emit({ type: 'message-added', messageId: id });
+              this.queue.pump();
+            }
+          })
+          .catch((err: unknown) => console.error('outbox: could not queue the DSN', err))
+          .finally(() => this.#dsnSends.delete(p));
+        this.#dsnSends.add(p);
+      }
+    });
+  }
+
+  #dsnOptions() {
+    return { reportingMta: this.engine.ehloName, lifetimeMs: this.store.getSettings().lifetimeHours * 3600_000 };
+  }
+
+  /** The RFC 3464 DSN of a message (its failed and delay-notified recipients), or null. */
+  dsn(messageId: string, recipientIds?: number[]): MessageDsn | null {
+    return messageDsn(this.store, messageId, { ...this.#dsnOptions(), recipientIds });
   }
 
   #engineOptions(opts: OutboxOptions): EngineOptions {
@@ -165,6 +194,8 @@ export class Outbox {
   }
 
   async close(): Promise<void> {
+    this.events.flush();
+    await Promise.all([...this.#dsnSends]);
     await this.queue.stop();
     this.events.flush();
     this.store.close();

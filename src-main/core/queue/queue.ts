@@ -267,7 +267,7 @@ export class Queue {
     const messageId = group[0]!.message_id;
     for (const u of updates) this.#emitState(messageId, u.id, u.state);
     this.#wake();
-    for (const n of notices) this.#o.events.emit({ type: 'notice', messageId, kind: 'failure', text: n.text });
+    for (const n of notices) this.#o.events.emit({ type: 'notice', messageId, recipientId: n.recipientId, kind: 'failure', text: n.text });
     if (outcome.attempts.some((a) => a.plaintextFallback || (!a.starttls && a.results.some((x) => x.status === 'delivered')))) {
       this.#o.events.emit({ type: 'notice', messageId, kind: 'unencrypted', text: `delivered to ${group[0]!.domain} without encryption` });
     }
@@ -281,7 +281,7 @@ export class Queue {
         this.repo.addNotice(r.message_id, r.id, 'delay', now, text);
         this.repo.markDelayNotified(r.id);
       })();
-      this.#o.events.emit({ type: 'notice', messageId: r.message_id, kind: 'delay', text });
+      this.#o.events.emit({ type: 'notice', messageId: r.message_id, recipientId: r.id, kind: 'delay', text });
     }
   }
 

@@ -68,6 +68,8 @@ const specific: Record<ChannelName, unknown[]> = {
   'logs.openFolder': [{ path: '/' }],
   'outbox.exportEml': [{}, { messageId: 3 }, { messageId: 'm1', path: '/etc/passwd' }],
   'tls.hints': [{}, { domains: 'example.org' }, { domains: [''] }],
+  'dsn.get': [{}, { messageId: 3 }, { messageId: 'x'.repeat(65) }],
+  'dsn.save': [{}, { messageId: 'm1', path: '/etc/passwd' }],
 };
 
 test('every channel has malformed-payload cases', () => {

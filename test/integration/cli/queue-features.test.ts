@@ -1,0 +1,89 @@
+/**
+ * The queue-feature commands of the `outbox` CLI (issue 15) end to end under plain Node,
+ * against an in-process SMTP peer and a fake DNS server on loopback: `export --dsn`,
+ * `suppression`, `hold-rule`, `pause`/`unpause`, `history prune`.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
+import { startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
+import { tmpDir } from '../../helpers/tmp';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+let dns: FakeDns;
+let peer: SmtpPeer;
+let connections = 0;
+let cleanup: () => void;
+let base: string;
+
+function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'bin/outbox.mjs'), ...args], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+let n = 0;
+/** A fresh data folder per test: tests never depend on each other. */
+function freshDir(): string {
+  const d = path.join(base, `d${++n}`);
+  fs.mkdirSync(d);
+  return d;
+}
+const common = (dir: string) => ['--data-dir', dir, '--dns', dns.address, '--smtp-port', String(peer.port), '--ehlo', 'cli.outbox.test'];
+const send = (dir: string, to: string, extra: string[] = []) =>
+  cli(['send', ...common(dir), '--from', 'me@sender.test', '--to', to, '--subject', 'Hi', '--text', '-', '--json', ...extra], 'Hello\n');
+
+beforeAll(async () => {
+  ({ dir: base, cleanup } = tmpDir('outbox-cli-features-'));
+  dns = await startFakeDns();
+  peer = await startSmtpPeer({
+    rejectRcpt: { 'nobody@dest.test': 550 },
+    server: {
+      onConnect(_session, cb) {
+        connections++;
+        cb();
+      },
+    },
+  });
+  dns.add('dest.test', 'MX', [{ preference: 10, exchange: 'mx.dest.test' }]);
+  dns.add('mx.dest.test', 'A', ['127.0.0.1']);
+});
+afterAll(async () => {
+  await peer.close();
+  await dns.close();
+  cleanup();
+});
+
+test('export --dsn writes the RFC 3464 DSN of a failed message as .eml; a message without failures has none', async () => {
+  const dir = freshDir();
+  const sent = await send(dir, 'nobody@dest.test', ['--wait', '20']);
+  expect(sent.code).toBe(1);
+  const { messageId } = JSON.parse(sent.stdout) as { messageId: string };
+  const out = path.join(dir, 'dsn.eml');
+  const r = await cli(['export', '--dsn', messageId, '--out', out, ...common(dir)]);
+  expect(r.code, r.stderr).toBe(0);
+  const mail = await simpleParser(fs.readFileSync(out), { keepDeliveryStatus: true });
+  const status = mail.attachments.find((a) => a.contentType === 'message/delivery-status')!.content.toString();
+  expect(status).toContain('Reporting-MTA: dns; cli.outbox.test');
+  expect(status).toContain('Final-Recipient: rfc822; nobody@dest.test');
+  expect(status).toContain('Action: failed');
+  expect(status).toMatch(/Status: 5\.1\.1/);
+  expect(status).toMatch(/Diagnostic-Code: smtp; 550 5\.1\.1/);
+
+  const ok = JSON.parse((await send(dir, 'someone@dest.test', ['--wait', '20'])).stdout) as { messageId: string };
+  const none = await cli(['export', '--dsn', ok.messageId, '--out', path.join(dir, 'none.eml'), ...common(dir)]);
+  expect(none.code).toBe(2);
+  expect(none.stderr).toMatch(/no DSN/);
+  expect(fs.existsSync(path.join(dir, 'none.eml'))).toBe(false);
+  expect((await cli(['export', '--dsn', 'nope', ...common(dir)])).code).toBe(2);
+});
