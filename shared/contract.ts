@@ -27,6 +27,8 @@ import {
   MessageSummary,
   RecipientState,
   Settings,
+  Suppression,
+  HoldRule,
 } from './domain';
 
 const Empty = z.object({}).strict();
@@ -95,7 +97,7 @@ export const channels = {
   ),
   'outbox.setTlsMode': channel(z.object({ messageId: z.string().min(1).max(64), tlsMode: TlsMode }).strict(), Ok),
   'compose.checkAddresses': channel(
-    z.object({ addresses: z.array(z.string().max(2000)).max(1000) }).strict(),
+    z.object({ addresses: z.array(z.string().max(2000)).max(1000), identityId: z.number().int().nullable().optional() }).strict(),
     z.array(AddressCheck),
   ),
   'compose.pickAttachments': channel(Empty, z.array(AttachmentInfo)),
@@ -172,6 +174,21 @@ export const channels = {
     z.object({ path: z.string().nullable(), rows: z.number().int() }),
   ),
   'logs.openFolder': channel(Empty, Ok),
+  'suppression.list': channel(Empty, z.array(Suppression)),
+  'suppression.add': channel(
+    z.object({ address: HeaderText.min(3), reason: HeaderText.max(500).optional(), identityId: z.number().int().nullable().default(null) }).strict(),
+    Suppression,
+  ),
+  'suppression.remove': channel(z.object({ address: HeaderText.min(3) }).strict(), z.object({ removed: z.number().int() })),
+  'holdRules.list': channel(Empty, z.object({ paused: z.boolean(), rules: z.array(HoldRule) })),
+  'holdRules.add': channel(
+    z.object({ sender: HeaderText.max(320).nullable().optional(), recipient: HeaderText.max(320).nullable().optional() }).strict(),
+    HoldRule,
+  ),
+  'holdRules.remove': channel(z.object({ id: z.number().int() }).strict(), z.object({ released: z.number().int() })),
+  /** "Pause sending": holds everything, kept across restarts, until resumed. */
+  'queue.pause': channel(Empty, z.object({ paused: z.literal(true) })),
+  'queue.resume': channel(Empty, z.object({ released: z.number().int() })),
   /** The message's RFC 3464 DSN (failed and delayed recipients), as text to show. */
   'dsn.get': channel(
     z.object({ messageId: z.string().min(1).max(64) }).strict(),

@@ -36,6 +36,8 @@ export const Recipient = z.object({
   lastReply: z.string().nullable(),
   lastHost: z.string().nullable(),
   lastErrorCode: z.string().nullable(),
+  /** The hold rule holding this recipient (state "held"); null when held by the user or not held. */
+  heldByRule: z.number().int().nullable(),
   updatedAt: z.number(),
 });
 export type Recipient = z.infer<typeof Recipient>;
@@ -242,6 +244,8 @@ export const AddressCheck = z.object({
   domainUnicode: z.string().nullable(),
   needsSmtpUtf8: z.boolean(),
   error: z.string().nullable(),
+  /** Why mail to this address would fail at once: it is on the suppression list (rules §15). */
+  suppressed: z.string().nullable().default(null),
 });
 export type AddressCheck = z.infer<typeof AddressCheck>;
 
@@ -267,3 +271,31 @@ export const ProbeResult = z.object({
   at: z.number(),
 });
 export type ProbeResult = z.infer<typeof ProbeResult>;
+
+/** An address that fails at once without a connection (rules §15). */
+export const Suppression = z.object({
+  id: z.number().int(),
+  address: z.string(),
+  /** null: for every identity. */
+  identityId: z.number().int().nullable(),
+  source: z.enum(['auto', 'manual']),
+  reason: z.string(),
+  reply: z.string().nullable(),
+  code: z.number().int().nullable(),
+  enhancedCode: z.string().nullable(),
+  messageId: z.string().nullable(),
+  createdAt: z.number(),
+});
+export type Suppression = z.infer<typeof Suppression>;
+
+/** A rule that holds newly queued mail (rules §15); neither criterion = "pause sending". */
+export const HoldRule = z.object({
+  id: z.number().int(),
+  /** Address ("a@example.org") or domain ("example.org"), envelope form; null = any. */
+  sender: z.string().nullable(),
+  recipient: z.string().nullable(),
+  createdAt: z.number(),
+  /** Recipients this rule holds now. */
+  held: z.number().int(),
+});
+export type HoldRule = z.infer<typeof HoldRule>;

@@ -14,6 +14,7 @@ import { exportAttempts, exportMessageEml } from './core/export/export';
 import { checkDns, createIdentity, DEFAULT_DKIM_ALGORITHMS, dkimRecords, getIdentity, IdentityError, publicIdentity } from './core/identities';
 import { Outbox, type NetworkOptions } from './core/outbox';
 import type { QueueAction } from './core/queue/queue';
+import { QueueFeatureError } from './core/queue-features';
 
 class UsageError extends Error {}
 
@@ -38,6 +39,9 @@ const USAGE = `usage: outbox <command> [options]
   probe    DOMAIN                   MX, MTA-STS, DANE and STARTTLS/REQUIRETLS per host, without sending
   identity add --address ADDR [--name NAME] [--dkim both|rsa|ed25519|none] [--selector SEL] | list | dkim-record ID | check-dns ID
                                     (default: an RSA and an Ed25519 key, both signing: RFC 8463)
+  suppression list | add ADDR [--reason TEXT] [--identity ID] | remove ADDR
+  hold-rule add [--sender ADDR|DOMAIN] [--recipient ADDR|DOMAIN] | list | remove ID   (no criteria: everything)
+  pause | unpause                   hold everything (kept across restarts) / release it
 common: --data-dir DIR --dns HOST[:PORT] (repeatable) --smtp-port N --https-port N --ca-file FILE --ehlo NAME --json`;
 
 function defaultDataDir(): string {
@@ -224,14 +228,19 @@ async function cmdQueue(args: string[]): Promise<number> {
       items.push(...page.items);
       if (items.length >= page.total || page.items.length === 0) break;
     }
+    const rules = new Map(core.features.listHoldRules().map((r) => [r.id, { id: r.id, sender: r.sender, recipient: r.recipient }]));
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ messages: items })}\n`);
+      const messages = items.map((m) => ({ ...m, recipients: m.recipients.map((r) => ({ ...r, holdRule: r.state === 'held' && r.heldByRule !== null ? (rules.get(r.heldByRule) ?? null) : null })) }));
+      process.stdout.write(`${JSON.stringify({ paused: core.features.paused, messages })}\n`);
     } else {
+      if (core.features.paused) console.log('sending is paused (outbox unpause)');
       for (const m of items) {
         console.log(`${m.id}  ${new Date(m.createdAt).toISOString()}  ${m.subject || '(no subject)'}${m.unencrypted ? '  [UNENCRYPTED]' : ''}`);
         for (const r of m.recipients) {
           const next = r.nextAttemptAt && (r.state === 'deferred' || r.state === 'queued') ? ` next ${new Date(r.nextAttemptAt).toISOString()}` : '';
-          console.log(`    ${r.state.padEnd(9)} ${r.address}  attempts ${r.attempts}${next}${r.lastReply ? `  ${r.lastReply}` : ''}`);
+          const rule = r.state === 'held' && r.heldByRule !== null ? rules.get(r.heldByRule) : undefined;
+          const by = rule ? `  by hold rule ${rule.id}${rule.sender ? ` sender ${rule.sender}` : ''}${rule.recipient ? ` recipient ${rule.recipient}` : ''}${!rule.sender && !rule.recipient ? ' (paused)' : ''}` : '';
+          console.log(`    ${r.state.padEnd(9)} ${r.address}  attempts ${r.attempts}${next}${by}${r.lastReply ? `  ${r.lastReply}` : ''}`);
         }
       }
     }
@@ -376,6 +385,83 @@ const DKIM_CHOICES: Record<string, readonly DkimAlgorithm[] | undefined> = {
   none: [],
 };
 
+/** A QueueFeatureError is the user's input being wrong: exit 2 with its message. */
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof QueueFeatureError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+async function cmdSuppression(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, { reason: { type: 'string' }, identity: { type: 'string' } });
+  if (sub !== 'list' && sub !== 'add' && sub !== 'remove') throw new UsageError('suppression list | add ADDR [--reason TEXT] | remove ADDR');
+  if (sub !== 'list' && !positionals[0]) throw new UsageError(`suppression ${sub} needs an address`);
+  if (values.identity !== undefined && !/^\d+$/.test(values.identity)) throw new UsageError('--identity takes an identity ID');
+  const core = openCore(values);
+  try {
+    if (sub === 'list') {
+      const list = core.features.listSuppressions();
+      print(values.json, { suppressions: list }, list.map((s) => `${s.address}  ${s.identityId === null ? 'all identities' : `identity ${s.identityId}`}  ${s.source}  ${new Date(s.createdAt).toISOString()}  ${s.reason}${s.reply ? `  (${s.reply})` : ''}`).join('\n'));
+    } else if (sub === 'add') {
+      const entry = usage(() => core.features.addSuppression(positionals[0]!, values.reason, values.identity === undefined ? null : Number(values.identity)));
+      print(values.json, entry, `suppressed ${entry.address}: ${entry.reason}`);
+    } else {
+      const removed = usage(() => core.features.removeSuppression(positionals[0]!));
+      print(values.json, { removed }, removed ? `removed ${positionals[0]} from the suppression list` : `${positionals[0]} was not on the suppression list`);
+      return removed ? 0 : 1;
+    }
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function cmdHoldRule(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, { sender: { type: 'string' }, recipient: { type: 'string' } });
+  if (sub !== 'list' && sub !== 'add' && sub !== 'remove') throw new UsageError('hold-rule add [--sender ADDR|DOMAIN] [--recipient ADDR|DOMAIN] | list | remove ID');
+  if (sub === 'remove' && !/^\d+$/.test(positionals[0] ?? '')) throw new UsageError('hold-rule remove needs a rule ID');
+  const core = openCore(values);
+  try {
+    const describe = (r: { id: number; sender: string | null; recipient: string | null; held: number }) =>
+      `${r.id}  sender ${r.sender ?? 'any'}  recipient ${r.recipient ?? 'any'}  holds ${r.held}${!r.sender && !r.recipient ? '  (pause)' : ''}`;
+    if (sub === 'list') {
+      const rules = core.features.listHoldRules();
+      print(values.json, { paused: core.features.paused, rules }, rules.map(describe).join('\n'));
+    } else if (sub === 'add') {
+      const rule = usage(() => core.features.addHoldRule({ sender: values.sender, recipient: values.recipient }));
+      print(values.json, rule, `hold rule ${describe(rule)}`);
+    } else {
+      const r = usage(() => core.features.removeHoldRule(Number(positionals[0])));
+      print(values.json, r, `removed hold rule ${positionals[0]}; released ${r.released} recipient(s)`);
+    }
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function cmdPause(pause: boolean, args: string[]): Promise<number> {
+  const { values } = parse(args, {});
+  const core = openCore(values);
+  try {
+    if (pause) {
+      const rule = core.features.pause();
+      print(values.json, { paused: true, rule }, `sending paused (hold rule ${rule.id}); ${rule.held} recipient(s) held`);
+    } else {
+      const r = core.features.unpause();
+      print(values.json, { paused: false, ...r }, `sending resumed; released ${r.released} recipient(s)`);
+    }
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
 function print(json: unknown, value: unknown, text: string): void {
   if (json) process.stdout.write(`${JSON.stringify(value)}\n`);
   else if (text) console.log(text);
@@ -404,6 +490,15 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdProbe(args);
       case 'identity':
         return await cmdIdentity(args);
+      case 'suppression':
+        return await cmdSuppression(args);
+      case 'hold-rule':
+        return await cmdHoldRule(args);
+      case 'pause':
+        return await cmdPause(true, args);
+      case 'unpause':
+      case 'resume-all':
+        return await cmdPause(false, args);
       case undefined:
       case 'help':
       case '--help':

@@ -35,6 +35,7 @@ import {
   publicIdentity,
 } from './core/identities';
 import type { Outbox } from './core/outbox';
+import { QueueFeatureError } from './core/queue-features';
 
 /** What differs between the desktop and the headless host: dialogs and the OS shell. */
 export interface Platform {
@@ -109,13 +110,24 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       if (!core.queue.setTlsMode(messageId, tlsMode)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
       return {};
     },
-    'compose.checkAddresses': ({ addresses }) =>
+    'compose.checkAddresses': ({ addresses, identityId }) =>
       addresses.map((input): AddressCheck => {
         const r = parseMailbox(input);
         return r.ok
-          ? { input, ok: true, display: r.value.name ? `${r.value.name} <${r.value.display}>` : r.value.display, domainAscii: r.value.domainAscii, domainUnicode: r.value.domainUnicode, needsSmtpUtf8: r.value.needsSmtpUtf8, error: null }
-          : { input, ok: false, display: null, domainAscii: null, domainUnicode: null, needsSmtpUtf8: false, error: r.error.message };
+          ? { input, ok: true, display: r.value.name ? `${r.value.name} <${r.value.display}>` : r.value.display, domainAscii: r.value.domainAscii, domainUnicode: r.value.domainUnicode, needsSmtpUtf8: r.value.needsSmtpUtf8, error: null, suppressed: core.features.suppressionOf(input, identityId ?? null) }
+          : { input, ok: false, display: null, domainAscii: null, domainUnicode: null, needsSmtpUtf8: false, error: r.error.message, suppressed: null };
       }),
+    'suppression.list': () => core.features.listSuppressions(),
+    'suppression.add': ({ address, reason, identityId }) => feature(() => core.features.addSuppression(address, reason, identityId)),
+    'suppression.remove': ({ address }) => ({ removed: feature(() => core.features.removeSuppression(address)) }),
+    'holdRules.list': () => ({ paused: core.features.paused, rules: core.features.listHoldRules() }),
+    'holdRules.add': ({ sender, recipient }) => feature(() => core.features.addHoldRule({ sender, recipient })),
+    'holdRules.remove': ({ id }) => feature(() => core.features.removeHoldRule(id)),
+    'queue.pause': () => {
+      core.features.pause();
+      return { paused: true as const };
+    },
+    'queue.resume': () => core.features.unpause(),
     'compose.pickAttachments': async () => (await platform.chooseFiles()).map(attachmentInfo),
     'compose.statAttachments': ({ paths }) => paths.map(attachmentInfo),
     'notices.list': ({ limit, unseenOnly }) => store.listNotices(limit, unseenOnly),
@@ -186,6 +198,16 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       return {};
     },
   };
+}
+
+/** Runs a queue-feature operation; its input errors cross IPC with their code. */
+function feature<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof QueueFeatureError) throw new IpcFailure(e.code, e.message);
+    throw e;
+  }
 }
 
 /** What the composer shows for an attachment; compose checks the file again when sending. */

@@ -21,6 +21,7 @@ import { Store } from './store/store';
 import { submitDraft, type SubmitResult } from './submit';
 import { messageDsn, type MessageDsn } from './dsn/message-dsn';
 import { sendNoticeDsn } from './dsn/send';
+import { QueueFeatures } from './queue-features';
 import { createMtaStsFetcher, type MtaStsFetcher } from './tls-policy/mta-sts-fetch';
 import type { ProbeResult, Settings } from '../../shared/domain';
 
@@ -61,6 +62,8 @@ export class Outbox {
   readonly clock: Clock;
   readonly events: EventBatcher;
   readonly queue: Queue;
+  /** Suppression list, hold rules and pause (rules §15). */
+  readonly features: QueueFeatures;
   readonly dataDir: string;
   readonly version: string;
   readonly logDir: string | null;
@@ -92,6 +95,7 @@ export class Outbox {
       delayNoticeMs: settings.delayNoticeHours * 3600_000,
       ...(opts.random ? { random: opts.random } : {}),
     });
+    this.features = new QueueFeatures({ store: this.store, clock: this.clock, queue: this.queue, events: this.events });
     this.events.subscribe((batch) => {
       for (const e of batch) {
         if (e.type !== 'notice' || e.recipientId === undefined || (e.kind !== 'failure' && e.kind !== 'delay')) continue;

@@ -14,6 +14,7 @@ import type { DeliverFn, DeliveryJob, DeliveryOutcome, RecipientOutcome } from '
 import type { EventBatcher } from '../events';
 import { QueueRepo, type DueRecipient, type RecipientUpdate } from '../store/queue-repo';
 import type { Store } from '../store/store';
+import { suppressesAddress } from './admission';
 import { retryDelayMs, shouldGiveUp } from './backoff';
 
 export interface QueueOptions {
@@ -259,10 +260,29 @@ export class Queue {
       }
     }
     const store = this.#o.store;
+    const suppress = group.filter((r) => {
+      const o = byId.get(r.id);
+      return o !== undefined && !pending.has(r.id) && suppressesAddress(o.status, o.enhancedCode);
+    });
     store.db.transaction(() => {
       this.repo.recordOutcome(group[0]!.message_id, outcome.attempts, updates, outcome.dialedIps, now);
       for (const n of notices) this.repo.addNotice(group[0]!.message_id, n.recipientId, 'failure', now, n.text);
       if (outcome.hint) store.upsertDomainTls(outcome.hint);
+      // Rules §15: "no such user" class failures put the address on the list (admission.ts).
+      const identityId = suppress.length ? (store.messageRow(group[0]!.message_id)?.identity_id ?? null) : null;
+      for (const r of suppress) {
+        const o = byId.get(r.id)!;
+        store.suppressions.add(
+          { address: r.envelope, identityId, source: 'auto', reason: `${o.enhancedCode} from ${o.host ?? r.domain}`, reply: o.reply, code: o.code, enhancedCode: o.enhancedCode, messageId: r.message_id },
+          now,
+        );
+        store.addEvent(r.message_id, r.id, now, 'suppression-added', `${r.envelope} added to the suppression list (${o.enhancedCode})`);
+      }
+      // A deferred recipient re-enters the queue: a hold rule added meanwhile holds it.
+      for (const id of store.holdRules.holdDeferred(updates.filter((u) => u.state === 'deferred').map((u) => u.id), now)) {
+        const u = updates.find((x) => x.id === id);
+        if (u) u.state = 'held';
+      }
     }).immediate();
     const messageId = group[0]!.message_id;
     for (const u of updates) this.#emitState(messageId, u.id, u.state);

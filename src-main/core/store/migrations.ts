@@ -220,6 +220,47 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    name: 'suppression list, hold rules, indexes for history retention',
+    up(db) {
+      db.exec(`
+        -- Addresses that fail at once without a connection (rules §15). identity_id NULL: for
+        -- every identity. message_id names the failure that added an automatic entry; no
+        -- foreign key, so history retention can remove the message and keep the entry.
+        CREATE TABLE suppressions (
+          id            INTEGER PRIMARY KEY,
+          address       TEXT NOT NULL,          -- envelope form (local@A-label), lower case
+          identity_id   INTEGER REFERENCES identities(id) ON DELETE CASCADE,
+          source        TEXT NOT NULL CHECK (source IN ('auto', 'manual')),
+          reason        TEXT NOT NULL,
+          reply         TEXT,                   -- the server's reply that added it (auto)
+          code          INTEGER,
+          enhanced_code TEXT,
+          message_id    TEXT,
+          created_at    INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX suppressions_scope ON suppressions(address, coalesce(identity_id, 0));
+
+        -- Hold rules (rules §15): NULL criterion = any. A rule with neither is "pause sending".
+        CREATE TABLE hold_rules (
+          id         INTEGER PRIMARY KEY,
+          sender     TEXT,                      -- address or domain, envelope form, lower case
+          recipient  TEXT,
+          created_at INTEGER NOT NULL
+        );
+        -- Which rule holds a recipient (NULL: held by the user, or not held).
+        ALTER TABLE recipients ADD COLUMN held_by_rule INTEGER;
+        CREATE INDEX recipients_held_by_rule ON recipients(held_by_rule) WHERE held_by_rule IS NOT NULL;
+
+        -- Deleting old messages cascades to these through recipient_id / message_id: without
+        -- an index each deleted row would scan the whole table (history retention, 1M rows).
+        CREATE INDEX message_events_recipient ON message_events(recipient_id) WHERE recipient_id IS NOT NULL;
+        CREATE INDEX notices_message ON notices(message_id);
+        CREATE INDEX notices_recipient ON notices(recipient_id) WHERE recipient_id IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -35,6 +35,7 @@ export interface RecipientRow {
   dialed_ips: string;
   updated_at: number;
   delay_notified: number;
+  held_by_rule: number | null;
 }
 
 export function toRecipient(r: RecipientRow): Recipient {
@@ -54,6 +55,7 @@ export function toRecipient(r: RecipientRow): Recipient {
     lastReply: r.last_reply,
     lastHost: r.last_host,
     lastErrorCode: r.last_error_code,
+    heldByRule: r.held_by_rule,
     updatedAt: r.updated_at,
   };
 }

@@ -22,7 +22,10 @@ import type {
 } from '../../../shared/domain';
 import { Settings as SettingsSchema, Draft as DraftSchema } from '../../../shared/domain';
 export type { StoredDkimKey, StoredIdentity } from './rows';
+import { admit } from '../queue/admission';
 import { durableTransaction, openDb, type Db, type OpenDbOptions } from './db';
+import { HoldRuleRepo } from './hold-rules';
+import { SuppressionRepo } from './suppressions';
 import {
   toAttempt,
   toHint,
@@ -87,9 +90,13 @@ export class Store {
   readonly dataDir: string;
   /** The better-sqlite3 binary in use, for extra connections (export's reader). */
   readonly nativeBinding: string | undefined;
+  readonly suppressions: SuppressionRepo;
+  readonly holdRules: HoldRuleRepo;
 
   constructor(db: Db, dataDir: string, nativeBinding?: string) {
     this.db = db;
+    this.suppressions = new SuppressionRepo(db);
+    this.holdRules = new HoldRuleRepo(db);
     this.dataDir = dataDir;
     this.nativeBinding = nativeBinding;
     fs.mkdirSync(this.messagesDir, { recursive: true, mode: 0o700 });
@@ -114,23 +121,48 @@ export class Store {
 
   // ---- messages -------------------------------------------------------------------------
 
-  insertMessage(m: NewMessage): void {
+  /**
+   * Queues a message. Each recipient is admitted on the way in (queue/admission.ts): a
+   * suppressed address fails at once with the entry's reason and no attempt; one a hold rule
+   * matches is held by that rule. The returned ids are the recipients failed that way.
+   */
+  insertMessage(m: NewMessage): { suppressed: { recipientId: number; address: string; reason: string }[] } {
     const insertMsg = this.db.prepare(`
       INSERT INTO messages (id, created_at, mail_from, from_header, subject, message_id_header, size, raw_path,
                             tls_mode, eight_bit, smtputf8, identity_id)
       VALUES (@id, @createdAt, @mailFrom, @fromHeader, @subject, @messageIdHeader, @size, @rawPath,
               @tlsMode, @eightBit, @smtpUtf8, @identityId)`);
     const insertRcpt = this.db.prepare(`
-      INSERT INTO recipients (message_id, address, envelope, domain, kind, state, next_attempt_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`);
+      INSERT INTO recipients (message_id, address, envelope, domain, kind, state, next_attempt_at, held_by_rule,
+                              last_reply, last_error_code, updated_at)
+      VALUES (@messageId, @address, @envelope, @domain, @kind, @state, @next, @rule, @reply, @errorCode, @at)`);
+    const suppressed: { recipientId: number; address: string; reason: string }[] = [];
     // The acknowledgment "queued" must survive power loss: this commit is fsync'd.
     durableTransaction(this.db, () => {
       insertMsg.run({ ...m, eightBit: m.eightBit ? 1 : 0, smtpUtf8: m.smtpUtf8 ? 1 : 0 });
+      const rules = this.holdRules.rules();
       for (const r of m.recipients) {
-        insertRcpt.run(m.id, r.address, r.envelope, r.domain.toLowerCase(), r.kind, m.nextAttemptAt, m.createdAt);
+        const a = admit(this.suppressions.lookup(r.envelope, m.identityId), rules, m.mailFrom, r.envelope);
+        const reply = a.state === 'failed' ? `suppressed: ${a.suppression.reason}` : null;
+        const info = insertRcpt.run({
+          messageId: m.id, address: r.address, envelope: r.envelope, domain: r.domain.toLowerCase(), kind: r.kind, state: a.state,
+          next: a.state === 'queued' ? m.nextAttemptAt : null, rule: a.state === 'held' ? a.rule.id : null,
+          reply, errorCode: a.state === 'failed' ? 'SUPPRESSED' : null, at: m.createdAt,
+        });
+        const recipientId = Number(info.lastInsertRowid);
+        if (a.state === 'failed') {
+          suppressed.push({ recipientId, address: r.address, reason: a.suppression.reason });
+          this.addEvent(m.id, recipientId, m.createdAt, 'suppressed', `on the suppression list: ${a.suppression.reason}`);
+          this.db
+            .prepare("INSERT INTO notices (message_id, recipient_id, kind, at, text) VALUES (?, ?, 'failure', ?, ?)")
+            .run(m.id, recipientId, m.createdAt, `Not sent to ${r.address}: the address is on the suppression list (${a.suppression.reason})`);
+        } else if (a.state === 'held') {
+          this.addEvent(m.id, recipientId, m.createdAt, 'held', `by hold rule ${a.rule.id}`);
+        }
       }
       this.addEvent(m.id, null, m.createdAt, 'queued', `${m.recipients.length} recipient(s)`);
     });
+    return { suppressed };
   }
 
   messageRow(id: string): MessageRow | undefined {

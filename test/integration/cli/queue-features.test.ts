@@ -86,4 +86,55 @@ test('export --dsn writes the RFC 3464 DSN of a failed message as .eml; a messag
   expect(none.stderr).toMatch(/no DSN/);
   expect(fs.existsSync(path.join(dir, 'none.eml'))).toBe(false);
   expect((await cli(['export', '--dsn', 'nope', ...common(dir)])).code).toBe(2);
-});
+}, 180_000);
+
+test('suppression: a 550 5.1.1 suppresses; the next send exits 1 with status failed, attempts 0, the reason, and no connection', async () => {
+  const dir = freshDir();
+  expect((await send(dir, 'nobody@dest.test', ['--wait', '20'])).code).toBe(1);
+  const list = JSON.parse((await cli(['suppression', 'list', '--json', ...common(dir)])).stdout) as { suppressions: { address: string; source: string; enhancedCode: string }[] };
+  expect(list.suppressions).toMatchObject([{ address: 'nobody@dest.test', source: 'auto', enhancedCode: '5.1.1' }]);
+  const before = connections;
+  const again = await send(dir, 'nobody@dest.test', ['--wait', '20']);
+  expect(again.code).toBe(1);
+  expect(connections).toBe(before);
+  const r = (JSON.parse(again.stdout) as { recipients: Record<string, unknown>[] }).recipients[0]!;
+  expect(r).toMatchObject({ address: 'nobody@dest.test', status: 'failed', attempts: 0 });
+  expect(r.reply).toMatch(/^suppressed: 5\.1\.1/);
+
+  expect((await cli(['suppression', 'add', 'someone@dest.test', '--reason', 'unsubscribed', ...common(dir)])).code).toBe(0);
+  const manual = JSON.parse((await send(dir, 'someone@dest.test', ['--wait', '20'])).stdout) as { recipients: { reply: string }[] };
+  expect(manual.recipients[0]!.reply).toBe('suppressed: unsubscribed');
+  expect((await cli(['suppression', 'remove', 'someone@dest.test', ...common(dir)])).code).toBe(0);
+  expect((await send(dir, 'someone@dest.test', ['--wait', '20'])).code).toBe(0);
+  expect((await cli(['suppression', 'add', 'not an address', ...common(dir)])).code).toBe(2);
+}, 180_000);
+
+test('hold-rule add/list/remove and pause/unpause; queue --json shows held recipients with the rule, across runs', async () => {
+  const dir = freshDir();
+  const add = await cli(['hold-rule', 'add', '--recipient', 'dest.test', '--json', ...common(dir)]);
+  expect(add.code, add.stderr).toBe(0);
+  const rule = JSON.parse(add.stdout) as { id: number };
+  const queued = JSON.parse((await send(dir, 'x@dest.test')).stdout) as { messageId: string };
+  const q = JSON.parse((await cli(['queue', '--json', ...common(dir)])).stdout) as { paused: boolean; messages: { id: string; recipients: Record<string, unknown>[] }[] };
+  expect(q.paused).toBe(false);
+  expect(q.messages.find((m) => m.id === queued.messageId)!.recipients[0]).toMatchObject({ state: 'held', holdRule: { id: rule.id, sender: null, recipient: 'dest.test' } });
+  const before = connections;
+  expect((await cli(['run', '--once', ...common(dir)])).code).toBe(0);
+  expect(connections).toBe(before);
+  expect(JSON.parse((await cli(['hold-rule', 'list', '--json', ...common(dir)])).stdout)).toMatchObject({ rules: [{ id: rule.id, held: 1 }] });
+  expect((await cli(['hold-rule', 'remove', String(rule.id), ...common(dir)])).code).toBe(0);
+  expect((await cli(['hold-rule', 'remove', String(rule.id), ...common(dir)])).code).toBe(2);
+
+  expect((await cli(['pause', ...common(dir)])).code).toBe(0);
+  const paused = JSON.parse((await cli(['queue', '--json', ...common(dir)])).stdout) as { paused: boolean; messages: { recipients: { state: string; holdRule: unknown }[] }[] };
+  expect(paused.paused).toBe(true);
+  expect(paused.messages[0]!.recipients[0]).toMatchObject({ state: 'held', holdRule: { sender: null, recipient: null } });
+  expect((await cli(['run', '--once', ...common(dir)])).code).toBe(0);
+  expect(connections).toBe(before);
+  expect((await cli(['unpause', ...common(dir)])).code).toBe(0);
+  expect((await cli(['run', '--once', ...common(dir)])).code).toBe(0);
+  expect(connections).toBe(before + 1);
+  const done = JSON.parse((await cli(['queue', '--json', ...common(dir)])).stdout) as { messages: { recipients: { state: string }[] }[] };
+  expect(done.messages[0]!.recipients[0]!.state).toBe('delivered');
+  expect((await cli(['hold-rule', 'add', '--sender', 'bad sender!', ...common(dir)])).code).toBe(2);
+}, 180_000);
