@@ -29,6 +29,7 @@ const PARTS: Part[] = [
   { name: 'queued-rss', title: '3. Main-process RSS with a large queue; listMessages({limit:100})', script: 'queued-rss.ts' },
   { name: 'attachment', title: '4. Peak memory sending a big attachment', script: 'attachment.ts' },
   { name: 'export', title: '5. Export of the attempt log', script: 'export.ts' },
+  { name: 'retention', title: '6. History retention pass at 1M attempt rows', script: 'retention.ts' },
 ];
 
 function sh(cmd: string, argv: string[]): string {

@@ -219,6 +219,8 @@ export const Settings = z.object({
   delayNoticeHours: z.number().min(0.5).max(24 * 7).default(4),
   maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
   theme: z.enum(['system', 'light', 'dark']).default('system'),
+  /** History retention: finished messages older than this many days are removed (rules §15). */
+  historyDays: z.number().int().min(1).max(3650).default(90),
   /** Send each failure/delay DSN (RFC 3464) to the sender's own address through the outbox. */
   dsnToSender: z.boolean().default(false),
 });

@@ -42,6 +42,7 @@ const USAGE = `usage: outbox <command> [options]
   suppression list | add ADDR [--reason TEXT] [--identity ID] | remove ADDR
   hold-rule add [--sender ADDR|DOMAIN] [--recipient ADDR|DOMAIN] | list | remove ID   (no criteria: everything)
   pause | unpause                   hold everything (kept across restarts) / release it
+  history prune [--older-than DAYS] remove finished messages older than DAYS (default: the setting, 90)
 common: --data-dir DIR --dns HOST[:PORT] (repeatable) --smtp-port N --https-port N --ca-file FILE --ehlo NAME --json`;
 
 function defaultDataDir(): string {
@@ -205,6 +206,7 @@ async function cmdRun(args: string[]): Promise<number> {
     await core.close();
     return 0;
   }
+  core.retention.start(); // history retention in the background (setting historyDays)
   console.error(`outbox: running the queue in ${core.dataDir} (Ctrl+C to stop)`);
   // The queue's retry timers do not hold the process open (a CLI command must not linger on
   // them); a runner does, until it is told to stop.
@@ -445,6 +447,22 @@ async function cmdHoldRule(args: string[]): Promise<number> {
   }
 }
 
+async function cmdHistory(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parse(rest, { 'older-than': { type: 'string' } });
+  if (sub !== 'prune') throw new UsageError('history prune [--older-than DAYS]');
+  const days = values['older-than'];
+  if (days !== undefined && (!/^\d+$/.test(days) || Number(days) < 1)) throw new UsageError('--older-than takes a number of days (1 or more)');
+  const core = openCore(values);
+  try {
+    const r = await core.retention.run(days === undefined ? undefined : Number(days));
+    print(values.json, r, `removed ${r.messages} message(s) created before ${new Date(r.cutoff).toISOString()} (${r.files} file(s)) in ${r.ms} ms`);
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
 async function cmdPause(pause: boolean, args: string[]): Promise<number> {
   const { values } = parse(args, {});
   const core = openCore(values);
@@ -494,6 +512,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdSuppression(args);
       case 'hold-rule':
         return await cmdHoldRule(args);
+      case 'history':
+        return await cmdHistory(args);
       case 'pause':
         return await cmdPause(true, args);
       case 'unpause':

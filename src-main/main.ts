@@ -143,6 +143,7 @@ async function start(): Promise<void> {
     appUrl,
   );
   core.queue.start();
+  core.retention.start();
   attachDesktopSignals(core, appIconPath(), () => mainWindow);
   Menu.setApplicationMenu(
     buildMenu({

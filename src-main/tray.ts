@@ -9,15 +9,29 @@ import { affectsUnsentCount, notificationsFor } from './notifications';
 
 export function attachDesktopSignals(core: Outbox, iconPath: string, getWindow: () => BrowserWindow | null): () => void {
   let tray: Tray | null = null;
+  let refreshMenu = () => {};
   try {
     tray = new Tray(nativeImage.createFromPath(iconPath).resize({ width: 18, height: 18 }));
-    tray.setContextMenu(
+    // "Pause sending" is the same hold rule as the outbox's and the CLI's (core/queue-features).
+    const menu = () =>
       Menu.buildFromTemplate([
         { label: 'Show Direct Outbox', click: () => show(getWindow()) },
         { type: 'separator' },
+        {
+          label: 'Pause sending',
+          type: 'checkbox',
+          checked: core.features.paused,
+          click: () => {
+            if (core.features.paused) core.features.unpause();
+            else core.features.pause();
+            updateCount();
+          },
+        },
+        { type: 'separator' },
         { role: 'quit' },
-      ]),
-    );
+      ]);
+    tray.setContextMenu(menu());
+    refreshMenu = () => tray?.setContextMenu(menu());
     tray.on('click', () => show(getWindow()));
   } catch {
     tray = null; // some Linux desktops have no tray; the badge and notifications still work
@@ -26,7 +40,9 @@ export function attachDesktopSignals(core: Outbox, iconPath: string, getWindow: 
   const updateCount = () => {
     const n = core.store.countUnsentMessages();
     app.setBadgeCount(n);
-    tray?.setToolTip(n ? `Direct Outbox — ${n} unsent` : 'Direct Outbox — all sent');
+    const paused = core.features.paused;
+    tray?.setToolTip(`Direct Outbox — ${n ? `${n} unsent` : 'all sent'}${paused ? ' (sending paused)' : ''}`);
+    refreshMenu();
   };
   updateCount();
 

@@ -22,6 +22,7 @@ import { submitDraft, type SubmitResult } from './submit';
 import { messageDsn, type MessageDsn } from './dsn/message-dsn';
 import { sendNoticeDsn } from './dsn/send';
 import { QueueFeatures } from './queue-features';
+import { HistoryRetention } from './retention/retention';
 import { createMtaStsFetcher, type MtaStsFetcher } from './tls-policy/mta-sts-fetch';
 import type { ProbeResult, Settings } from '../../shared/domain';
 
@@ -64,6 +65,8 @@ export class Outbox {
   readonly queue: Queue;
   /** Suppression list, hold rules and pause (rules §15). */
   readonly features: QueueFeatures;
+  /** History retention: start() runs it in the background; run() once (`history prune`). */
+  readonly retention: HistoryRetention;
   readonly dataDir: string;
   readonly version: string;
   readonly logDir: string | null;
@@ -96,6 +99,7 @@ export class Outbox {
       ...(opts.random ? { random: opts.random } : {}),
     });
     this.features = new QueueFeatures({ store: this.store, clock: this.clock, queue: this.queue, events: this.events });
+    this.retention = new HistoryRetention({ store: this.store, clock: this.clock });
     this.events.subscribe((batch) => {
       for (const e of batch) {
         if (e.type !== 'notice' || e.recipientId === undefined || (e.kind !== 'failure' && e.kind !== 'delay')) continue;
@@ -198,6 +202,7 @@ export class Outbox {
   }
 
   async close(): Promise<void> {
+    await this.retention.stop();
     this.events.flush();
     await Promise.all([...this.#dsnSends]);
     await this.queue.stop();

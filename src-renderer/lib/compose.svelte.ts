@@ -243,7 +243,8 @@ export class ComposeStore {
     for (const c of batch) this.#pendingChecks.delete(c);
     if (batch.length === 0) return;
     try {
-      const checks = await call('compose.checkAddresses', { addresses: batch.map((c) => c.input) });
+      // With the identity, so a chip shows that identity's suppression entries too (rules §15).
+      const checks = await call('compose.checkAddresses', { addresses: batch.map((c) => c.input), identityId: this.#identityId });
       const byChip = new Map(batch.map((c, i) => [c.id, checks[i] ?? null]));
       const update = (list: Chip[]) => list.map((c) => (byChip.has(c.id) ? { ...c, check: byChip.get(c.id)! } : c));
       this.#chips = { to: update(this.#chips.to), cc: update(this.#chips.cc), bcc: update(this.#chips.bcc) };

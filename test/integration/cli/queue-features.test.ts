@@ -11,7 +11,10 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
 import { startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
+import { Store } from '../../../src-main/core/store/store';
+import { newMessageId } from '../../../src-main/core/submit';
 import { tmpDir } from '../../helpers/tmp';
+import { newMessage } from '../../unit/store/fixtures';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let dns: FakeDns;
@@ -137,4 +140,21 @@ test('hold-rule add/list/remove and pause/unpause; queue --json shows held recip
   const done = JSON.parse((await cli(['queue', '--json', ...common(dir)])).stdout) as { messages: { recipients: { state: string }[] }[] };
   expect(done.messages[0]!.recipients[0]!.state).toBe('delivered');
   expect((await cli(['hold-rule', 'add', '--sender', 'bad sender!', ...common(dir)])).code).toBe(2);
+}, 180_000);
+
+test('history prune removes finished messages older than --older-than days (default the setting); bad input exits 2', async () => {
+  const dir = freshDir();
+  const store = Store.open(dir);
+  const old = newMessageId(Date.now() - 40 * 24 * 3600_000);
+  store.insertMessage(newMessage(old, Date.now() - 40 * 24 * 3600_000));
+  store.db.prepare("UPDATE recipients SET state = 'delivered'").run();
+  fs.writeFileSync(store.absolutePath(`messages/${old}.eml`), 'Subject: old\r\n\r\n');
+  store.close();
+  const keep = await cli(['history', 'prune', '--json', ...common(dir)]);
+  expect(JSON.parse(keep.stdout)).toMatchObject({ messages: 0 }); // 40 days < 90
+  const r = await cli(['history', 'prune', '--older-than', '30', '--json', ...common(dir)]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(JSON.parse(r.stdout)).toMatchObject({ messages: 1, files: 1 });
+  expect(fs.existsSync(path.join(dir, 'messages', `${old}.eml`))).toBe(false);
+  expect((await cli(['history', 'prune', '--older-than', 'soon', ...common(dir)])).code).toBe(2);
 }, 180_000);
