@@ -67,7 +67,9 @@ function recipientBlock(store: Store, r: RecipientRow, createdAt: number, lifeti
             ? '4.0.0'
             : '5.0.0'
         : '4.0.0';
-  const smtpDiagnostic = code !== null ? `${code} ${enhanced && !(reply ?? '').startsWith(enhanced) ? `${enhanced} ` : ''}${reply ?? ''}`.trim() : null;
+  // The stored reply text may or may not repeat the code and enhanced code; say each once.
+  const text = (reply ?? '').replace(new RegExp(`^${code ?? ''}[ -]?`), '').replace(enhanced ? new RegExp(`^${enhanced.replace(/\./g, '\\.')}\\s*`) : /^$/, '');
+  const smtpDiagnostic = code !== null ? `${code}${enhanced ? ` ${enhanced}` : ''} ${text}`.trim() : null;
   return {
     finalRecipient: r.envelope,
     action: failed ? 'failed' : 'delayed',

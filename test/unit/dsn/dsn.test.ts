@@ -178,3 +178,12 @@ test('with "DSN to sender" on, a failure queues the DSN to the sender with the n
   // The DSN itself gets no DSN, whatever happens to it.
   expect(await (sendNoticeDsn({ store: core.store, clock }, dsnMessage!.id, dsnMessage!.recipients[0]!.id, { reportingMta: 'h', lifetimeMs: HOUR }))).toBeNull();
 });
+
+test('a reply text that repeats its code gives the code once in Diagnostic-Code', async () => {
+  const { messageId } = await queued();
+  core.queue.start();
+  await core.queue.drain();
+  core.store.db.prepare("UPDATE attempt_results SET reply = '550 5.1.1 <bad@fail.example> refused' WHERE code = 550").run();
+  const { recipients } = deliveryStatus(await simpleParser(messageDsn(core.store, messageId, { reportingMta: 'h.example', lifetimeMs: HOUR })!.eml, { keepDeliveryStatus: true }));
+  expect(recipients[0]!.get('diagnostic-code')).toBe('smtp; 550 5.1.1 <bad@fail.example> refused');
+});
