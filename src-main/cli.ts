@@ -15,6 +15,8 @@ import { checkDns, createIdentity, DEFAULT_DKIM_ALGORITHMS, dkimRecords, getIden
 import { Outbox, type NetworkOptions } from './core/outbox';
 import type { QueueAction } from './core/queue/queue';
 import { QueueFeatureError } from './core/queue-features';
+import { DeliveryError } from './core/errors';
+import { parseMyIpQuery, parsePort25Target, parseZone, type ReadinessTargets } from './core/readiness/targets';
 
 class UsageError extends Error {}
 
@@ -43,6 +45,9 @@ const USAGE = `usage: outbox <command> [options]
   hold-rule add [--sender ADDR|DOMAIN] [--recipient ADDR|DOMAIN] | list | remove ID   (no criteria: everything)
   pause | unpause                   hold everything (kept across restarts) / release it
   history prune [--older-than DAYS] remove finished messages older than DAYS (default: the setting, 90)
+  doctor   [--from ADDR] [--port25-target HOST[:PORT] ...] [--myip-query NAME[@SERVER]] [--dnsbl ZONE ...]
+           [--dnssec-signed NAME] [--dnssec-bogus NAME] [--timeout SECONDS]
+                                    readiness: port 25, public IP, PTR, block lists, SPF, DMARC, DKIM, MX, DNSSEC, IPv6
 common: --data-dir DIR --dns HOST[:PORT] (repeatable) --smtp-port N --https-port N --ca-file FILE --ehlo NAME --json`;
 
 function defaultDataDir(): string {
@@ -58,8 +63,8 @@ function int(v: string | undefined, name: string): number | undefined {
   return Number(v);
 }
 
-function openCore(values: Record<string, unknown>): Outbox {
-  const network: NetworkOptions = {};
+function openCore(values: Record<string, unknown>, extra: NetworkOptions = {}): Outbox {
+  const network: NetworkOptions = { ...extra };
   const dns = values.dns as string[] | undefined;
   if (dns?.length) network.dnsServers = dns;
   const smtpPort = int(values['smtp-port'] as string | undefined, 'smtp-port');
@@ -480,6 +485,56 @@ async function cmdPause(pause: boolean, args: string[]): Promise<number> {
   }
 }
 
+async function cmdDoctor(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    from: { type: 'string' },
+    'port25-target': { type: 'string', multiple: true },
+    'myip-query': { type: 'string', multiple: true },
+    dnsbl: { type: 'string', multiple: true },
+    'dnssec-signed': { type: 'string' },
+    'dnssec-bogus': { type: 'string' },
+    timeout: { type: 'string' },
+  });
+  const targets: Partial<ReadinessTargets> = {};
+  if (values['port25-target']) targets.port25 = inputOrUsage(() => values['port25-target']!.map(parsePort25Target));
+  if (values['myip-query']) targets.myIp = inputOrUsage(() => values['myip-query']!.map(parseMyIpQuery));
+  if (values.dnsbl) targets.dnsbl = inputOrUsage(() => values.dnsbl!.map(parseZone));
+  if (values['dnssec-signed']) targets.dnssecSigned = inputOrUsage(() => parseZone(values['dnssec-signed']!));
+  if (values['dnssec-bogus']) targets.dnssecBogus = inputOrUsage(() => parseZone(values['dnssec-bogus']!));
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && !(timeout > 0 && timeout <= 300)) throw new UsageError('--timeout takes a number of seconds (at most 300)');
+  const core = openCore(values, { readinessTargets: targets, ...(timeout ? { readinessTimeoutMs: timeout * 1000 } : {}) });
+  try {
+    const report = await core.readiness.run({ from: values.from }).catch((e: unknown) => {
+      throw toUsage(e);
+    });
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ checks: report.checks })}\n`);
+    } else {
+      for (const c of report.checks) {
+        console.log(`${c.status.toUpperCase().padEnd(7)} ${c.id}${c.identity ? ` (${c.identity})` : ''}: ${c.summary}`);
+        if (c.fix) console.log(`        → ${c.fix}`);
+      }
+    }
+    return report.checks.some((c) => c.status === 'fail') ? 1 : 0;
+  } finally {
+    await core.close();
+  }
+}
+
+/** Runs `f`; the core's INVALID_INPUT errors become usage errors (exit 2, one line). */
+function inputOrUsage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw toUsage(e);
+  }
+}
+
+function toUsage(e: unknown): unknown {
+  return e instanceof DeliveryError && e.code === 'INVALID_INPUT' ? new UsageError(e.message) : e;
+}
+
 function print(json: unknown, value: unknown, text: string): void {
   if (json) process.stdout.write(`${JSON.stringify(value)}\n`);
   else if (text) console.log(text);
@@ -519,6 +574,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'unpause':
       case 'resume-all':
         return await cmdPause(false, args);
+      case 'doctor':
+        return await cmdDoctor(args);
       case undefined:
       case 'help':
       case '--help':

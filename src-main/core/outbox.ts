@@ -15,6 +15,8 @@ import type { Resolver } from './dns/types';
 import { EventBatcher } from './events';
 import { tcpDialer, type Dialer } from './net/dialer';
 import { probeDomain, ProbeCache } from './probe';
+import { ReadinessService, type RouteCarrier } from './readiness/service';
+import type { ReadinessTargets } from './readiness/targets';
 import { Queue } from './queue/queue';
 import { SqlitePolicyCache } from './store/mtasts-cache';
 import { Store } from './store/store';
@@ -43,6 +45,12 @@ export interface NetworkOptions {
   mtaStsConnectTo?: (host: string) => string | Promise<string>;
   timeouts?: EngineOptions['timeouts'];
   connectTimeoutMs?: number;
+  /** Where the readiness check reaches out (tests: loopback); unset fields use the defaults. */
+  readinessTargets?: Partial<ReadinessTargets>;
+  /** Bound on each readiness network step (default 10 s). */
+  readinessTimeoutMs?: number;
+  /** Whether a route would carry a message past direct delivery (transports and routes). */
+  routeCarrier?: RouteCarrier;
 }
 
 export interface OutboxOptions {
@@ -71,6 +79,7 @@ export class Outbox {
   readonly version: string;
   readonly logDir: string | null;
   readonly engine: EngineOptions;
+  readonly readiness: ReadinessService;
   readonly #probeCache: ProbeCache;
   readonly #network: NetworkOptions;
   /** DSNs being queued to senders; close() waits for them. */
@@ -86,6 +95,16 @@ export class Outbox {
     this.#network = opts.network ?? {};
     this.engine = this.#engineOptions(opts);
     this.#probeCache = new ProbeCache(this.clock);
+    const net = this.#network;
+    this.readiness = new ReadinessService({
+      engine: () => this.engine,
+      store: this.store,
+      dataDir: opts.dataDir,
+      dnsServers: () => (net.dnsServers?.length ? net.dnsServers : this.store.getSettings().dnsServers),
+      targets: net.readinessTargets,
+      timeoutMs: net.readinessTimeoutMs,
+      routeCarrier: net.routeCarrier,
+    });
     const settings = this.store.getSettings();
     this.queue = new Queue({
       store: this.store,

@@ -27,6 +27,7 @@ export interface FakeRecordData {
   TXT: string | string[];
   TLSA: { usage: number; selector: number; matchingType: number; data: Buffer };
   CNAME: string;
+  PTR: string;
 }
 export type FakeType = keyof FakeRecordData;
 
@@ -349,7 +350,7 @@ export function toAnswer<T extends FakeType>(name: string, type: T, record: Fake
       };
     }
     default:
-      return { name, type: type as 'A' | 'AAAA' | 'CNAME', ttl, class: 'IN', data: String(record) };
+      return { name, type: type as 'A' | 'AAAA' | 'CNAME' | 'PTR', ttl, class: 'IN', data: String(record) };
   }
 }
 

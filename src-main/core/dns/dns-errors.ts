@@ -19,6 +19,21 @@ export function dnsTemporary(message: string, lines?: string[], cause?: unknown)
   });
 }
 
+/**
+ * A server's answer with an rcode that ends nothing (SERVFAIL, REFUSED, …): temporary, like
+ * any other lookup failure, but the rcode is kept — the readiness check tells a validating
+ * resolver's SERVFAIL on a bogus signature (RFC 4035 §5.5) apart from a timeout.
+ */
+export class DnsRcodeError extends DeliveryError {
+  constructor(
+    readonly rcode: string,
+    message: string,
+    lines?: string[],
+  ) {
+    super({ code: 'DNS_TEMPORARY', message, stage: 'dns', permanent: false, enhancedCode: '4.4.3', lines: lines?.length ? lines : undefined });
+  }
+}
+
 export function dnsBogus(message: string, cause?: unknown): DeliveryError {
   return new DeliveryError({
     code: 'DNS_BOGUS',

@@ -140,11 +140,12 @@ export function responseMismatch(res: DecodedPacket, id: number, name: string, t
 }
 
 /**
- * RR type codes whose RDATA we read (RFC 1035 §3.2.2, RFC 3596, RFC 6698 §7.1, RFC 6891 §6.1.1).
+ * RR type codes whose RDATA we read (RFC 1035 §3.2.2 incl. PTR 12, RFC 3596, RFC 6698 §7.1, RFC
+ * 6891 §6.1.1).
  * The others (RRSIG, NSEC, SOA ...) are framed but not decoded: we never use them, and a
  * quirk in dns-packet's decoder for a DNSSEC type must not turn a good answer into a bogus one.
  */
-const DECODED_TYPES = new Set([1, 5, 15, 16, 28, 41, 52]);
+const DECODED_TYPES = new Set([1, 5, 12, 15, 16, 28, 41, 52]);
 
 /**
  * Decodes the header with dns-packet, then walks every RR with dns-packet's name and RR

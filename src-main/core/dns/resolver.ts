@@ -1,5 +1,5 @@
 /**
- * The DNSSEC-aware stub resolver: typed lookups (MX, A, AAAA, TXT, TLSA, CNAME) over
+ * The DNSSEC-aware stub resolver: typed lookups (MX, A, AAAA, TXT, TLSA, CNAME, PTR) over
  * wire-query.ts, with CNAME chains followed and their authenticity reported.
  *
  * Authenticity (RFC 4035 §3.2.3, RFC 6840 §5.7): a response's AD bit says the validating
@@ -46,6 +46,7 @@ export function createStubResolver(options: StubResolverOptions = {}): Resolver 
     txt: (name) => lookup(name, 'TXT', toTxt),
     tlsa: (name) => lookup(name, 'TLSA', toTlsa),
     cname: (name) => lookup(name, 'CNAME', toCname),
+    ptr: (name) => lookup(name, 'PTR', toPtr),
   };
 }
 
@@ -137,6 +138,12 @@ function toTlsa(rr: WireRecord, owner: string): TlsaRecord {
 
 function octets(...v: unknown[]): boolean {
   return v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 255);
+}
+
+function toPtr(rr: WireRecord, owner: string): string {
+  const target = typeof rr.data === 'string' ? canonicalAnswerName(rr.data) : undefined;
+  if (target === undefined || target === '.') throw dnsBogus(`DNS answer has an invalid PTR record for ${owner}`);
+  return target;
 }
 
 function toCname(rr: WireRecord, owner: string): string {

@@ -10,7 +10,7 @@ import type { Clock } from '../clock';
 import type { Dialer } from '../net/dialer';
 
 /** The query types this resolver speaks. */
-export type RRType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'TLSA' | 'CNAME';
+export type RRType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'TLSA' | 'CNAME' | 'PTR';
 
 export interface MxRecord {
   preference: number;
@@ -60,6 +60,8 @@ export interface Resolver {
   tlsa(name: string): Promise<DnsAnswer<TlsaRecord>>;
   /** The CNAME record at `name` itself; not followed. */
   cname(name: string): Promise<DnsAnswer<string>>;
+  /** PTR targets at `name` (an in-addr.arpa / ip6.arpa name, RFC 1035 §3.5, RFC 3596 §2.5). */
+  ptr(name: string): Promise<DnsAnswer<string>>;
 }
 
 export interface StubResolverOptions {

@@ -17,7 +17,7 @@ import net from 'node:net';
 import type { Clock } from '../clock';
 import { DeliveryError } from '../errors';
 import type { Dialer } from '../net/dialer';
-import { dnsBogus, dnsTemporary } from './dns-errors';
+import { DnsRcodeError, dnsBogus, dnsTemporary } from './dns-errors';
 import { formatEde } from './ede';
 import { decodeResponse, encodeQuery, peekId, responseMismatch, type ParsedResponse } from './message';
 import type { RRType } from './types';
@@ -94,10 +94,7 @@ export async function wireQuery(opts: WireQueryOptions, name: string, type: RRTy
         if (res.rcode === 'NOERROR' || res.rcode === 'NXDOMAIN') return res;
         // todo spec: FORMERR could mean a server without EDNS (RFC 6891 §7); we do not retry
         // without OPT, since without DO there is no DNSSEC and modern resolvers speak EDNS.
-        last = dnsTemporary(
-          `${res.rcode} from ${formatServer(server)} for ${name} ${type}`,
-          res.ede.map(formatEde),
-        );
+        last = new DnsRcodeError(res.rcode, `${res.rcode} from ${formatServer(server)} for ${name} ${type}`, res.ede.map(formatEde));
       } catch (e) {
         last =
           e instanceof DeliveryError

@@ -26,6 +26,17 @@ async function rejection(p: Promise<unknown>): Promise<DeliveryError> {
 }
 
 describe('record types', () => {
+  it('PTR: the target name, lowercased (RFC 1035 §3.5)', async () => {
+    dns.add('7.100.51.198.in-addr.arpa', 'PTR', ['Mail.Example.Test.']);
+    expect((await resolver.ptr('7.100.51.198.in-addr.arpa')).records).toEqual(['mail.example.test']);
+  });
+
+  it('SERVFAIL keeps its rcode on the (temporary) error', async () => {
+    dns.servfail('broken.test', 'A');
+    const e = await rejection(resolver.a('broken.test'));
+    expect(e).toMatchObject({ code: 'DNS_TEMPORARY', permanent: false, rcode: 'SERVFAIL' });
+  });
+
   it('MX: preference and lowercased exchange, authentic', async () => {
     dns.add('example.test', 'MX', [
       { preference: 10, exchange: 'MX1.Example.Test' },
