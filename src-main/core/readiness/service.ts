@@ -13,7 +13,6 @@ import path from 'node:path';
 import { ReadinessReport } from '../../../shared/readiness';
 import type { Clock } from '../clock';
 import { parseMailbox } from '../compose/address';
-import type { DkimKeyAlgorithm } from '../compose/dkim-keys';
 import { createStubResolver } from '../dns';
 import type { Resolver } from '../dns/types';
 import { DeliveryError } from '../errors';
@@ -121,14 +120,14 @@ export class ReadinessService {
     const all = this.#o.store.listIdentities().map(
       (i): ReadinessIdentity => ({
         address: ascii(i.address),
-        dkim: i.dkimSelector && i.dkimAlgorithm && i.dkimPublicKey ? { selector: i.dkimSelector, algorithm: i.dkimAlgorithm as DkimKeyAlgorithm, publicKey: i.dkimPublicKey } : null,
+        dkimKeys: i.keys.map((k) => ({ selector: k.selector, algorithm: k.algorithm, publicKey: k.publicKey })),
       }),
     );
     if (from === undefined) return all;
     const parsed = parseMailbox(from, { field: 'from' });
     if (!parsed.ok) throw new DeliveryError({ code: 'INVALID_INPUT', message: `--from: ${parsed.error.message}`, stage: 'compose', permanent: true });
     const address = parsed.value.envelope;
-    return [all.find((i) => i.address.toLowerCase() === address.toLowerCase()) ?? { address, dkim: null }];
+    return [all.find((i) => i.address.toLowerCase() === address.toLowerCase()) ?? { address, dkimKeys: [] }];
   }
 
   /** What compose shows before sending (issue 12 item 5). */

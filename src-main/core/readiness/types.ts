@@ -12,8 +12,10 @@ import type { ReadinessTargets } from './targets';
 export type IpFamilySetting = 'both' | 'ipv4' | 'ipv6';
 
 export interface ReadinessIdentity {
+  /** local@A-label domain. */
   address: string;
-  dkim: { selector: string; algorithm: DkimKeyAlgorithm; publicKey: string } | null;
+  /** The keys mail from it is signed with (identities.ts: RSA and Ed25519); [] = unsigned. */
+  dkimKeys: { selector: string; algorithm: DkimKeyAlgorithm; publicKey: string }[];
 }
 
 export interface ReadinessDeps {

@@ -16,8 +16,18 @@ beforeEach(() => h.dns.clear());
 
 const IP = '198.51.100.7';
 const key = generateDkimKey('ed25519-sha256');
-const me: ReadinessIdentity = { address: 'me@example.test', dkim: { selector: 'desk', algorithm: 'ed25519-sha256', publicKey: key.publicKeyBase64 } };
+const rsa = generateDkimKey('rsa-sha256');
+const me: ReadinessIdentity = { address: 'me@example.test', dkimKeys: [{ selector: 'desk', algorithm: 'ed25519-sha256', publicKey: key.publicKeyBase64 }] };
 const record = dkimDnsRecord({ selector: 'desk', domain: 'example.test', algorithm: 'ed25519-sha256', publicKey: key.publicKeyBase64 });
+/** As identities.ts makes them: an RSA and an Ed25519 key, each under its own selector. */
+const both: ReadinessIdentity = {
+  address: 'me@example.test',
+  dkimKeys: [
+    { selector: 'd-rsa', algorithm: 'rsa-sha256', publicKey: rsa.publicKeyBase64 },
+    { selector: 'd-ed25519', algorithm: 'ed25519-sha256', publicKey: key.publicKeyBase64 },
+  ],
+};
+const bothRecords = both.dkimKeys.map((k) => dkimDnsRecord({ ...k, domain: 'example.test' }));
 
 describe('spf (mailauth, through our resolver)', () => {
   it('pass: the record lists the address', async () => {
@@ -71,10 +81,26 @@ describe('dkim', () => {
     expect(r.passingDomain).toBe('example.test');
   });
 
-  it('warn: the identity has no key (mail goes unsigned)', async () => {
-    const r = await checkDkim(h.deps(), { address: 'me@example.test', dkim: null });
+  it('pass: both keys of a new identity (RSA and Ed25519) published', async () => {
+    for (const r of bothRecords) h.dns.add(r.name, 'TXT', [r.strings]);
+    const r = await checkDkim(h.deps(), both);
+    expect(r.check.status).toBe('pass');
+    expect(r.check.summary).toContain('All 2 DKIM keys');
+  });
+
+  it('warn: one of the two keys is not published (verifiers of that algorithm see a failure)', async () => {
+    h.dns.nxdomain(bothRecords[0]!.name).add(bothRecords[1]!.name, 'TXT', [bothRecords[1]!.value]);
+    const r = await checkDkim(h.deps(), both);
     expect(r.check.status).toBe('warn');
-    expect(r.check.fix).toMatch(/Generate a DKIM key/);
+    expect(r.check.summary).toContain('rsa-sha256');
+    expect(r.check.fix).toContain(bothRecords[0]!.name);
+    expect(r.passingDomain).toBe('example.test');
+  });
+
+  it('warn: the identity has no key (mail goes unsigned)', async () => {
+    const r = await checkDkim(h.deps(), { address: 'me@example.test', dkimKeys: [] });
+    expect(r.check.status).toBe('warn');
+    expect(r.check.fix).toMatch(/Generate DKIM keys/);
   });
 
   it('warn: testing mode t=y', async () => {
@@ -108,7 +134,7 @@ describe('dmarc (mailauth record discovery and alignment)', () => {
 
   it('pass: the organizational domain\'s record applies to a subdomain (RFC 7489 §6.6.3)', async () => {
     h.dns.add('_dmarc.example.test', 'TXT', ['v=DMARC1; p=quarantine']);
-    const c = await checkDmarc(h.deps(), { address: 'me@sub.example.test', dkim: null }, { spfPasses: true, dkimDomain: null });
+    const c = await checkDmarc(h.deps(), { address: 'me@sub.example.test', dkimKeys: [] }, { spfPasses: true, dkimDomain: null });
     expect(c.status).toBe('pass');
   });
 

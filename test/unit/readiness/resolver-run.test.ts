@@ -63,7 +63,7 @@ describe('runReadiness', () => {
     h.dns.add('example.test', 'MX', [{ preference: 10, exchange: 'mx.example.test' }]).add('mx.example.test', 'A', ['198.51.100.25']);
     const report = await runReadiness(
       h.deps({
-        identities: [{ address: 'me@example.test', dkim: null }],
+        identities: [{ address: 'me@example.test', dkimKeys: [] }],
         targets: { port25: [{ host: '127.0.0.1', port: mx.port }], myIp: [{ name: 'myip.test', server: undefined }], dnsbl: ['bl.test'] },
       }),
     );
