@@ -137,7 +137,7 @@ K=$STATE_DIR/knot
 mkdir -p "$K/zones" "$K/db" "$K/run"
 KNOT_CONF=$K/knot.conf
 KNOT_PID_FILE=$K/run/knot.pid
-zones=() signed=() unsigned=()
+zones=() signed=() unsigned=() bogus=()
 for f in "$HERE"/zones/*.zone; do
   z=$(basename "$f" .zone)
   zones+=("$z")
@@ -145,6 +145,8 @@ for f in "$HERE"/zones/*.zone; do
   perl -pe 's/\{\{(\w+)\}\}/defined $ENV{$1} ? $ENV{$1} : die "$ARGV: {{$1}} is not set\n"/ge' \
     "$f" >"$K/zones/$z.zone"
   if grep -q '@dnssec' "$f"; then signed+=("$z"); else unsigned+=("$z"); fi
+  # "@dnssec-bogus": signed, but unbound's trust anchor for it is wrong (every answer bogus).
+  if grep -q '@dnssec-bogus' "$f"; then bogus+=("$z"); fi
 done
 
 {
@@ -231,7 +233,12 @@ UNBOUND_PID_FILE=$U/unbound.pid
 : >"$U/trust-anchors"
 for z in "${signed[@]}"; do
   # The SHA-256 DS of the zone's KSK, as a parent would publish it.
-  keymgr -c "$KNOT_CONF" "$z" ds | awk '$2 == "DS" && $5 == 2' >>"$U/trust-anchors"
+  if [[ " ${bogus[*]} " == *" $z "* ]]; then
+    # The zone's real key tag and algorithm, but a digest of no key: validation must fail.
+    keymgr -c "$KNOT_CONF" "$z" ds | awk -v d="$TLSA_DANE_BAD" '$2 == "DS" && $5 == 2 { print $1, $2, $3, $4, $5, d }' >>"$U/trust-anchors"
+  else
+    keymgr -c "$KNOT_CONF" "$z" ds | awk '$2 == "DS" && $5 == 2' >>"$U/trust-anchors"
+  fi
   grep -q "^$z\. DS" "$U/trust-anchors" || die "no DS for $z from keymgr"
 done
 cat >"$U/root.hints" <<EOF
@@ -279,7 +286,12 @@ unbound -c "$UNBOUND_CONF" >>"$U/unbound.log" 2>&1 || die "unbound failed to sta
 authentic() { query "$DNS_ADDR" "$1" "$2" +dnssec | grep -qE "flags:[^;]* ad[ ;]"; }
 answers() { query "$DNS_ADDR" "$1" "$2" | grep -q "status: NOERROR"; }
 wait_for "unbound to answer" answers tls.test MX
+servfail() { query "$DNS_ADDR" "$1" "$2" +dnssec | grep -q "status: SERVFAIL"; }
 for z in "${signed[@]}"; do
+  if [[ " ${bogus[*]} " == *" $z "* ]]; then
+    servfail "$z" SOA || die "unbound does not refuse the mis-signed $z (expected SERVFAIL): see $U/unbound.log"
+    continue
+  fi
   authentic "$z" SOA || die "unbound does not validate $z (no AD bit): see $U/unbound.log"
 done
 for z in "${unsigned[@]}"; do
