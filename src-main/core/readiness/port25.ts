@@ -60,7 +60,9 @@ export async function checkPort25(deps: ReadinessDeps): Promise<Port25Result> {
   let result: ReadinessCheck;
   if (ok.length > 0) {
     const first = ok[0]!;
-    result = check('port25', 'pass', `Outbound port 25 is open: ${first.host} [${first.ip}] answered EHLO.`, null, evidence);
+    // A target given as an address is named by what it calls itself in its EHLO reply.
+    const name = net.isIP(first.host) ? first.reply.replace(/^250[- ]/, '').split(' ')[0] || first.host : first.host;
+    result = check('port25', 'pass', `Outbound port 25 is open: ${name} [${first.ip}] answered EHLO.`, null, evidence);
   } else if (reached.length > 0) {
     const first = reached[0]!;
     result = check(

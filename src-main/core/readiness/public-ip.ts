@@ -28,6 +28,7 @@ export interface IpSighting {
 
 export interface PublicIpResult {
   check: ReadinessCheck;
+  /** The public addresses learnt (internal ones left out). */
   ipv4: string[];
   ipv6: string[];
 }
@@ -89,7 +90,8 @@ export async function checkPublicIp(deps: ReadinessDeps, attempts: readonly Port
   } else {
     result = check('public-ip', 'pass', `Your public address is ${[...ipv4, ...ipv6].join(' and ')}.`, null, evidence);
   }
-  return { check: result, ipv4, ipv6 };
+  // What later checks look at: only addresses a receiver can see (a NAT's inside says nothing).
+  return { check: result, ipv4: ipv4.filter((ip) => !isInternal(ip)), ipv6: ipv6.filter((ip) => !isInternal(ip)) };
 }
 
 async function resolverForQuery(q: MyIpQuery, deps: ReadinessDeps): Promise<Resolver> {

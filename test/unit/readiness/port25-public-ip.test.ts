@@ -47,6 +47,7 @@ describe('port25', () => {
     const p = await mx('mx.example.test at your service, [198.51.100.7]');
     const r = await checkPort25(h.deps({ targets: { port25: [{ host: '127.0.0.1', port: p.port }] } }));
     expect(r.check.status).toBe('pass');
+    expect(r.check.summary).toBe('Outbound port 25 is open: mx.example.test [127.0.0.1] answered EHLO.');
     expect(r.check.fix).toBeNull();
     expect(r.attempts).toEqual([expect.objectContaining({ outcome: 'ehlo', reportedIp: '198.51.100.7', ip: '127.0.0.1' })]);
     expect(p.connections[0]!.lines[0]).toBe('EHLO desk.example.test');
@@ -148,6 +149,8 @@ describe('public-ip', () => {
     const r = await checkPublicIp(h.deps({ targets: { myIp: [{ name: 'myip.example.test', server: undefined }] } }), []);
     expect(r.check.status).toBe('fail');
     expect(r.check.summary).toContain('100.64.1.2');
+    // Nothing downstream (PTR, block lists, SPF) is asked about an address no receiver sees.
+    expect(r.ipv4).toEqual([]);
   });
 
   it('unknown: no EHLO reply named an address and the query has no answer', async () => {
