@@ -14,11 +14,67 @@ export type RecipientState = z.infer<typeof RecipientState>;
 export const RecipientKind = z.enum(['to', 'cc', 'bcc']);
 export type RecipientKind = z.infer<typeof RecipientKind>;
 
-export const Verification = z.enum(['dane-ee', 'dane-ta', 'pkix', 'none']);
-export type Verification = z.infer<typeof Verification>;
+/**
+ * How a peer's certificate was ACTUALLY verified in a session (rules §9). Not to be confused
+ * with the verification a host's policy REQUIRES (delivery/host-policy.ts RequiredVerification).
+ */
+export const AchievedVerification = z.enum(['dane-ee', 'dane-ta', 'pkix', 'none']);
+export type AchievedVerification = z.infer<typeof AchievedVerification>;
 
 export const MtaStsMode = z.enum(['enforce', 'testing', 'none']);
 export type MtaStsMode = z.infer<typeof MtaStsMode>;
+
+/** RFC 8460 §4.3 policy-type, the vocabulary of every attempt's TLS report facts (rules §12). */
+export const TlsrptPolicyType = z.enum(['sts', 'tlsa', 'no-policy-found']);
+export type TlsrptPolicyType = z.infer<typeof TlsrptPolicyType>;
+
+/** RFC 8460 §4.3 result-type values for failures (§4.3.1 negotiation, §4.3.2 policy). */
+export const TlsrptFailure = z.enum([
+  // RFC 8460 §4.3.1: routing/negotiation failures
+  'starttls-not-supported',
+  'certificate-host-mismatch',
+  'certificate-expired',
+  'certificate-not-trusted',
+  'validation-failure',
+  // RFC 8460 §4.3.2.1: DANE-specific
+  'tlsa-invalid',
+  'dnssec-invalid',
+  'dane-required',
+  // RFC 8460 §4.3.2.2: MTA-STS-specific
+  'sts-policy-fetch-error',
+  'sts-policy-invalid',
+  'sts-webpki-invalid',
+]);
+export type TlsrptFailure = z.infer<typeof TlsrptFailure>;
+
+/**
+ * Stable engine error codes (src-main/core/errors.ts DeliveryError.code). Tests, the queue's
+ * retry decisions and the UI's explanations key off these, never off reply text.
+ */
+export const ErrorCode = z.enum([
+  'SMTP_REPLY', // the server answered with a 4xx/5xx
+  'SMTP_PROTOCOL', // malformed or hostile reply, unexpected state
+  'TIMEOUT',
+  'CONNECT_FAILED',
+  'CONNECTION_CLOSED',
+  'TLS_FAILED', // handshake failed
+  'TLS_REQUIRED', // policy or user requires TLS and it is not available
+  'CERT_INVALID', // verification required and failed (PKIX or DANE)
+  'DNS_TEMPORARY', // SERVFAIL, timeout, network error
+  'DNS_NXDOMAIN',
+  'DNS_BOGUS', // malformed answer
+  'NULL_MX',
+  'NO_HOSTS',
+  'MESSAGE_TOO_BIG',
+  'SMTPUTF8_UNSUPPORTED',
+  'REQUIRETLS_UNSUPPORTED',
+  'POLICY_MISMATCH', // MTA-STS host not allowed
+  'GIVE_UP', // retries exhausted or lifetime passed
+  'CANCELED',
+  'INVALID_INPUT',
+  'INTERNAL',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
 
 export const Recipient = z.object({
   id: z.number().int(),
@@ -35,7 +91,7 @@ export const Recipient = z.object({
   lastEnhanced: z.string().nullable(),
   lastReply: z.string().nullable(),
   lastHost: z.string().nullable(),
-  lastErrorCode: z.string().nullable(),
+  lastErrorCode: ErrorCode.nullable(),
   /** The hold rule holding this recipient (state "held"); null when held by the user or not held. */
   heldByRule: z.number().int().nullable(),
   updatedAt: z.number(),
@@ -86,23 +142,39 @@ export const Attempt = z.object({
   tlsVersion: z.string().nullable(),
   tlsCipher: z.string().nullable(),
   certFingerprint: z.string().nullable(),
-  verification: Verification.nullable(),
+  /** How the certificate was verified in this session (achieved, not required). */
+  verification: AchievedVerification.nullable(),
   verificationReason: z.string().nullable(),
   mtaStsMode: MtaStsMode.nullable(),
   dane: z.boolean(),
   requiretls: z.boolean(),
   plaintextFallback: z.boolean(),
-  tlsrptPolicy: z.string().nullable(),
-  tlsrptFailure: z.string().nullable(),
+  tlsrptPolicy: TlsrptPolicyType.nullable(),
+  tlsrptFailure: TlsrptFailure.nullable(),
   code: z.number().nullable(),
   enhancedCode: z.string().nullable(),
+  /** The server's reply as received, code first ("550 5.1.1 no such user"), or our own message. */
   reply: z.string().nullable(),
-  errorCode: z.string().nullable(),
+  errorCode: ErrorCode.nullable(),
   permanent: z.boolean(),
   transcript: z.array(TranscriptLine),
   results: z.array(AttemptResult),
 });
 export type Attempt = z.infer<typeof Attempt>;
+
+/** An attempt as the engine produces it, before the store gives it an id and a message. */
+export type AttemptRecord = Omit<Attempt, 'id' | 'messageId'>;
+
+/**
+ * A reply for people: "550 5.1.1 no such user". `reply` already starts with the code when a
+ * server sent it; codes are prefixed only when it does not (our own messages). The one place
+ * a code, an enhanced code and a reply text are put together, so none is shown twice.
+ */
+export function describeReply(r: { code: number | null; enhancedCode: string | null; reply: string | null }): string {
+  const text = (r.reply ?? '').trim();
+  if (r.code !== null && /^\d{3}(?:[ -]|$)/.test(text)) return text;
+  return [r.code, r.enhancedCode, text].filter((x) => x !== null && x !== '').join(' ');
+}
 
 export const MessageEvent = z.object({
   id: z.number().int(),
@@ -258,7 +330,7 @@ export const ProbeHost = z.object({
   starttls: z.boolean(),
   requiretls: z.boolean(),
   tlsVersion: z.string().nullable(),
-  verification: Verification.nullable(),
+  verification: AchievedVerification.nullable(),
   verificationReason: z.string().nullable(),
   error: z.string().nullable(),
 });

@@ -6,6 +6,7 @@
  *
  * The queue decides retries from these fields, never from message text.
  */
+import type { ErrorCode } from '../../shared/domain';
 
 /** Where in a delivery attempt a failure happened. */
 export type Stage =
@@ -24,29 +25,8 @@ export type Stage =
   | 'store'
   | 'queue';
 
-/** Stable error codes. Tests and the UI's explanations key off these. */
-export type ErrorCode =
-  | 'SMTP_REPLY' // the server answered with a 4xx/5xx
-  | 'SMTP_PROTOCOL' // malformed or hostile reply, unexpected state
-  | 'TIMEOUT'
-  | 'CONNECT_FAILED'
-  | 'CONNECTION_CLOSED'
-  | 'TLS_FAILED' // handshake failed
-  | 'TLS_REQUIRED' // policy or user requires TLS and it is not available
-  | 'CERT_INVALID' // verification required and failed (PKIX or DANE)
-  | 'DNS_TEMPORARY' // SERVFAIL, timeout, network error
-  | 'DNS_NXDOMAIN'
-  | 'DNS_BOGUS' // malformed answer
-  | 'NULL_MX'
-  | 'NO_HOSTS'
-  | 'MESSAGE_TOO_BIG'
-  | 'SMTPUTF8_UNSUPPORTED'
-  | 'REQUIRETLS_UNSUPPORTED'
-  | 'POLICY_MISMATCH' // MTA-STS host not allowed
-  | 'GIVE_UP' // retries exhausted or lifetime passed
-  | 'CANCELED'
-  | 'INVALID_INPUT'
-  | 'INTERNAL';
+/** Stable error codes, defined once in shared/ (the UI explains them). */
+export type { ErrorCode };
 
 export interface DeliveryErrorFields {
   code: ErrorCode;

@@ -8,11 +8,12 @@
 import { domainToASCII } from 'node:url';
 import type { ProbeResult } from '../../shared/domain';
 import type { Clock } from './clock';
-import type { EngineOptions } from './delivery/deliver';
 import { gatherDestinations, pickAddresses, resolveHost } from './delivery/destinations';
+import { gatherTlsa } from './delivery/tlsa';
+import type { EngineOptions } from './delivery/types';
 import { DeliveryError } from './errors';
 import { SmtpSession } from './smtp/client';
-import { classifyTlsa, verifyDane } from './tls-policy/dane';
+import { verifyDane } from './tls-policy/dane';
 import { resolveMtaSts } from './tls-policy/mta-sts';
 import { caWithExtra } from './tls-policy/pkix';
 import { tlsFailureFromAuthorizationError } from './tls-policy/tlsrpt';
@@ -48,11 +49,9 @@ export async function probeDomain(input: string, o: EngineOptions, store: Store)
       let session: SmtpSession | undefined;
       try {
         const addrs = await resolveHost(target.host, o.resolver);
-        let tlsa: Awaited<ReturnType<typeof o.resolver.tlsa>>['records'] = [];
-        if (dest.value.authentic && addrs.authentic) {
-          const ans = await o.resolver.tlsa(`_25._tcp.${addrs.expandedAuthentic ? addrs.expandedHost : target.host}`).catch(() => null);
-          if (ans?.authentic && ans.chainAuthentic && classifyTlsa(ans.records) === 'usable') tlsa = ans.records;
-        }
+        // The same gathering as delivery (RFC 7672 §2.2.2 CNAME rules, DANE-TA names).
+        const gathered = await gatherTlsa({ host: target.host, addrs, dest: dest.value, domain }, o.resolver);
+        const tlsa = gathered.kind === 'records' && gathered.tlsaClass === 'usable' ? gathered.records : [];
         if (tlsa.length) result.dane = true;
         const ip = pickAddresses(addrs, [])[0];
         if (!ip) throw new Error('no address');
@@ -66,7 +65,7 @@ export async function probeDomain(input: string, o: EngineOptions, store: Store)
           host.tlsVersion = tls.version;
           host.requiretls = session.capabilities.requireTls;
           if (tlsa.length) {
-            const v = verifyDane({ records: tlsa, chain: tls.chain, allowedNames: [target.host, addrs.expandedHost, domain], now: o.clock.now() });
+            const v = verifyDane({ records: tlsa, chain: tls.chain, allowedNames: gathered.allowedNames, now: o.clock.now() });
             host.verification = v.verified ? v.method : 'none';
             host.verificationReason = v.verified ? null : v.reason;
           } else if (tls.authorized) {

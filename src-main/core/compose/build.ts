@@ -33,7 +33,9 @@ import { parseDomain } from './address';
 import type { Draft, DraftLimits, RecipientKind } from './draft';
 import { parseDraftAddresses, validateDraft } from './draft';
 
-export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
+import type { DkimAlgorithm } from '../../../shared/domain';
+
+export type { DkimAlgorithm };
 
 export interface DkimOptions {
   /** d= : the signing domain (A-label or U-label; signed as A-label). */

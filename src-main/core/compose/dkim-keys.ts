@@ -13,7 +13,10 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 
-export type DkimKeyAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
+import type { DkimAlgorithm } from '../../../shared/domain';
+
+/** One name for the concept: shared/domain.ts DkimAlgorithm. */
+export type DkimKeyAlgorithm = DkimAlgorithm;
 
 export interface DkimKeyPair {
   privateKeyPem: string;

@@ -20,7 +20,9 @@ import { hasControlChars, parseMailbox, parseNamedMailbox } from './address';
 export type { FieldError } from './address';
 
 /** 'default': opportunistic STARTTLS; 'requiretls': RFC 8689 §4; 'tls-optional': RFC 8689 §5. */
-export type TlsMode = 'default' | 'requiretls' | 'tls-optional';
+import type { TlsMode } from '../../../shared/domain';
+
+export type { TlsMode };
 
 export interface DraftAttachment {
   /** Absolute path of a regular file; streamed when the message is built. */

@@ -1,7 +1,9 @@
 /**
- * One SMTP session to one address of one MX host (delivery-rules §4, §5, §7, §8, §9):
- * connect, EHLO, STARTTLS when offered, verify as the host policy says, REQUIRETLS when asked,
- * then the transaction(s) for the recipients, recording everything on the attempt.
+ * One SMTP session to one address of one MX host (delivery-rules §4, §5, §7, §8, §9), in
+ * named steps: connect (dial, greeting, EHLO) → secure (STARTTLS, verification as the host
+ * policy says, or the recorded plaintext fallback) → REQUIRETLS check → transactions for the
+ * recipients. Every fact goes to the attempt recorder (record.ts); every error goes through
+ * the one classifier (classify.ts).
  *
  * Downgrade protection: when the host policy requires TLS (MTA-STS enforce, DANE, REQUIRETLS),
  * a missing STARTTLS, a failed handshake or a failed verification ends the attempt — there is
@@ -10,29 +12,37 @@
  */
 import fs from 'node:fs';
 import type { DomainTlsHint, MtaStsMode } from '../../../shared/domain';
-import { DeliveryError, toDeliveryError } from '../errors';
 import type { TlsaRecord } from '../dns/types';
+import { DeliveryError } from '../errors';
+import type { Dialer } from '../net/dialer';
 import { SmtpSession, type TlsInfo } from '../smtp/client';
+import { C451LocalErr, C452StorageFull, C550MailboxUnavail, SePol7RequireTLS30, SeProto5TooManyRcpts3Temp, SeSec7CryptoFailure5 } from '../smtp/codes';
 import { verifyDane } from '../tls-policy/dane';
 import { caWithExtra } from '../tls-policy/pkix';
 import { tlsFailureFromAuthorizationError } from '../tls-policy/tlsrpt';
-import type { EngineOptions } from './deliver';
+import { classifyHostError, isPermanentRefusal, type HostFacts } from './classify';
 import type { HostPolicy } from './host-policy';
-import type { AttemptDraft } from './record';
-import type { AttemptRecord, DeliveryJob, RecipientOutcome } from './types';
+import { replyOf, type AttemptRecorder } from './record';
+import type { AttemptRecord, DeliveryJob, EngineOptions, RecipientOutcome } from './types';
 
-export interface HostContext {
+/** Everything decided about a host before connecting to it. */
+export interface HostPlan {
   job: DeliveryJob;
-  host: string;
-  expandedHost: string;
-  domain: string;
-  expandedDomain: string;
-  dualStack: boolean;
-  firstAttempt: boolean;
+  facts: HostFacts;
   policy: Extract<HostPolicy, { allowed: true }>;
+  /** Authentic usable TLSA records when DANE applies (else empty). */
   tlsa: TlsaRecord[];
+  /** Reference identifiers for DANE-TA (RFC 7672 §3.2.2). */
+  daneNames: string[];
   stsMode: MtaStsMode | null;
-  record: AttemptDraft;
+  /** The host-level record: policy facts every session of this host starts from. */
+  recorder: AttemptRecorder;
+  /** The transport's TCP connect for this attempt (EngineOptions.dialerFor). */
+  dialer: Dialer;
+  /** Aborted when the domain's attempt budget is spent or the user cancels. */
+  signal: AbortSignal;
+  /** The addresses to dial, in order (rules §1: one IPv4, one IPv6, rotating). */
+  addresses: string[];
 }
 
 export interface HostAttemptResult {
@@ -48,216 +58,206 @@ export interface HostAttemptResult {
 
 type Rcpt = { id: number; envelope: string };
 
-export async function attemptHost(ctx: HostContext, ip: string, recipients: Rcpt[], o: EngineOptions): Promise<HostAttemptResult> {
+export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[], o: EngineOptions): Promise<HostAttemptResult> {
   const port = o.smtpPort ?? 25;
-  const record: AttemptDraft = { ...ctx.record, ip, port, startedAt: o.clock.now(), transcript: [], results: [] };
+  const rec = plan.recorder.session(ip, port, o.clock.now());
   const outcomes: RecipientOutcome[] = [];
-  let hint: DomainTlsHint | null = null;
-  let reachedRecipients = false;
-  let requireTlsRefused = false;
+  const state = { hint: null as DomainTlsHint | null, reachedRecipients: false, requireTlsRefused: false };
   const done = (error: DeliveryError | null): HostAttemptResult => {
-    record.durationMs = o.clock.now() - record.startedAt;
-    if (error) {
-      record.stage = error.stage;
-      record.code = error.smtpCode ?? null;
-      record.enhancedCode = error.enhancedCode ?? null;
-      record.reply = error.lines?.length ? error.lines.join(' ') : error.message;
-      record.errorCode = error.code;
-      record.permanent = error.permanent;
-      for (const r of recipients) {
-        if (outcomes.some((x) => x.recipientId === r.id)) continue;
-        const out: RecipientOutcome = {
-          recipientId: r.id,
-          status: error.permanent ? 'failed' : 'deferred',
-          code: error.smtpCode ?? null,
-          enhancedCode: error.enhancedCode ?? null,
-          reply: record.reply,
-          host: ctx.host,
-          errorCode: error.code,
-        };
-        outcomes.push(out);
-        record.results.push({ recipientId: r.id, status: out.status, code: out.code, enhancedCode: out.enhancedCode, reply: out.reply });
-      }
-    }
-    return { record, outcomes, error, reachedRecipients, hint, requireTlsRefused };
+    const unreached = recipients.filter((r) => !outcomes.some((x) => x.recipientId === r.id));
+    if (error) for (const r of unreached) outcomes.push(outcomeOf(r.id, error, plan.facts.host));
+    const record = rec.finish(error, unreached.map((r) => r.id), o.clock.now(), 'data');
+    return { record, outcomes, error, ...state };
   };
 
   let plaintext = false;
   for (;;) {
+    // 1. Connect: dial, greeting, EHLO.
     let session: SmtpSession;
     try {
-      const socket = await o.dialer({ ip, port, timeoutMs: o.connectTimeoutMs ?? 30_000, signal: ctx.job.signal });
-      session = await SmtpSession.open({
-        socket,
-        host: ctx.host,
-        ip,
-        ehloName: o.ehloName,
-        clock: o.clock,
-        timeouts: o.timeouts,
-        onTranscript: (line) => record.transcript.push(line),
-      });
+      session = await connect(plan, ip, port, rec, o);
     } catch (e) {
-      const err = toDeliveryError(e, 'connect', ctx.host);
-      return done(err.code === 'INTERNAL' ? new DeliveryError({ ...err.toFields(), code: 'CONNECT_FAILED', smtpCode: 451, enhancedCode: '4.4.1', permanent: false }) : err);
+      return done(classifyHostError(e, 'connect', plan.facts, ip));
     }
-
     try {
-      if (!plaintext && session.capabilities.starttls) {
-        let tls: TlsInfo;
-        try {
-          tls = await session.starttls({ servername: ctx.host, ca: caWithExtra(o.extraCa) });
-        } catch (e) {
-          session.close();
-          const err = toDeliveryError(e, 'tls', ctx.host);
-          record.tlsrptFailure = 'validation-failure';
-          record.verificationReason = `TLS handshake failed: ${err.message}`;
-          if (ctx.policy.tlsRequired) {
-            return done(new DeliveryError({ ...err.toFields(), code: 'TLS_FAILED', stage: 'tls', permanent: false, smtpCode: 451, enhancedCode: '4.7.5', host: ctx.host }));
-          }
-          // Rules §4: no policy requires TLS — connect again and deliver in plaintext (recorded).
-          plaintext = true;
-          record.plaintextFallback = true;
-          record.transcript.push({ at: o.clock.now(), dir: 'i', text: 'TLS handshake failed; reconnecting without TLS (no policy requires TLS)' });
-          continue;
-        }
-        record.starttls = true;
-        record.tlsVersion = tls.version;
-        record.tlsCipher = tls.cipher;
-        record.certFingerprint = tls.leafFingerprint ?? null;
-        const verdictError = verify(ctx, tls, record, o.clock.now());
-        if (verdictError) {
-          await session.quit().catch(() => session.close());
-          return done(verdictError);
-        }
-      } else if (!session.capabilities.starttls) {
-        record.verificationReason = plaintext ? record.verificationReason : 'the server does not offer STARTTLS';
-        if (!plaintext) record.tlsrptFailure = 'starttls-not-supported';
-        if (ctx.policy.tlsRequired) {
-          await session.quit().catch(() => session.close());
-          return done(new DeliveryError({ code: 'TLS_REQUIRED', stage: 'starttls', permanent: false, smtpCode: 451, enhancedCode: '4.7.5', host: ctx.host, ip, message: `${ctx.host} does not offer STARTTLS, but a TLS policy requires it` }));
-        }
+      // 2. Secure the session as the host policy says (or go on in plaintext, recorded).
+      const secured = await secure(plan, session, rec, plaintext, o);
+      if (secured === 'reconnect-plaintext') {
+        plaintext = true;
+        continue;
       }
-
+      if (secured) {
+        await session.quit();
+        return done(secured);
+      }
       // Rules §11: what this session showed of the domain's TLS support.
-      hint = {
-        domain: ctx.domain,
-        starttls: record.starttls,
-        requiretls: record.starttls && session.capabilities.requireTls,
-        mtaStsMode: ctx.stsMode,
-        dane: record.dane,
+      state.hint = {
+        domain: plan.job.domain,
+        starttls: rec.starttls,
+        requiretls: rec.starttls && session.capabilities.requireTls,
+        mtaStsMode: plan.stsMode,
+        dane: rec.dane,
         seenAt: o.clock.now(),
       };
-
-      if (ctx.policy.requireTlsExtension) {
-        record.requiretls = true;
+      // 3. RFC 8689 §4.2.1: the next hop must announce REQUIRETLS after STARTTLS.
+      if (plan.policy.requireTlsExtension) {
+        rec.requireTls();
         if (!session.capabilities.requireTls) {
-          // RFC 8689 §4.2.1: the next hop must announce REQUIRETLS after STARTTLS.
-          requireTlsRefused = true;
-          await session.quit().catch(() => session.close());
-          return done(new DeliveryError({ code: 'REQUIRETLS_UNSUPPORTED', stage: 'mail', permanent: false, smtpCode: 550, enhancedCode: '5.7.30', host: ctx.host, ip, message: `${ctx.host} does not support REQUIRETLS` }));
+          state.requireTlsRefused = true;
+          await session.quit();
+          return done(new DeliveryError({ code: 'REQUIRETLS_UNSUPPORTED', stage: 'mail', permanent: false, smtpCode: C550MailboxUnavail, enhancedCode: SePol7RequireTLS30, host: plan.facts.host, ip, message: `${plan.facts.host} does not support REQUIRETLS` }));
         }
       }
-
-      // Rules §8: one transaction for all recipients; RCPTMAX / 452 leftovers in the next one.
-      let remaining = recipients.filter((r) => !outcomes.some((x) => x.recipientId === r.id));
-      let lastError: DeliveryError | null = null;
-      while (remaining.length > 0) {
-        const result = await session.send(
-          {
-            mailFrom: ctx.job.mailFrom,
-            rcptTo: remaining.map((r) => r.envelope),
-            requireTls: ctx.policy.requireTlsExtension,
-            smtpUtf8: ctx.job.smtpUtf8,
-            eightBit: ctx.job.eightBit,
-            size: ctx.job.size,
-          },
-          () => readChunks(ctx.job.rawPath),
-          { onProgress: ctx.job.onProgress },
-        );
-        reachedRecipients = true;
-        const next: Rcpt[] = [];
-        remaining.forEach((r, i) => {
-          const res = result.recipients[i];
-          if (!res || res.status === 'not-attempted') {
-            next.push(r);
-            return;
-          }
-          let permanent = res.permanent;
-          // Rules §7: a policy rejection (5.7.x) on the first attempt to a dual-stack host is
-          // retried, so the next attempt can come from the other address family.
-          if (permanent && ctx.firstAttempt && ctx.dualStack && res.enhancedCode?.startsWith('5.7.')) permanent = false;
-          const status = res.status === 'accepted' ? 'delivered' : permanent ? 'failed' : 'deferred';
-          const out: RecipientOutcome = {
-            recipientId: r.id,
-            status,
-            code: res.code ?? null,
-            enhancedCode: res.enhancedCode ?? null,
-            reply: res.reply ?? null,
-            host: ctx.host,
-            errorCode: status === 'delivered' ? null : (res.errorCode ?? 'SMTP_REPLY'),
-          };
-          outcomes.push(out);
-          record.results.push({ recipientId: r.id, status, code: out.code, enhancedCode: out.enhancedCode, reply: out.reply });
-        });
-        if (next.length === remaining.length) {
-          // Nothing progressed (a server that answers "too many" to the first RCPT): stop.
-          lastError = new DeliveryError({ code: 'SMTP_REPLY', stage: 'rcpt', permanent: false, smtpCode: 452, enhancedCode: '4.5.3', host: ctx.host, ip, message: 'server accepted no recipient of the transaction' });
-          break;
-        }
-        remaining = next;
-      }
-      const last = record.results[record.results.length - 1];
-      record.stage = 'data';
-      record.code = last?.code ?? null;
-      record.enhancedCode = last?.enhancedCode ?? null;
-      record.reply = last?.reply ?? null;
-      await session.quit().catch(() => session.close());
-      return done(lastError);
+      // 4. The transactions.
+      const error = await transactions(plan, session, recipients, outcomes, rec, () => (state.reachedRecipients = true));
+      await session.quit();
+      return done(error);
     } catch (e) {
       session.close();
-      const err = toDeliveryError(e, 'data', ctx.host);
-      return done(err.permanent || err.ip ? err : err.at(ctx.host, ip));
+      return done(classifyHostError(e, 'data', plan.facts, ip));
     }
   }
 }
 
-/** Applies the host policy's verification to a finished handshake; returns an error to stop. */
-function verify(ctx: HostContext, tls: TlsInfo, record: AttemptDraft, now: number): DeliveryError | null {
-  const fail = (reason: string, tlsrptFailure: string) => {
-    record.verification = 'none';
-    record.verificationReason = reason;
-    record.tlsrptFailure = tlsrptFailure;
-    if (ctx.policy.ignoreVerifyErrors) return null; // rules §6 / MTA-STS testing: record only
-    return new DeliveryError({ code: 'CERT_INVALID', stage: 'tls', permanent: false, smtpCode: 451, enhancedCode: '4.7.5', host: ctx.host, message: `certificate of ${ctx.host} not accepted: ${reason}` });
+async function connect(plan: HostPlan, ip: string, port: number, rec: AttemptRecorder, o: EngineOptions): Promise<SmtpSession> {
+  const socket = await plan.dialer({ ip, port, timeoutMs: o.connectTimeoutMs ?? 30_000, signal: plan.signal });
+  return SmtpSession.open({
+    socket,
+    host: plan.facts.host,
+    ip,
+    ehloName: o.ehloName,
+    clock: o.clock,
+    timeouts: o.timeouts,
+    signal: plan.signal,
+    onTranscript: rec.transcriptSink(),
+  });
+}
+
+/**
+ * STARTTLS and verification. Returns null to go on, 'reconnect-plaintext' for the rules §4
+ * fallback, or the error that ends the session.
+ */
+async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder, plaintext: boolean, o: EngineOptions): Promise<DeliveryError | 'reconnect-plaintext' | null> {
+  const { host } = plan.facts;
+  if (plaintext) return null;
+  if (!session.capabilities.starttls) {
+    rec.failure('starttls-not-supported', 'the server does not offer STARTTLS');
+    if (!plan.policy.tlsRequired) return null;
+    return new DeliveryError({ code: 'TLS_REQUIRED', stage: 'starttls', permanent: false, smtpCode: C451LocalErr, enhancedCode: SeSec7CryptoFailure5, host, ip: session.ip, message: `${host} does not offer STARTTLS, but a TLS policy requires it` });
+  }
+  let tls: TlsInfo;
+  try {
+    tls = await session.starttls({ servername: host, ca: caWithExtra(o.extraCa) });
+  } catch (e) {
+    session.close();
+    const err = classifyHostError(e, 'tls', plan.facts, session.ip);
+    rec.failure('validation-failure', `TLS handshake failed: ${err.message}`);
+    if (plan.policy.tlsRequired) {
+      return new DeliveryError({ ...err.toFields(), code: 'TLS_FAILED', stage: 'tls', permanent: false, smtpCode: C451LocalErr, enhancedCode: SeSec7CryptoFailure5 });
+    }
+    // Rules §4: no policy requires TLS — connect again and deliver in plaintext (recorded).
+    rec.plaintextFallback('reconnected without TLS (no policy requires TLS)');
+    rec.line('TLS handshake failed; reconnecting without TLS (no policy requires TLS)', o.clock.now());
+    return 'reconnect-plaintext';
+  }
+  rec.tlsEstablished(tls);
+  return verify(plan, tls, rec, o.clock.now());
+}
+
+/** Applies the host policy's required verification to a finished handshake. */
+function verify(plan: HostPlan, tls: TlsInfo, rec: AttemptRecorder, now: number): DeliveryError | null {
+  const { host } = plan.facts;
+  const refuse = (reason: string, failure: Parameters<AttemptRecorder['notVerified']>[1]) => {
+    rec.notVerified(reason, failure);
+    if (plan.policy.ignoreVerifyErrors) return null; // rules §6 / MTA-STS testing: record only
+    return new DeliveryError({ code: 'CERT_INVALID', stage: 'tls', permanent: false, smtpCode: C451LocalErr, enhancedCode: SeSec7CryptoFailure5, host, message: `certificate of ${host} not accepted: ${reason}` });
   };
-  if (ctx.policy.verify === 'dane') {
-    record.dane = true;
-    const verdict = verifyDane({
-      records: ctx.tlsa,
-      chain: tls.chain,
-      allowedNames: [...new Set([ctx.host, ctx.expandedHost, ctx.domain, ctx.expandedDomain])],
-      now,
-    });
+  if (plan.policy.requiredVerification === 'dane') {
+    rec.daneApplies();
+    const verdict = verifyDane({ records: plan.tlsa, chain: tls.chain, allowedNames: plan.daneNames, now });
     if (verdict.verified) {
-      record.verification = verdict.method;
-      // Keep the host's policy note (MTA-STS discovery problem or mismatch), if any (rules §12).
-      record.verificationReason = ctx.record.verificationReason;
+      rec.verified(verdict.method);
       return null;
     }
-    return fail(`DANE: ${verdict.reason}`, verdict.tlsrptFailure);
+    return refuse(`DANE: ${verdict.reason}`, verdict.tlsrptFailure);
   }
   if (tls.authorized) {
-    record.verification = 'pkix';
-    record.verificationReason = ctx.record.verificationReason;
+    rec.verified('pkix');
     return null;
   }
   const { tlsrptFailure, reason } = tlsFailureFromAuthorizationError(tls.authorizationError ?? undefined);
-  if (ctx.policy.verify === 'pkix') return fail(`PKIX: ${reason}`, tlsrptFailure);
+  if (plan.policy.requiredVerification === 'pkix') return refuse(`PKIX: ${reason}`, tlsrptFailure);
   // Opportunistic: unverified TLS is still TLS; record why it did not verify (rules §4).
-  record.verification = 'none';
-  record.verificationReason = reason;
-  if (ctx.policy.reportOnly) record.tlsrptFailure = tlsrptFailure;
+  rec.notVerified(reason, plan.policy.reportOnly ? tlsrptFailure : null);
   return null;
+}
+
+/** Rules §8: one transaction for all recipients; RCPTMAX / 452 leftovers in the next one. */
+async function transactions(
+  plan: HostPlan,
+  session: SmtpSession,
+  recipients: Rcpt[],
+  outcomes: RecipientOutcome[],
+  rec: AttemptRecorder,
+  reached: () => void,
+): Promise<DeliveryError | null> {
+  const { job, facts } = plan;
+  let remaining = recipients.filter((r) => !outcomes.some((x) => x.recipientId === r.id));
+  while (remaining.length > 0) {
+    const result = await session.send(
+      {
+        mailFrom: job.mailFrom,
+        rcptTo: remaining.map((r) => r.envelope),
+        requireTls: plan.policy.requireTlsExtension,
+        smtpUtf8: job.smtpUtf8,
+        eightBit: job.eightBit,
+        size: job.size,
+      },
+      () => readChunks(job.rawPath),
+      { onProgress: job.onProgress },
+    );
+    reached();
+    const next: Rcpt[] = [];
+    remaining.forEach((r, i) => {
+      const res = result.recipients[i];
+      if (!res || res.status === 'not-attempted') {
+        next.push(r);
+        return;
+      }
+      // Rules §7: the one classifier decides whether a refusal is permanent, at RCPT and DATA too.
+      const permanent = isPermanentRefusal({ permanent: res.permanent, enhancedCode: res.enhancedCode }, facts);
+      const status = res.status === 'accepted' ? 'delivered' : permanent ? 'failed' : 'deferred';
+      const out: RecipientOutcome = {
+        recipientId: r.id,
+        status,
+        code: res.code ?? null,
+        enhancedCode: res.enhancedCode ?? null,
+        reply: res.reply ?? null,
+        host: facts.host,
+        errorCode: status === 'delivered' ? null : (res.errorCode ?? 'SMTP_REPLY'),
+      };
+      outcomes.push(out);
+      rec.result(r.id, status, out.code, out.enhancedCode, out.reply);
+    });
+    if (next.length === remaining.length) {
+      // Nothing progressed (a server that answers "too many" to the first RCPT): stop.
+      return new DeliveryError({ code: 'SMTP_REPLY', stage: 'rcpt', permanent: false, smtpCode: C452StorageFull, enhancedCode: SeProto5TooManyRcpts3Temp, host: facts.host, ip: session.ip, message: 'server accepted no recipient of the transaction' });
+    }
+    remaining = next;
+  }
+  return null;
+}
+
+export function outcomeOf(recipientId: number, err: DeliveryError, host: string | null): RecipientOutcome {
+  return {
+    recipientId,
+    status: err.permanent ? 'failed' : 'deferred',
+    code: err.smtpCode ?? null,
+    enhancedCode: err.enhancedCode ?? null,
+    reply: replyOf(err),
+    host: err.host ?? host,
+    errorCode: err.code,
+  };
 }
 
 /**

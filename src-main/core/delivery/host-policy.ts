@@ -7,11 +7,11 @@
  * Where a policy (MTA-STS enforce, DANE) or the sender (REQUIRETLS) demands TLS, this decision
  * makes any downgrade a failure instead of a plaintext delivery.
  */
-import type { MtaStsMode } from '../../../shared/domain';
+import type { MtaStsMode, TlsMode } from '../../../shared/domain';
 import type { TlsaClass } from '../tls-policy/dane';
 
 export interface HostPolicyInput {
-  tlsMode: 'default' | 'requiretls' | 'tls-optional';
+  tlsMode: TlsMode;
   /** MTA-STS mode of the recipient domain (null: no policy). */
   stsMode: MtaStsMode | null;
   /** Whether the host matches the policy's mx patterns (irrelevant without a policy). */
@@ -20,7 +20,11 @@ export interface HostPolicyInput {
   tlsa: TlsaClass;
 }
 
-export type Verification = 'dane' | 'pkix' | 'none';
+/**
+ * The verification a host's policy REQUIRES before connecting ('none': recorded only). What a
+ * session actually ACHIEVED is shared/domain.ts AchievedVerification (dane-ee, dane-ta, ...).
+ */
+export type RequiredVerification = 'dane' | 'pkix' | 'none';
 
 export type HostPolicy =
   | {
@@ -28,7 +32,7 @@ export type HostPolicy =
       /** STARTTLS must succeed; no plaintext fallback (rules §2, §3, §5). */
       tlsRequired: boolean;
       /** How the certificate must verify; 'none' = recorded only. */
-      verify: Verification;
+      requiredVerification: RequiredVerification;
       /** A failed verification is recorded but does not stop delivery (TLS-Required: No, §6). */
       ignoreVerifyErrors: boolean;
       /** Send MAIL FROM with REQUIRETLS and require the extension (RFC 8689 §4.2). */
@@ -48,7 +52,7 @@ export function decideHostPolicy(i: HostPolicyInput): HostPolicy {
     return {
       allowed: true,
       tlsRequired: false,
-      verify: i.tlsa === 'usable' ? 'dane' : enforce && i.stsMatches ? 'pkix' : 'none',
+      requiredVerification: i.tlsa === 'usable' ? 'dane' : enforce && i.stsMatches ? 'pkix' : 'none',
       ignoreVerifyErrors: true,
       requireTlsExtension: false,
       reportOnly: true,
@@ -68,15 +72,15 @@ export function decideHostPolicy(i: HostPolicyInput): HostPolicy {
   }
   // RFC 7672 §2.2: usable TLSA → DANE decides verification; all-unusable → TLS required, unverified.
   if (i.tlsa === 'usable') {
-    return { allowed: true, tlsRequired: true, verify: 'dane', ignoreVerifyErrors: false, requireTlsExtension: i.tlsMode === 'requiretls', reportOnly: false };
+    return { allowed: true, tlsRequired: true, requiredVerification: 'dane', ignoreVerifyErrors: false, requireTlsExtension: i.tlsMode === 'requiretls', reportOnly: false };
   }
   if (i.tlsa === 'all-unusable') {
     const pkix = enforce && i.stsMatches;
-    return { allowed: true, tlsRequired: true, verify: pkix ? 'pkix' : 'none', ignoreVerifyErrors: false, requireTlsExtension: i.tlsMode === 'requiretls', reportOnly: false };
+    return { allowed: true, tlsRequired: true, requiredVerification: pkix ? 'pkix' : 'none', ignoreVerifyErrors: false, requireTlsExtension: i.tlsMode === 'requiretls', reportOnly: false };
   }
   if (enforce) {
-    return { allowed: true, tlsRequired: true, verify: 'pkix', ignoreVerifyErrors: false, requireTlsExtension: i.tlsMode === 'requiretls', reportOnly: false };
+    return { allowed: true, tlsRequired: true, requiredVerification: 'pkix', ignoreVerifyErrors: false, requireTlsExtension: i.tlsMode === 'requiretls', reportOnly: false };
   }
   // §4 opportunistic (and MTA-STS testing, which only reports).
-  return { allowed: true, tlsRequired: false, verify: 'none', ignoreVerifyErrors: true, requireTlsExtension: false, reportOnly: i.stsMode === 'testing' };
+  return { allowed: true, tlsRequired: false, requiredVerification: 'none', ignoreVerifyErrors: true, requireTlsExtension: false, reportOnly: i.stsMode === 'testing' };
 }

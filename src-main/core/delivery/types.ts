@@ -4,7 +4,13 @@
  * transaction (delivery-rules §8) — and gets back a per-recipient outcome plus one record per
  * host tried, which it stores as the attempt history (§9, §12).
  */
-import type { DomainTlsHint, MtaStsMode, TlsMode, TranscriptLine, Verification } from '../../../shared/domain';
+import type { AttemptRecord, DomainTlsHint, ErrorCode, TlsMode } from '../../../shared/domain';
+import type { Clock } from '../clock';
+import type { Resolver } from '../dns/types';
+import type { Dialer } from '../net/dialer';
+import type { SmtpTimeouts } from '../smtp/client';
+import type { PolicyCache } from '../tls-policy/mta-sts-cache';
+import type { MtaStsFetcher } from '../tls-policy/mta-sts-fetch';
 
 export interface DeliveryJob {
   messageId: string;
@@ -36,37 +42,10 @@ export interface RecipientOutcome {
   enhancedCode: string | null;
   reply: string | null;
   host: string | null;
-  errorCode: string | null;
+  errorCode: ErrorCode | null;
 }
 
-export interface AttemptRecord {
-  startedAt: number;
-  durationMs: number;
-  domain: string;
-  host: string | null;
-  ip: string | null;
-  port: number | null;
-  stage: string | null;
-  starttls: boolean;
-  tlsVersion: string | null;
-  tlsCipher: string | null;
-  certFingerprint: string | null;
-  verification: Verification | null;
-  verificationReason: string | null;
-  mtaStsMode: MtaStsMode | null;
-  dane: boolean;
-  requiretls: boolean;
-  plaintextFallback: boolean;
-  tlsrptPolicy: string | null;
-  tlsrptFailure: string | null;
-  code: number | null;
-  enhancedCode: string | null;
-  reply: string | null;
-  errorCode: string | null;
-  permanent: boolean;
-  transcript: TranscriptLine[];
-  results: { recipientId: number; status: OutcomeStatus | 'not-attempted'; code: number | null; enhancedCode: string | null; reply: string | null }[];
-}
+export type { AttemptRecord };
 
 export interface DeliveryOutcome {
   recipients: RecipientOutcome[];
@@ -78,3 +57,28 @@ export interface DeliveryOutcome {
 }
 
 export type DeliverFn = (job: DeliveryJob) => Promise<DeliveryOutcome>;
+
+/** What the engine is built from: every side effect injected (resolver, dialer, clock, fetcher). */
+export interface EngineOptions {
+  resolver: Resolver;
+  /**
+   * Opens the TCP connection of a session. The seam for transports: `dialerFor` (below), when
+   * given, chooses the dialer per attempt (e.g. a SOCKS5 proxy for some routes).
+   */
+  dialer: Dialer;
+  /** Chooses the dialer for one job's attempt (rules §13 routes); default: `dialer`. */
+  dialerFor?: ((job: DeliveryJob) => Dialer) | undefined;
+  clock: Clock;
+  mtaSts: { fetcher: MtaStsFetcher; cache: PolicyCache };
+  /** Name we give in EHLO (RFC 5321 §4.1.1.1: the client's FQDN). */
+  ehloName: string;
+  /** 25 in production; tests point it elsewhere. */
+  smtpPort?: number | undefined;
+  /** Extra trusted roots (PEM) for PKIX checks; tests use their own CA. */
+  extraCa?: string[] | undefined;
+  connectTimeoutMs?: number | undefined;
+  timeouts?: Partial<SmtpTimeouts> | undefined;
+  /** Wall-clock budget of one delivery attempt to a domain, all hosts together (rules §7). */
+  domainBudgetMs?: number | undefined;
+  random?: (() => number) | undefined;
+}

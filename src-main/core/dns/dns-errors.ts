@@ -22,27 +22,42 @@ export function dnsTemporary(message: string, lines?: string[], cause?: unknown)
 /**
  * A server's answer with an rcode that ends nothing (SERVFAIL, REFUSED, …): temporary, like
  * any other lookup failure, but the rcode is kept — the readiness check tells a validating
- * resolver's SERVFAIL on a bogus signature (RFC 4035 §5.5) apart from a timeout.
+ * resolver's SERVFAIL on a bogus signature (RFC 4035 §5.5) apart from a timeout. A SERVFAIL
+ * whose EDE says DNSSEC validation failed (isDnssecFailure) carries code DNS_BOGUS.
  */
 export class DnsRcodeError extends DeliveryError {
   constructor(
     readonly rcode: string,
     message: string,
     lines?: string[],
+    code: 'DNS_TEMPORARY' | 'DNS_BOGUS' = 'DNS_TEMPORARY',
   ) {
-    super({ code: 'DNS_TEMPORARY', message, stage: 'dns', permanent: false, enhancedCode: '4.4.3', lines: lines?.length ? lines : undefined });
+    super({ code, message, stage: 'dns', permanent: false, enhancedCode: '4.4.3', lines: lines?.length ? lines : undefined });
   }
 }
 
-export function dnsBogus(message: string, cause?: unknown): DeliveryError {
+/** A malformed answer, or one the validating resolver found DNSSEC-bogus (RFC 8460 dnssec-invalid). */
+export function dnsBogus(message: string, cause?: unknown, lines?: string[]): DeliveryError {
   return new DeliveryError({
     code: 'DNS_BOGUS',
     message,
     stage: 'dns',
     permanent: false,
     enhancedCode: '4.4.3',
+    lines: lines?.length ? lines : undefined,
     cause,
   });
+}
+
+/**
+ * RFC 8914 §4 INFO-CODEs by which a validating resolver says its SERVFAIL is a DNSSEC
+ * validation failure (bogus), not an unreachable server: 1, 2 (unsupported algorithms), 5
+ * (indeterminate), 6 (bogus), 7, 8 (signature validity), 9–12 (missing keys, RRSIGs, NSEC).
+ */
+const DNSSEC_EDE = new Set([1, 2, 5, 6, 7, 8, 9, 10, 11, 12]);
+
+export function isDnssecFailure(ede: readonly { code: number }[]): boolean {
+  return ede.some((e) => DNSSEC_EDE.has(e.code));
 }
 
 export function dnsNxdomain(message: string, lines?: string[]): DeliveryError {

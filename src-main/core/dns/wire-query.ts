@@ -17,7 +17,7 @@ import net from 'node:net';
 import type { Clock } from '../clock';
 import { DeliveryError } from '../errors';
 import type { Dialer } from '../net/dialer';
-import { DnsRcodeError, dnsBogus, dnsTemporary } from './dns-errors';
+import { DnsRcodeError, dnsBogus, dnsTemporary, isDnssecFailure } from './dns-errors';
 import { formatEde } from './ede';
 import { decodeResponse, encodeQuery, peekId, responseMismatch, type ParsedResponse } from './message';
 import type { RRType } from './types';
@@ -94,7 +94,10 @@ export async function wireQuery(opts: WireQueryOptions, name: string, type: RRTy
         if (res.rcode === 'NOERROR' || res.rcode === 'NXDOMAIN') return res;
         // todo spec: FORMERR could mean a server without EDNS (RFC 6891 §7); we do not retry
         // without OPT, since without DO there is no DNSSEC and modern resolvers speak EDNS.
-        last = new DnsRcodeError(res.rcode, `${res.rcode} from ${formatServer(server)} for ${name} ${type}`, res.ede.map(formatEde));
+        const what = `${res.rcode} from ${formatServer(server)} for ${name} ${type}`;
+        // A SERVFAIL with a DNSSEC EDE is a bogus answer (RFC 8914 §4), reported as such.
+        const bogus = res.rcode === 'SERVFAIL' && isDnssecFailure(res.ede);
+        last = new DnsRcodeError(res.rcode, bogus ? `${what}: DNSSEC validation failed` : what, res.ede.map(formatEde), bogus ? 'DNS_BOGUS' : 'DNS_TEMPORARY');
       } catch (e) {
         last =
           e instanceof DeliveryError

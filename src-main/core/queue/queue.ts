@@ -8,7 +8,7 @@
  * as 'deferred: interrupted' and retried, so the server may see it twice, never zero times).
  * Retry decisions come from the outcome's fields (status, permanent), never from reply text.
  */
-import type { RecipientState, TlsMode } from '../../../shared/domain';
+import { describeReply, type RecipientState, type TlsMode } from '../../../shared/domain';
 import type { Clock, TimerHandle } from '../clock';
 import type { DeliverFn, DeliveryJob, DeliveryOutcome, RecipientOutcome } from '../delivery/types';
 import type { EventBatcher } from '../events';
@@ -251,7 +251,7 @@ export class Queue {
       } else {
         const failedAttempts = r.attempts + 1;
         if (shouldGiveUp(failedAttempts, r.created_at, now, this.#o.lifetimeMs)) {
-          const gaveUp = { ...o, errorCode: 'GIVE_UP', reply: `gave up after ${failedAttempts} attempts; last: ${o.reply ?? o.errorCode ?? 'no reply'}` };
+          const gaveUp: RecipientOutcome = { ...o, errorCode: 'GIVE_UP', reply: `gave up after ${failedAttempts} attempts; last: ${o.reply ?? o.errorCode ?? 'no reply'}` };
           updates.push({ ...base, reply: gaveUp.reply, errorCode: 'GIVE_UP', state: 'failed', nextAttemptAt: null });
           notices.push({ recipientId: r.id, text: failureText(r.address, gaveUp) });
         } else {
@@ -390,6 +390,6 @@ function internalFailure(group: DueRecipient[], e: unknown): DeliveryOutcome {
 }
 
 function failureText(address: string, o: RecipientOutcome): string {
-  const code = [o.code, o.enhancedCode].filter(Boolean).join(' ');
-  return `Delivery to ${address} failed${o.host ? ` at ${o.host}` : ''}: ${code ? `${code} ` : ''}${o.reply ?? o.errorCode ?? 'unknown error'}`;
+  const reply = describeReply({ code: o.code, enhancedCode: o.enhancedCode, reply: o.reply ?? o.errorCode ?? 'unknown error' });
+  return `Delivery to ${address} failed${o.host ? ` at ${o.host}` : ''}: ${reply}`;
 }

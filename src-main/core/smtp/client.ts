@@ -88,6 +88,11 @@ export interface SmtpSessionOptions {
   clock?: Clock | undefined;
   timeouts?: Partial<SmtpTimeouts> | undefined;
   onTranscript?: ((line: TranscriptLine) => void) | undefined;
+  /**
+   * Ends the session when aborted (the delivery's wall-clock budget, a user's cancel): every
+   * pending and later operation rejects with the abort reason (a DeliveryError) or a TIMEOUT.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export type StartTlsOptions = Omit<tls.ConnectionOptions, 'socket' | 'host' | 'port' | 'rejectUnauthorized'>;
@@ -174,6 +179,19 @@ export class SmtpSession {
   readonly #onTranscript: ((line: TranscriptLine) => void) | undefined;
   /** Set once the connection is unusable; every later operation throws it. */
   #broken: DeliveryError | undefined;
+  /** Set when the session was ended by its abort signal; what every operation reports then. */
+  #aborted: DeliveryError | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => {
+    const r: unknown = this.#signal?.reason;
+    const err =
+      r instanceof DeliveryError
+        ? r.at(this.host, this.ip)
+        : new DeliveryError({ code: 'TIMEOUT', message: 'session aborted', stage: 'connect', permanent: false, host: this.host, ip: this.ip });
+    this.#aborted = err;
+    // Destroying the socket rejects whatever read or write is pending; #fail reports the abort.
+    this.#fail(err);
+  };
   #busy = false;
 
   private constructor(opts: SmtpSessionOptions) {
@@ -187,6 +205,9 @@ export class SmtpSession {
     // The reader reports socket errors; this keeps a late error from ever being unhandled.
     this.#socket.on('error', () => {});
     this.#reader = new LineReader(this.#socket);
+    this.#signal = opts.signal;
+    if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
+    else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   /** Reads the greeting and says EHLO (or HELO). Closes the socket when it throws. */
@@ -312,6 +333,7 @@ export class SmtpSession {
         ip: this.ip,
       });
     }
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#reader.cancel();
     this.#socket.destroy();
   }
@@ -468,6 +490,7 @@ export class SmtpSession {
         const out = enc.push(buf, true);
         wire += out.length;
         await this.#writeData(out, true);
+        this.#noEarlyReply();
         onProgress?.(input);
       }
     } catch (e) {
@@ -476,11 +499,24 @@ export class SmtpSession {
       // message, so the connection is dropped without the terminator.
       throw this.#fail(new DeliveryError({ code: 'INTERNAL', message: `reading the message failed: ${errMessage(e)}`, stage: 'data', permanent: false, host: this.host, ip: this.ip, cause: e }));
     }
+    // Give a reply the server already sent a chance to arrive before the terminator goes out.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#noEarlyReply();
     const tail = enc.end();
     wire += tail.length;
     await this.#writeData(tail);
     this.#log('c', `[message body, ${wire} bytes]`);
     return wire;
+  }
+
+  /**
+   * RFC 5321 §4.1.1.4: after 354 the server's next reply answers the final dot. A reply before
+   * it is a protocol violation — a "250" there must never count as acceptance — so the
+   * connection is dropped without the terminator: the message is not delivered this time.
+   */
+  #noEarlyReply(): void {
+    if (this.#reader.buffered === 0) return;
+    throw this.#fail(protocolError({ stage: 'data', command: 'DATA', host: this.host, ip: this.ip }, 'the server replied before the end of the message data (after 354): protocol violation'));
   }
 
   /** Ends a DATA the server opened although no recipient was accepted (RFC 2920 §3.1). */
@@ -643,11 +679,14 @@ export class SmtpSession {
 
   /** Marks the session broken with `err`, closes the socket, returns `err` for throwing. */
   #fail(err: DeliveryError, socket: net.Socket = this.#socket): DeliveryError {
-    if (!this.#broken) this.#broken = err;
-    this.#info(`session failed: ${err.code} at ${err.stage}: ${err.message}`);
+    if (!this.#broken) {
+      this.#broken = err;
+      this.#info(`session failed: ${err.code} at ${err.stage}: ${err.message}`);
+    }
     socket.destroy();
     this.#socket.destroy();
-    return err;
+    // After an abort, whatever broke next (the closed socket) is reported as the abort.
+    return this.#aborted ?? err;
   }
 
   #readFailure(f: ReadFailure, ctx: ReplyContext): DeliveryError {

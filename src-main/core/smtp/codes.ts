@@ -48,3 +48,22 @@ export const SePol7RequireTLS30 = '5.7.30';
 /** RFC 3463 §3.5: too many recipients (X.5.3), transient and permanent forms. */
 export const SeProto5TooManyRcpts3Temp = '4.5.3';
 export const SeProto5TooManyRcpts3Perm = '5.5.3';
+/** RFC 7504 §3: the domain does not accept mail (the reply for a null MX, RFC 7505 §4.2). */
+export const C556DomainNoMail = 556;
+
+/** RFC 3463 §3.2: bad destination system address (the domain does not exist). */
+export const SeAddr1BadDestSystem2 = '5.1.2';
+/** RFC 7505 §4.2: the destination domain has a null MX. */
+export const SeAddr1NullMX10 = '5.1.10';
+/** RFC 3463 §3.5: no answer from host (connect failed or timed out). */
+export const SeNet4NoAnswer1 = '4.4.1';
+/** RFC 3463 §3.5: bad connection (the peer broke the protocol mid-session). */
+export const SeNet4BadConnection2 = '4.4.2';
+/** RFC 3463 §3.5: directory server failure (DNS). */
+export const SeNet4DirServerFailure3 = '4.4.3';
+/** RFC 3463 §3.5: unable to route (no usable MX host). */
+export const SeNet4UnableToRoute4 = '4.4.4';
+/** RFC 3463 §3.5: delivery time expired (the per-domain attempt budget ran out). */
+export const SeNet4DeliveryTimeExpired7 = '4.4.7';
+/** RFC 3463 §3.8: cryptographic failure (TLS required and not achieved), transient form. */
+export const SeSec7CryptoFailure5 = '4.7.5';

@@ -3,8 +3,7 @@
  * state change is one transaction, so a crash leaves each recipient either before or after a
  * step, never halfway — and recipients caught in 'sending' are recovered at start.
  */
-import type { RecipientState, TlsMode } from '../../../shared/domain';
-import type { AttemptRecord } from '../delivery/types';
+import type { AttemptRecord, RecipientState, TlsMode } from '../../../shared/domain';
 import type { Store } from './store';
 import type { RecipientRow } from './rows';
 

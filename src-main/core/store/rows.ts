@@ -31,7 +31,7 @@ export interface RecipientRow {
   last_enhanced: string | null;
   last_reply: string | null;
   last_host: string | null;
-  last_error_code: string | null;
+  last_error_code: Recipient['lastErrorCode'];
   dialed_ips: string;
   updated_at: number;
   delay_notified: number;
@@ -80,12 +80,12 @@ export interface AttemptRow {
   dane: number;
   requiretls: number;
   plaintext_fallback: number;
-  tlsrpt_policy: string | null;
-  tlsrpt_failure: string | null;
+  tlsrpt_policy: Attempt['tlsrptPolicy'];
+  tlsrpt_failure: Attempt['tlsrptFailure'];
   code: number | null;
   enhanced_code: string | null;
   reply: string | null;
-  error_code: string | null;
+  error_code: Attempt['errorCode'];
   permanent: number;
   transcript: string;
 }

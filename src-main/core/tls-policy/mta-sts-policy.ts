@@ -8,9 +8,10 @@
  * rejected with a reason (the caller then records sts-policy-invalid, RFC 8460 §4.3.2.2).
  */
 import { domainToASCII } from 'node:url';
+import type { MtaStsMode } from '../../../shared/domain';
 import { policyInvalid } from './policy-error';
 
-export type MtaStsMode = 'enforce' | 'testing' | 'none';
+export type { MtaStsMode };
 
 export interface MtaStsPolicy {
   version: 'STSv1';

@@ -7,39 +7,12 @@
  * ("certificate-not-trusted" on every attempt to one host says more than a free-text message).
  */
 
-/** RFC 8460 §4.3 policy-type. */
-export type TlsrptPolicyType = 'sts' | 'tlsa' | 'no-policy-found';
+import { TlsrptFailure as TlsrptFailureSchema, type TlsrptFailure, type TlsrptPolicyType } from '../../../shared/domain';
 
-/** RFC 8460 §4.3 result-type values for failures (§4.3.1 negotiation, §4.3.2 policy). */
-export type TlsrptFailure =
-  // RFC 8460 §4.3.1: routing/negotiation failures
-  | 'starttls-not-supported'
-  | 'certificate-host-mismatch'
-  | 'certificate-expired'
-  | 'certificate-not-trusted'
-  | 'validation-failure'
-  // RFC 8460 §4.3.2.1: DANE-specific
-  | 'tlsa-invalid'
-  | 'dnssec-invalid'
-  | 'dane-required'
-  // RFC 8460 §4.3.2.2: MTA-STS-specific
-  | 'sts-policy-fetch-error'
-  | 'sts-policy-invalid'
-  | 'sts-webpki-invalid';
+/** The types live in shared/ (the UI and the export show them); re-exported for the engine. */
+export type { TlsrptFailure, TlsrptPolicyType };
 
-export const TLSRPT_FAILURES: readonly TlsrptFailure[] = [
-  'starttls-not-supported',
-  'certificate-host-mismatch',
-  'certificate-expired',
-  'certificate-not-trusted',
-  'validation-failure',
-  'tlsa-invalid',
-  'dnssec-invalid',
-  'dane-required',
-  'sts-policy-fetch-error',
-  'sts-policy-invalid',
-  'sts-webpki-invalid',
-];
+export const TLSRPT_FAILURES: readonly TlsrptFailure[] = TlsrptFailureSchema.options;
 
 /** What an attempt records about TLS policy (delivery-rules.md §12). */
 export interface TlsrptResult {

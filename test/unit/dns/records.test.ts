@@ -161,9 +161,16 @@ describe('rcodes', () => {
   });
 
   it('SERVFAIL is a temporary DNS_TEMPORARY carrying the EDE', async () => {
+    dns.servfail('down.test', 'MX', { ede: [{ code: 22, text: 'no reachable authority' }] });
+    const e = await rejection(resolver.mx('down.test'));
+    expect(e).toMatchObject({ code: 'DNS_TEMPORARY', permanent: false, stage: 'dns' });
+    expect(e.lines).toEqual(['EDE 22 (No Reachable Authority): no reachable authority']);
+  });
+
+  it('SERVFAIL with a DNSSEC EDE is DNS_BOGUS (temporary), carrying the EDE', async () => {
     dns.servfail('bogus.test', 'MX', { ede: [{ code: 6, text: 'validation failure <bogus.test. MX>' }] });
     const e = await rejection(resolver.mx('bogus.test'));
-    expect(e).toMatchObject({ code: 'DNS_TEMPORARY', permanent: false, stage: 'dns' });
+    expect(e).toMatchObject({ code: 'DNS_BOGUS', permanent: false, stage: 'dns' });
     expect(e.message).toContain('SERVFAIL');
     expect(e.lines).toEqual(['EDE 6 (DNSSEC Bogus): validation failure <bogus.test. MX>']);
   });

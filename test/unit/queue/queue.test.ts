@@ -46,7 +46,7 @@ function answering(status: OutcomeStatus | ((envelope: string) => OutcomeStatus)
       enhancedCode: st(r.envelope) === 'delivered' ? '2.0.0' : st(r.envelope) === 'failed' ? '5.1.1' : '4.3.0',
       reply: st(r.envelope),
       host: `mx.${job.domain}`,
-      errorCode: st(r.envelope) === 'delivered' ? null : 'SMTP_REPLY',
+      errorCode: st(r.envelope) === 'delivered' ? null : ('SMTP_REPLY' as const),
     }));
     return {
       recipients: results,
