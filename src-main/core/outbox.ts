@@ -26,6 +26,7 @@ import { sendNoticeDsn } from './dsn/send';
 import { QueueFeatures } from './queue-features';
 import { HistoryRetention } from './retention/retention';
 import { createMtaStsFetcher, type MtaStsFetcher } from './tls-policy/mta-sts-fetch';
+import { MtaStsRefresher } from './tls-policy/mta-sts-refresh';
 import type { ProbeResult, Settings } from '../../shared/domain';
 
 export interface NetworkOptions {
@@ -51,6 +52,10 @@ export interface NetworkOptions {
   readinessTimeoutMs?: number;
   /** Whether a route would carry a message past direct delivery (transports and routes). */
   routeCarrier?: RouteCarrier;
+  /** Wall-clock budget of one attempt to a domain (default 15 min; tests use less). */
+  domainBudgetMs?: number;
+  /** Chooses the dialer per attempt (transports, rules §13); default: `dialer` for every job. */
+  dialerFor?: EngineOptions['dialerFor'];
 }
 
 export interface OutboxOptions {
@@ -63,6 +68,8 @@ export interface OutboxOptions {
   network?: NetworkOptions;
   /** Replaces the delivery engine entirely (queue tests). */
   deliver?: DeliverFn;
+  /** Refresh cached MTA-STS policies in the background (RFC 8461 §10.2). Default true. */
+  refreshMtaSts?: boolean;
   random?: () => number;
 }
 
@@ -80,6 +87,7 @@ export class Outbox {
   readonly logDir: string | null;
   readonly engine: EngineOptions;
   readonly readiness: ReadinessService;
+  readonly mtaStsRefresher: MtaStsRefresher;
   readonly #probeCache: ProbeCache;
   readonly #network: NetworkOptions;
   /** DSNs being queued to senders; close() waits for them. */
@@ -105,6 +113,14 @@ export class Outbox {
       timeoutMs: net.readinessTimeoutMs,
       routeCarrier: net.routeCarrier,
     });
+    this.mtaStsRefresher = new MtaStsRefresher({
+      cache: this.engine.mtaSts.cache,
+      // Follows a resolver changed in settings.
+      resolver: { txt: (name) => this.engine.resolver.txt(name) },
+      fetcher: this.engine.mtaSts.fetcher,
+      clock: this.clock,
+    });
+    if (opts.refreshMtaSts !== false) this.mtaStsRefresher.start();
     const settings = this.store.getSettings();
     this.queue = new Queue({
       store: this.store,
@@ -183,6 +199,8 @@ export class Outbox {
       extraCa,
       ...(net.timeouts ? { timeouts: net.timeouts } : {}),
       ...(net.connectTimeoutMs ? { connectTimeoutMs: net.connectTimeoutMs } : {}),
+      ...(net.domainBudgetMs ? { domainBudgetMs: net.domainBudgetMs } : {}),
+      ...(net.dialerFor ? { dialerFor: net.dialerFor } : {}),
       ...(opts.random ? { random: opts.random } : {}),
     };
   }
@@ -221,6 +239,7 @@ export class Outbox {
   }
 
   async close(): Promise<void> {
+    await this.mtaStsRefresher.stop();
     await this.retention.stop();
     this.events.flush();
     await Promise.all([...this.#dsnSends]);

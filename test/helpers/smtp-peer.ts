@@ -319,7 +319,10 @@ export async function serveBasic(
       rcptIndex++;
     } else if (verb === 'DATA') {
       c.write('354 go ahead\r\n');
-      opts.onData?.(await c.readData());
+      // Always read the data: a reply before the final dot is a protocol violation the
+      // client rejects (RFC 5321 §4.1.1.4), not what a well-behaved peer does.
+      const data = await c.readData();
+      opts.onData?.(data);
       c.write('250 2.0.0 queued\r\n');
     } else if (verb === 'RSET') {
       c.write('250 2.0.0 reset\r\n');

@@ -74,7 +74,7 @@ export interface BuiltMessage {
   messageId: string;
   /** RFC 6152: the body has bytes ≥ 0x80, so BODY=8BITMIME is needed. */
   eightBit: boolean;
-  /** RFC 6531: an address (or header) carries UTF-8, so SMTPUTF8 is needed. */
+  /** RFC 6531: the headers or the sender carry UTF-8, so every transaction needs SMTPUTF8. */
   smtpUtf8: boolean;
 }
 
@@ -182,7 +182,10 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
       size,
       messageId,
       eightBit: scan.eightBitBody,
-      smtpUtf8: scan.eightBitHeader || addrs.from.needsSmtpUtf8 || recipients.some((r) => r.needsSmtpUtf8),
+      // RFC 6531 §3.2: what the MESSAGE needs (UTF-8 in its headers, a UTF-8 sender). A UTF-8
+      // recipient address (a Bcc, say) is the SMTP client's decision per transaction: only
+      // that recipient fails (5.6.7) at a server without SMTPUTF8, never the others.
+      smtpUtf8: scan.eightBitHeader || addrs.from.needsSmtpUtf8,
     };
   } catch (e) {
     await fs.rm(tmpFinal, { force: true }).catch(() => undefined);

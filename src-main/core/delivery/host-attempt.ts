@@ -121,6 +121,7 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
 
 async function connect(plan: HostPlan, ip: string, port: number, rec: AttemptRecorder, o: EngineOptions): Promise<SmtpSession> {
   const socket = await plan.dialer({ ip, port, timeoutMs: o.connectTimeoutMs ?? 30_000, signal: plan.signal });
+  const sink = rec.transcriptSink();
   return SmtpSession.open({
     socket,
     host: plan.facts.host,
@@ -129,7 +130,10 @@ async function connect(plan: HostPlan, ip: string, port: number, rec: AttemptRec
     clock: o.clock,
     timeouts: o.timeouts,
     signal: plan.signal,
-    onTranscript: rec.transcriptSink(),
+    onTranscript: (line) => {
+      sink(line);
+      plan.job.onActivity?.();
+    },
   });
 }
 

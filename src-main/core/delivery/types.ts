@@ -30,6 +30,8 @@ export interface DeliveryJob {
   /** IPs dialed by earlier attempts for this message and domain, so retries rotate (§1). */
   dialedIps: string[];
   onProgress?: ((bytesSent: number) => void) | undefined;
+  /** Called on every sign of life of the session (each SMTP line); the queue's stall detector. */
+  onActivity?: (() => void) | undefined;
   signal?: AbortSignal | undefined;
 }
 

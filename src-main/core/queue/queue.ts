@@ -32,6 +32,15 @@ export interface QueueOptions {
 type Pending = { state: 'held' | 'canceled' };
 
 const DELAY_SCAN_MS = 60_000;
+/**
+ * A delivery that has shown no activity (no SMTP line either way, no data progress) for this
+ * long is stalled — a tarpit, a silent host — and stops counting against the concurrency
+ * limit, so slow domains cannot hold the rest of the outbox (rules §7). Each stays bounded by
+ * its own per-stage timeouts and the engine's per-domain budget.
+ */
+export const STALLED_AFTER_MS = 2_000;
+/** Stalled deliveries still hold sockets: at most this many times `concurrency` run at all. */
+export const MAX_RUNNING_FACTOR = 4;
 
 interface Running {
   key: string;
@@ -41,6 +50,8 @@ interface Running {
   done: Promise<void>;
   /** User actions that arrived while this group was on the wire. */
   pending: Map<number, Pending>;
+  /** Clock ms of the delivery's latest sign of life (see STALLED_AFTER_MS). */
+  activeAt: number;
 }
 
 export type QueueAction = 'hold' | 'resume' | 'retry' | 'cancel';
@@ -151,7 +162,7 @@ export class Queue {
       this.#lastDelayScan = now;
       this.#delayNotices(now);
     }
-    let free = this.#o.concurrency - this.#running.size;
+    let free = this.#freeSlots(now);
     if (free > 0) {
       for (const group of groupByMessageDomain(this.repo.due(now, Math.max(200, free * 50), this.#onlyMessage))) {
         if (free <= 0) break;
@@ -168,12 +179,24 @@ export class Queue {
     this.#armTimer(now);
   }
 
+  /** Slots for new deliveries: stalled ones do not count, up to MAX_RUNNING_FACTOR in all. */
+  #freeSlots(now: number): number {
+    let busy = 0;
+    for (const r of this.#running.values()) if (now - r.activeAt < STALLED_AFTER_MS) busy++;
+    return Math.min(this.#o.concurrency - busy, this.#o.concurrency * MAX_RUNNING_FACTOR - this.#running.size);
+  }
+
   #armTimer(now: number): void {
     const next = this.repo.nextDueAt(this.#onlyMessage);
     if (next === null) return;
-    // Due work blocked by limits is picked up when a running delivery finishes. While anything
-    // waits, wake at least once a minute so delay notices go out on time.
-    const at = Math.min(Math.max(next, now), this.#lastDelayScan + DELAY_SCAN_MS);
+    // Due work blocked by limits is picked up when a running delivery finishes or stalls. While
+    // anything waits, wake at least once a minute so delay notices go out on time.
+    let at = Math.min(Math.max(next, now), this.#lastDelayScan + DELAY_SCAN_MS);
+    if (next <= now) {
+      for (const r of this.#running.values()) {
+        if (now - r.activeAt < STALLED_AFTER_MS) at = Math.min(at, r.activeAt + STALLED_AFTER_MS);
+      }
+    }
     if (at >= this.#timerAt && this.#timer) return;
     this.#timer?.cancel();
     this.#timerAt = at;
@@ -187,6 +210,7 @@ export class Queue {
   #launch(key: string, group: DueRecipient[]): void {
     const first = group[0]!;
     const abort = new AbortController();
+    const running: Running = { key, domain: first.domain, recipientIds: group.map((r) => r.id), abort, pending: new Map(), done: Promise.resolve(), activeAt: this.#o.clock.now() };
     const job: DeliveryJob = {
       messageId: first.message_id,
       mailFrom: first.mail_from,
@@ -199,13 +223,17 @@ export class Queue {
       recipients: group.map((r) => ({ id: r.id, envelope: r.envelope })),
       attemptNumber: Math.min(...group.map((r) => r.attempts)) + 1,
       dialedIps: [...new Set(group.flatMap((r) => JSON.parse(r.dialed_ips) as string[]))],
-      onProgress: (bytesSent) =>
-        this.#o.events.emit({ type: 'progress', messageId: first.message_id, bytesSent, size: first.size }),
+      onProgress: (bytesSent) => {
+        running.activeAt = this.#o.clock.now();
+        this.#o.events.emit({ type: 'progress', messageId: first.message_id, bytesSent, size: first.size });
+      },
+      onActivity: () => {
+        running.activeAt = this.#o.clock.now();
+      },
       signal: abort.signal,
     };
     for (const r of group) this.#emitState(r.message_id, r.id, 'sending');
     this.#domainActive.set(first.domain, (this.#domainActive.get(first.domain) ?? 0) + 1);
-    const running: Running = { key, domain: first.domain, recipientIds: group.map((r) => r.id), abort, pending: new Map(), done: Promise.resolve() };
     running.done = this.#o
       .deliver(job)
       .catch((e: unknown): DeliveryOutcome => internalFailure(group, e))

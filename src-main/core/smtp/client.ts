@@ -452,6 +452,9 @@ export class SmtpSession {
     const endCtx: ReplyContext = { stage: 'data', command: '.' };
     const final = await this.#read(endCtx, this.#timeouts.dataEnd);
     if (final.code < 400 && !isSuccess(final)) throw this.#unexpected(final, endCtx);
+    // A second reply right behind the "final" one means the first came before the dot.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#noEarlyReply();
     // RFC 5321 §4.1.1.4: the reply to the final dot applies to every accepted recipient.
     const ok = isSuccess(final);
     for (const r of accepted) setFromReply(r, final, ok ? 'accepted' : 'rejected', 'data');

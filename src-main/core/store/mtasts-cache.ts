@@ -22,28 +22,14 @@ export class SqlitePolicyCache implements PolicyCache {
 
   get(domain: string): PolicyCacheEntry | undefined {
     const row = this.store.db.prepare('SELECT * FROM mtasts_policies WHERE domain = ?').get(domain.toLowerCase()) as Row | undefined;
-    if (!row) return undefined;
-    let policy: CachedPolicy | null = null;
-    if (row.policy_text !== null && row.policy_id !== null && row.fetched_at !== null && row.expires_at !== null) {
-      try {
-        policy = {
-          domain: row.domain,
-          id: row.policy_id,
-          policy: parseMtaStsPolicy(row.policy_text),
-          policyText: row.policy_text,
-          fetchedAt: row.fetched_at,
-          expiresAt: row.expires_at,
-        };
-      } catch {
-        policy = null; // a row we cannot parse any more is as good as none
-      }
-    }
-    let lastFailure: CachedFailure | null = null;
-    if (row.last_failure_at !== null && row.last_failure) {
-      const f = JSON.parse(row.last_failure) as Omit<CachedFailure, 'at'>;
-      lastFailure = { ...f, at: row.last_failure_at };
-    }
-    return { policy, lastFailure };
+    return row ? entryOf(row) : undefined;
+  }
+
+  expiringBefore(before: number, now: number, limit: number): PolicyCacheEntry[] {
+    const rows = this.store.db
+      .prepare('SELECT * FROM mtasts_policies WHERE expires_at > ? AND expires_at <= ? AND policy_text IS NOT NULL ORDER BY expires_at LIMIT ?')
+      .all(now, before, limit) as Row[];
+    return rows.map(entryOf).filter((e) => e.policy !== null);
   }
 
   put(domain: string, r: CachedPolicy): void {
@@ -75,4 +61,29 @@ export class SqlitePolicyCache implements PolicyCache {
       )
       .run(domain.toLowerCase(), f.at, JSON.stringify({ id: f.id, tlsrptFailure: f.tlsrptFailure, message: f.message }));
   }
+}
+
+/** A row as the decision logic sees it; the stored policy text is parsed again. */
+function entryOf(row: Row): PolicyCacheEntry {
+  let policy: CachedPolicy | null = null;
+  if (row.policy_text !== null && row.policy_id !== null && row.fetched_at !== null && row.expires_at !== null) {
+    try {
+      policy = {
+        domain: row.domain,
+        id: row.policy_id,
+        policy: parseMtaStsPolicy(row.policy_text),
+        policyText: row.policy_text,
+        fetchedAt: row.fetched_at,
+        expiresAt: row.expires_at,
+      };
+    } catch {
+      policy = null; // a row we cannot parse any more is as good as none
+    }
+  }
+  let lastFailure: CachedFailure | null = null;
+  if (row.last_failure_at !== null && row.last_failure) {
+    const f = JSON.parse(row.last_failure) as Omit<CachedFailure, 'at'>;
+    lastFailure = { ...f, at: row.last_failure_at };
+  }
+  return { policy, lastFailure };
 }

@@ -46,6 +46,11 @@ export interface PolicyCache {
   put(domain: string, record: CachedPolicy): MaybePromise<void>;
   /** Remembers a failed fetch; a cached policy, if any, is kept. */
   recordFetchFailure(domain: string, failure: CachedFailure): MaybePromise<void>;
+  /**
+   * Entries with a policy still in force at `now` that expires by `before`, soonest
+   * first, at most `limit` (the background refresher's candidates, RFC 8461 §10.2).
+   */
+  expiringBefore(before: number, now: number, limit: number): MaybePromise<PolicyCacheEntry[]>;
 }
 
 export class MemoryPolicyCache implements PolicyCache {
@@ -65,6 +70,14 @@ export class MemoryPolicyCache implements PolicyCache {
     const key = domain.toLowerCase();
     const prev = this.#entries.get(key);
     this.#entries.set(key, { policy: prev?.policy ?? null, lastFailure: { ...failure } });
+  }
+
+  expiringBefore(before: number, now: number, limit: number): PolicyCacheEntry[] {
+    return [...this.#entries.values()]
+      .filter((e) => e.policy && e.policy.expiresAt > now && e.policy.expiresAt <= before)
+      .sort((a, b) => a.policy!.expiresAt - b.policy!.expiresAt)
+      .slice(0, limit)
+      .map((e) => structuredClone(e));
   }
 
   get size(): number {

@@ -126,30 +126,68 @@ export async function resolveMtaSts(domain: string, opts: ResolveMtaStsOptions):
   }
 
   // Step 4: fetch and parse.
+  const fetched = await fetchAndCache(d, record.id, opts, now);
+  if ('error' in fetched) return cached ? useCached(fetched.error) : { mode: null, fromCache: false, error: fetched.error };
+  const { fresh } = fetched;
+  return { mode: fresh.policy.mode, policy: fresh.policy, id: record.id, policyText: fresh.policyText, fromCache: false };
+}
+
+/**
+ * Fetches and parses the policy for `id` and caches it; a failure is remembered for the
+ * back-off and leaves any cached policy in place. The one fetch path of lookups and refreshes.
+ */
+async function fetchAndCache(
+  d: string,
+  id: string,
+  opts: Pick<ResolveMtaStsOptions, 'fetcher' | 'cache'>,
+  now: number,
+): Promise<{ fresh: CachedPolicy } | { error: NonNullable<MtaStsResult['error']> }> {
   let text: string;
   let policy: MtaStsPolicy;
   try {
-    text = await fetcher(d);
+    text = await opts.fetcher(d);
     policy = parseMtaStsPolicy(text);
   } catch (e) {
     const tlsrptFailure: TlsrptFailure = e instanceof TlsPolicyError ? e.tlsrptFailure : 'sts-policy-fetch-error';
     const message = errorMessage(e);
-    await cache.recordFetchFailure(d, { at: now, id: record.id, tlsrptFailure, message });
-    const error = { tlsrptFailure, message };
-    return cached ? useCached(error) : { mode: null, fromCache: false, error };
+    await opts.cache.recordFetchFailure(d, { at: now, id, tlsrptFailure, message });
+    return { error: { tlsrptFailure, message } };
   }
-
   const fresh: CachedPolicy = {
     domain: d,
-    id: record.id,
+    id,
     policy,
     policyText: text,
     fetchedAt: now,
     // RFC 8461 §3.2: max_age is the policy's lifetime in the cache (0: this delivery only).
     expiresAt: now + policy.maxAge * 1000,
   };
-  await cache.put(d, fresh);
-  return { mode: policy.mode, policy, id: record.id, policyText: text, fromCache: false };
+  await opts.cache.put(d, fresh);
+  return { fresh };
+}
+
+/**
+ * The background refresh of one cached policy (RFC 8461 §10.2; mta-sts-refresh.ts schedules
+ * it): the TXT record first — gone, invalid or unreachable, the cached policy stays until it
+ * expires (§3.3) — then the same fetch as a lookup, renewing max_age even when the id did not
+ * change. Failures are recorded (back-off) and keep the cached policy.
+ */
+export async function refreshMtaSts(
+  domain: string,
+  opts: ResolveMtaStsOptions,
+): Promise<{ domain: string; outcome: 'refreshed'; id: string; expiresAt: number } | { domain: string; outcome: 'kept'; reason: string }> {
+  const d = normalizeHostName(domain) ?? domain;
+  const now = opts.clock.now();
+  let record: MtaStsRecord | null;
+  try {
+    record = selectMtaStsRecord((await opts.resolver.txt(`_mta-sts.${d}`)).records);
+  } catch (e) {
+    return { domain: d, outcome: 'kept', reason: `MTA-STS record lookup failed: ${errorMessage(e)}` };
+  }
+  if (record === null) return { domain: d, outcome: 'kept', reason: 'no MTA-STS record; the cached policy stays until it expires' };
+  const fetched = await fetchAndCache(d, record.id, opts, now);
+  if ('error' in fetched) return { domain: d, outcome: 'kept', reason: fetched.error.message };
+  return { domain: d, outcome: 'refreshed', id: record.id, expiresAt: fetched.fresh.expiresAt };
 }
 
 function errorMessage(e: unknown): string {

@@ -261,3 +261,64 @@ test('§3 DANE decides verification, MTA-STS enforce still decides the hosts: a 
   expect(m2.recipients[0]!.state).toBe('delivered');
   expect(m2.attempts[0]).toMatchObject({ verification: 'dane-ee', mtaStsMode: 'enforce' });
 });
+
+// ---- RFC 7672 §2.2.2: TLSA at the original MX name when the secure expansion has none ----------
+
+/** mx.<domain> is a secure CNAME to real.<domain>, which has an A but (authenticated) no TLSA. */
+function cnameWithoutTlsaAtTarget(x: Harness, domain: string, ip: string): void {
+  x.dns.add(domain, 'MX', [{ preference: 10, exchange: `mx.${domain}` }], { ad: true });
+  x.dns.add(`mx.${domain}`, 'CNAME', [`real.${domain}`], { ad: true });
+  x.dns.add(`real.${domain}`, 'A', [ip], { ad: true });
+  x.dns.add(`_25._tcp.real.${domain}`, 'TLSA', [], { ad: true }); // secure NODATA
+}
+
+test('§3 RFC 7672 §2.2.2: secure CNAME-expanded MX name without TLSA → TLSA at the original MX name; a non-matching one stops delivery', async () => {
+  const x = await harness();
+  const served = selfSigned(['real.dane-orig.test']);
+  const other = selfSigned(['mx.dane-orig.test']);
+  const peer = await recordingPeer(x, { cert: served });
+  cnameWithoutTlsaAtTarget(x, 'dane-orig.test', '127.0.1.1');
+  x.dns.add('_25._tcp.mx.dane-orig.test', 'TLSA', [ee(other)], { ad: true });
+  x.routes.set('127.0.1.1', peer.peer.port);
+
+  const m = await x.send({ to: ['a@dane-orig.test'] });
+  expect(m.recipients[0]).toMatchObject({ state: 'deferred', lastErrorCode: 'CERT_INVALID' });
+  expect(m.attempts[0]).toMatchObject({ dane: true, tlsrptPolicy: 'tlsa', verification: 'none' });
+  expect(peer.messages).toHaveLength(0);
+  expect(mailCommands(peer)).toEqual([]);
+  const tlsaNames = x.dns.queries.filter((q) => q.type === 'TLSA').map((q) => q.name);
+  expect(tlsaNames).toEqual(['_25._tcp.real.dane-orig.test', '_25._tcp.mx.dane-orig.test']);
+});
+
+test('§3 RFC 7672 §2.2.2: secure CNAME-expanded MX name without TLSA → a matching TLSA at the original MX name gives dane-ee', async () => {
+  const x = await harness();
+  const cert = selfSigned(['real.dane-orig2.test']);
+  const peer = await tlsPeer(x, cert);
+  cnameWithoutTlsaAtTarget(x, 'dane-orig2.test', '127.0.1.1');
+  x.dns.add('_25._tcp.mx.dane-orig2.test', 'TLSA', [ee(cert)], { ad: true });
+  x.routes.set('127.0.1.1', peer.port);
+
+  const m = await x.send({ to: ['a@dane-orig2.test'] });
+  expect(m.recipients[0]!.state).toBe('delivered');
+  expect(m.attempts[0]).toMatchObject({ verification: 'dane-ee', dane: true, tlsrptPolicy: 'tlsa' });
+});
+
+test('§3 the probe allows the recipient domain\'s CNAME-expanded name for DANE-TA (RFC 7672 §3.2.2)', async () => {
+  const x = await harness();
+  // probe-ta.test is a secure CNAME to hosted-ta.test; the leaf names only the expanded domain.
+  const leaf = daneCa.issue({ names: ['hosted-ta.test'] });
+  const peer = await tlsPeer(x, leaf);
+  x.dns.add('probe-ta.test', 'CNAME', ['hosted-ta.test'], { ad: true });
+  x.dns.add('hosted-ta.test', 'MX', [{ preference: 10, exchange: 'mx.provider-ta.test' }], { ad: true });
+  x.dns.add('mx.provider-ta.test', 'A', ['127.0.1.1'], { ad: true });
+  x.dns.add('_25._tcp.mx.provider-ta.test', 'TLSA', [{ usage: 2, selector: 1, matchingType: 1, data: tlsaData(daneCa.certPem, 1, 1) }], { ad: true });
+  x.routes.set('127.0.1.1', peer.port);
+
+  const r = await x.core.probe('probe-ta.test');
+  expect(r.dane).toBe(true);
+  expect(r.hosts[0]).toMatchObject({ host: 'mx.provider-ta.test', starttls: true, verification: 'dane-ta', verificationReason: null });
+  // Delivery agrees with the probe.
+  const m = await x.send({ to: ['a@probe-ta.test'] });
+  expect(m.recipients[0]!.state).toBe('delivered');
+  expect(m.attempts[0]).toMatchObject({ verification: 'dane-ta' });
+});
