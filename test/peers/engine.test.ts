@@ -96,3 +96,19 @@ test('bad input: exit code 2, one clear line on stderr, nothing queued', async (
   const q = await runCli(['queue', '--data-dir', dir, '--json']);
   expect(JSON.parse(q.stdout)).toEqual({ messages: [] });
 });
+
+test('§7: a 5.7.x at MAIL on the first attempt to a dual-stack host (Postfix on A and AAAA ::1) is temporary; on a single-stack host permanent', async () => {
+  const dual = await send([`${unique()}@dual.tls.test`]);
+  expect(dual.json.recipients[0]).toMatchObject({ status: 'deferred', code: 554, enhancedCode: '5.7.1', host: 'mx-dual.tls.test' });
+  expect(dual.code).toBe(1);
+  const single = await send([`${unique()}@single.tls.test`]);
+  expect(single.json.recipients[0]).toMatchObject({ status: 'failed', code: 554, enhancedCode: '5.7.1', host: 'mx-single.tls.test' });
+  expect(single.code).toBe(1);
+  if (peers.hosts.dual.ip6) {
+    // Both address families were tried on the first attempt, and Postfix refused on both (its
+    // log names the client: 127.0.0.1 over IPv4, ::1 over IPv6).
+    const rejects = (await peers.postfixLog('Sender address rejected')).filter((l) => l.includes('mx-dual.tls.test/smtpd'));
+    expect(rejects.some((l) => l.includes(`unknown[${peers.hosts.dual.ip6}]`))).toBe(true);
+    expect(rejects.some((l) => /unknown\[127\./.test(l))).toBe(true);
+  }
+});

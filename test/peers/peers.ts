@@ -55,6 +55,8 @@ export interface PeersInfo {
     daneBad: SmtpPeer;
     /** Nothing listens here: connections are refused. */
     dead: { name: string; ip: string; port: number };
+    /** mx-dual.tls.test: refuses every sender with 554 5.7.1; also on ip6 (::1) when not empty. */
+    dual: { name: string; ip: string; ip6: string; port: number; tls: 'none' };
   };
   /** Where mta-sts.<domain> points; the tests run the HTTPS server there themselves. */
   https: { ip: string; port: number; cert: string; key: string; names: string[] };

@@ -69,6 +69,24 @@ test('§3 DANE: TLSA mismatch → not delivered (deferred), nothing stored', asy
   expect(await peers.readMaildir(rcpt)).toEqual([]);
 });
 
+test('§3 RFC 7672 §2.2.2: secure CNAME MX name whose target has no TLSA → the TLSA at the original MX name (matching) gives dane-ee', async () => {
+  const rcpt = `${unique()}@cname.dane.test`;
+  const { code, r } = await send(rcpt);
+  expect(r).toMatchObject({ status: 'delivered', host: 'mx-cname.dane.test' });
+  expect(r.tls).toMatchObject({ starttls: true, verified: 'dane-ee', dane: true });
+  expect(code).toBe(0);
+  await peers.waitForMail(rcpt);
+});
+
+test('§3 RFC 7672 §2.2.2: secure CNAME MX name whose target has no TLSA → a non-matching TLSA at the original MX name stops delivery', async () => {
+  const rcpt = `${unique()}@cname-bad.dane.test`;
+  const { code, r } = await send(rcpt);
+  expect(code).toBe(1);
+  expect(r).toMatchObject({ status: 'deferred', host: 'mx-cname-bad.dane.test' });
+  expect(r.tls).toMatchObject({ starttls: true, verified: 'none', dane: true });
+  expect(await peers.readMaildir(rcpt)).toEqual([]);
+});
+
 test('§2 MTA-STS enforce with a test-CA certificate → delivered, verified pkix', async () => {
   const rcpt = `${unique()}@sts.test`;
   const { code, r } = await send(rcpt);

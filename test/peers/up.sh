@@ -50,6 +50,14 @@ export IP_DANE=${IP_DANE:-127.0.0.13}        # STARTTLS, test-CA cert mx.dane.te
 export IP_DANE_BAD=${IP_DANE_BAD:-127.0.0.14} # STARTTLS, test-CA cert mx-bad.dane.test, TLSA wrong
 export IP_DEAD=${IP_DEAD:-127.0.0.19}        # nothing listens (connection refused)
 export IP_HTTPS=${IP_HTTPS:-127.0.0.20}      # mta-sts.* hosts: the tests' own HTTPS server
+export IP_DUAL=${IP_DUAL:-127.0.0.15}        # no STARTTLS, refuses every sender with 554 5.7.1 (rules §7)
+# The same refusing listener on the IPv6 loopback, for the dual-stack test domain (A + AAAA).
+# Empty when this machine has no ::1 (the dual-stack test then skips).
+if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
+  export IP6_DUAL=${IP6_DUAL-::1}
+else
+  export IP6_DUAL=
+fi
 SMTP_PORT=25
 
 # Is anything (on that address or on the wildcard) bound to port $2, TCP or UDP?
@@ -76,12 +84,16 @@ export DNS_ADDR; DNS_ADDR=$(pick_dns_addr "${DNS_ADDR:-}" 127.0.0.1 127.0.0.2 12
 # outside the test zones fails here and never leaves the machine.
 DNS_NOWHERE=127.0.0.254
 
-[ "$(printf '%s\n' "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD" "$IP_DEAD" "$IP_HTTPS" |
-  sort -u | wc -l)" = 7 ] || die "the IP_* addresses must all differ"
-for ip in "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD"; do
+[ "$(printf '%s\n' "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD" "$IP_DEAD" "$IP_HTTPS" "$IP_DUAL" |
+  sort -u | wc -l)" = 8 ] || die "the IP_* addresses must all differ"
+for ip in "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD" "$IP_DUAL"; do
   port_taken "$ip" "$SMTP_PORT" &&
     die "$ip:$SMTP_PORT is taken (system Postfix? run install.sh; other peers? run down.sh)"
 done
+port6_taken() { ss -H -lnt 2>/dev/null | awk '{print $4}' | grep -qE "^\[(::1|::)\]:${SMTP_PORT}\$"; }
+if [ -n "$IP6_DUAL" ] && port6_taken; then
+  die "[$IP6_DUAL]:$SMTP_PORT is taken (system Postfix? run install.sh; other peers? run down.sh)"
+fi
 port_taken "$DNS_AUTH_ADDR" 53 && die "$DNS_AUTH_ADDR:53 is taken"
 port_taken "$DNS_ADDR" 53 && die "$DNS_ADDR:53 is taken"
 
@@ -338,8 +350,8 @@ alias_maps =
 alias_database =
 biff = no
 inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
+inet_protocols = $([ -n "$IP6_DUAL" ] && echo all || echo ipv4)
+mynetworks = 127.0.0.0/8$([ -n "$IP6_DUAL" ] && echo ' [::1]/128')
 local_header_rewrite_clients =
 smtpd_banner = \$myhostname ESMTP test peer
 smtpd_peername_lookup = no
@@ -376,6 +388,11 @@ listener() {
   listener "$IP_SELF" mx-self.sts.test may "$C/self.crt" "$C/self.key"
   listener "$IP_DANE" mx.dane.test may "$C/dane.crt" "$C/dane.key"
   listener "$IP_DANE_BAD" mx-bad.dane.test may "$C/dane-bad.crt" "$C/dane-bad.key"
+  # mx-dual.tls.test: a policy rejection (554 5.7.1) at MAIL, over IPv4 and IPv6 (rules §7).
+  for ip in "$IP_DUAL" ${IP6_DUAL:+"[$IP6_DUAL]"}; do
+    listener "$ip" mx-dual.tls.test none
+    printf '  -o smtpd_delay_reject=no\n  -o smtpd_sender_restrictions=reject\n'
+  done
   # The internal services Postfix needs, none chrooted (the queue is not under /var/spool).
   cat <<'EOF'
 pickup     unix  n  -  n  60    1  pickup
@@ -407,8 +424,8 @@ EOF
 postfix -c "$PE" check >>"$P/start.log" 2>&1 || die "postfix check failed: see $P/start.log"
 postfix -c "$PE" start >>"$P/start.log" 2>&1 || die "postfix failed to start: see $P/start.log"
 
-smtp_listening() { ss -H -ltn "sport = :$SMTP_PORT" | awk '{print $4}' | grep -qx "$1:$SMTP_PORT"; }
-for ip in "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD"; do
+smtp_listening() { ss -H -ltn "sport = :$SMTP_PORT" | awk '{print $4}' | grep -qxF "$1:$SMTP_PORT"; }
+for ip in "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD" "$IP_DUAL" ${IP6_DUAL:+"[$IP6_DUAL]"}; do
   wait_for "postfix on $ip:$SMTP_PORT" smtp_listening "$ip"
 done
 
@@ -430,6 +447,8 @@ IP_DANE=$IP_DANE
 IP_DANE_BAD=$IP_DANE_BAD
 IP_DEAD=$IP_DEAD
 IP_HTTPS=$IP_HTTPS
+IP_DUAL=$IP_DUAL
+IP6_DUAL=$IP6_DUAL
 SMTP_PORT=$SMTP_PORT
 MAILDIR=$MAILDIR/inbox
 STS_CERT=$C/sts.crt
@@ -468,7 +487,8 @@ cat >"$STATE_DIR/peers.json" <<EOF
     "self": $(host_json mx-self.sts.test "$IP_SELF" self-signed "$C/self.crt" "$C/self.key"),
     "dane": $(host_json mx.dane.test "$IP_DANE" ca "$C/dane.crt" "$C/dane.key"),
     "daneBad": $(host_json mx-bad.dane.test "$IP_DANE_BAD" ca "$C/dane-bad.crt" "$C/dane-bad.key"),
-    "dead": { "name": "dead.tls.test", "ip": "$IP_DEAD", "port": $SMTP_PORT }
+    "dead": { "name": "dead.tls.test", "ip": "$IP_DEAD", "port": $SMTP_PORT },
+    "dual": { "name": "mx-dual.tls.test", "ip": "$IP_DUAL", "ip6": "$IP6_DUAL", "port": $SMTP_PORT, "tls": "none" }
   },
   "https": { "ip": "$IP_HTTPS", "port": 443, "cert": "$C/sts.crt", "key": "$C/sts.key", "names": $(json_list "${sts_names[@]}") },
   "tlsa": { "dane": "$TLSA_DANE", "daneBad": "$TLSA_DANE_BAD" },

@@ -71,6 +71,11 @@ export class MtaStsRefresher {
     await this.#running?.catch(() => undefined);
   }
 
+  /** Resolves when the tick in progress (if any) is done (tests advancing a manual clock). */
+  async settled(): Promise<void> {
+    await this.#running?.catch(() => undefined);
+  }
+
   /** One tick: refreshes up to `batch` due policies, sequentially. */
   async runOnce(): Promise<RefreshResult[]> {
     const now = this.#o.clock.now();

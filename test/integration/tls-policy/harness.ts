@@ -55,7 +55,8 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  ca: TestCa;
+  /** The test CA: trusted for PKIX and issuing the MTA-STS policy server's certificates. */
+  ca?: TestCa;
   network?: Partial<NetworkOptions>;
   clock?: Clock;
 }
@@ -69,7 +70,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const policyRequests = new Map<string, number>();
   const tracked: { close(): Promise<void> }[] = [];
 
-  const policyServer = await startPolicyServer(opts.ca, policies, policyRequests);
+  // Without a CA there are no MTA-STS policies to serve (the delivery tests).
+  const policyServer = opts.ca ? await startPolicyServer(opts.ca, policies, policyRequests) : null;
 
   const dialer: Dialer = async (o) => {
     dialed.push(o.ip);
@@ -86,8 +88,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       ehloName: 'client.outbox.test',
       timeouts: { greeting: 5000, command: 5000, mail: 5000, rcpt: 5000, dataInit: 5000, dataBlock: 5000, dataEnd: 5000, tlsHandshake: 5000, quit: 2000 },
       connectTimeoutMs: 2000,
-      extraCa: [opts.ca.certPem],
-      httpsPort: policyServer.port,
+      ...(opts.ca ? { extraCa: [opts.ca.certPem] } : {}),
+      ...(policyServer ? { httpsPort: policyServer.port } : {}),
       // Every policy host is the in-process HTTPS server; its certificate still has to verify.
       mtaStsConnectTo: () => '127.0.0.1',
       ...opts.network,
@@ -117,7 +119,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     async close() {
       await core.close();
       await Promise.all(tracked.splice(0).map((p) => p.close()));
-      await policyServer.close();
+      await policyServer?.close();
       await dns.close();
       cleanup();
     },
