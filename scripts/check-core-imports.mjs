@@ -9,9 +9,10 @@
 //      base (errors, clock, events) < net < dns < smtp < tls-policy < transport < delivery
 //        < queue < app (outbox, probe, submit, export, readiness, reports, … everything else)
 //
-//    and two layers apart from the stack: compose/ (message building; imports base only) and
-//    store/ (SQLite; imports base and tls-policy, whose cache interface it implements). The
-//    queue and the app may use the store; the app may use compose. A protocol layer never
+//    and layers apart from the stack: compose/ (message building; imports base only),
+//    queue/admission.ts (pure suppression/hold rules) and store/ (SQLite; imports base,
+//    admission, and tls-policy, whose cache interface it implements). The queue and the app
+//    may use the store and admission; the app may use compose. A protocol layer never
 //    reaches up into the policy or the engine that drives it, so no import cycle can form
 //    between layers (within a layer, modules must not import each other in a cycle either:
 //    checked below).
@@ -38,21 +39,28 @@ const STACK = [
 ];
 const APART = [
   { name: 'compose', paths: ['compose/'], may: ['base'] },
-  { name: 'store', paths: ['store/'], may: ['base', 'tls-policy'] },
+  // Pure admission rules (suppression, hold rules) the store applies on every insert.
+  { name: 'admission', paths: ['queue/admission.ts'], may: ['base'] },
+  { name: 'store', paths: ['store/'], may: ['base', 'tls-policy', 'admission'] },
 ];
 /** Layers of the stack that may also use a layer apart. */
-const USES_APART = { queue: ['store'], app: ['store', 'compose'] };
+const USES_APART = { queue: ['store', 'admission'], app: ['store', 'compose', 'admission'] };
 
 const LAYERS = new Map();
 STACK.forEach((l, i) => LAYERS.set(l.name, { ...l, may: new Set([...STACK.slice(0, i + 1).map((x) => x.name), ...(USES_APART[l.name] ?? [])]) }));
 for (const l of APART) LAYERS.set(l.name, { ...l, may: new Set([l.name, ...l.may]) });
 
+/** The layer owning a file: the longest matching path wins (a file listed by name beats its folder). */
 function layerOf(file) {
   const rel = path.relative(coreDir, file).split(path.sep).join('/');
+  let best = { name: 'app', len: -1 };
   for (const l of LAYERS.values()) {
-    if (l.paths.some((p) => (p.endsWith('/') ? rel.startsWith(p) : rel === p))) return l.name;
+    for (const p of l.paths) {
+      const hit = p.endsWith('/') ? rel.startsWith(p) : rel === p;
+      if (hit && p.length > best.len) best = { name: l.name, len: p.length };
+    }
   }
-  return 'app';
+  return best.name;
 }
 
 const files = [];

@@ -29,7 +29,7 @@ async function deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
     enhancedCode: failed ? '5.1.1' : '4.3.0',
     reply: failed ? '5.1.1 <bad@fail.example>: Recipient address rejected: User unknown' : 'try again later',
     host: `mx.${job.domain}`,
-    errorCode: 'SMTP_REPLY',
+    errorCode: 'SMTP_REPLY' as const,
   }));
   return {
     recipients: results,

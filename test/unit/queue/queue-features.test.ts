@@ -30,7 +30,7 @@ async function deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
     const a = answers[r.envelope.split('@')[0]!];
     return {
       recipientId: r.id, status: a?.status ?? ('delivered' as const), code: a?.code ?? 250, enhancedCode: a?.enhanced ?? '2.0.0',
-      reply: a ? `${a.enhanced} says the server` : 'ok', host: `mx.${job.domain}`, errorCode: a ? 'SMTP_REPLY' : null,
+      reply: a ? `${a.enhanced} says the server` : 'ok', host: `mx.${job.domain}`, errorCode: a ? ('SMTP_REPLY' as const) : null,
     };
   });
   return { recipients: results, attempts: [], dialedIps: [], hint: null };
