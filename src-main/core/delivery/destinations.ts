@@ -8,6 +8,7 @@
  */
 import { DeliveryError } from '../errors';
 import type { DnsAnswer, MxRecord, Resolver } from '../dns/types';
+import { C451LocalErr, C550MailboxUnavail, C556DomainNoMail, SeAddr1BadDestSystem2, SeAddr1NullMX10, SeNet4DirServerFailure3 } from '../smtp/codes';
 
 export interface Destination {
   host: string;
@@ -32,9 +33,9 @@ export async function gatherDestinations(domain: string, resolver: Resolver, ran
   } catch (e) {
     if (e instanceof DeliveryError && e.code === 'DNS_NXDOMAIN') {
       // RFC 5321 §5.1: a domain that does not exist cannot receive mail.
-      throw new DeliveryError({ code: 'DNS_NXDOMAIN', stage: 'dns', permanent: true, smtpCode: 550, enhancedCode: '5.1.2', message: `domain ${domain} does not exist (NXDOMAIN)`, cause: e });
+      throw new DeliveryError({ code: 'DNS_NXDOMAIN', stage: 'dns', permanent: true, smtpCode: C550MailboxUnavail, enhancedCode: SeAddr1BadDestSystem2, message: `domain ${domain} does not exist (NXDOMAIN)`, cause: e });
     }
-    if (e instanceof DeliveryError) throw new DeliveryError({ ...e.toFields(), stage: 'dns', permanent: false, smtpCode: 451, enhancedCode: '4.4.3' });
+    if (e instanceof DeliveryError) throw new DeliveryError({ ...e.toFields(), stage: 'dns', permanent: false, smtpCode: C451LocalErr, enhancedCode: SeNet4DirServerFailure3 });
     throw e;
   }
   const base = { authentic: answer.chainAuthentic, expandedDomain: answer.expandedName, expandedAuthentic: answer.chainAuthentic };
@@ -42,7 +43,7 @@ export async function gatherDestinations(domain: string, resolver: Resolver, ran
   const real = answer.records.filter((r) => r.exchange !== '' && r.exchange !== '.');
   if (answer.records.length > 0 && real.length === 0) {
     // RFC 7505 §3: null MX — the domain explicitly accepts no mail.
-    throw new DeliveryError({ code: 'NULL_MX', stage: 'dns', permanent: true, smtpCode: 556, enhancedCode: '5.1.10', message: `${domain} does not accept mail (null MX)` });
+    throw new DeliveryError({ code: 'NULL_MX', stage: 'dns', permanent: true, smtpCode: C556DomainNoMail, enhancedCode: SeAddr1NullMX10, message: `${domain} does not accept mail (null MX)` });
   }
   if (real.length === 0) {
     // RFC 5321 §5.1: implicit MX — the (CNAME-expanded) domain itself, at preference 0.
@@ -97,8 +98,8 @@ export async function resolveHost(host: string, resolver: Resolver): Promise<Hos
       code: nx ? 'DNS_NXDOMAIN' : 'DNS_TEMPORARY',
       stage: 'dns',
       permanent: false,
-      smtpCode: 451,
-      enhancedCode: '4.4.3',
+      smtpCode: C451LocalErr,
+      enhancedCode: SeNet4DirServerFailure3,
       host,
       message: nx ? `MX host ${host} does not exist` : `address lookup for ${host} failed: ${err instanceof Error ? err.message : String(err)}`,
       cause: err,
