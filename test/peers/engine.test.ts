@@ -94,7 +94,7 @@ test('bad input: exit code 2, one clear line on stderr, nothing queued', async (
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(r.stderr).toMatch(/^outbox: to/);
   const q = await runCli(['queue', '--data-dir', dir, '--json']);
-  expect(JSON.parse(q.stdout)).toEqual({ messages: [] });
+  expect(JSON.parse(q.stdout)).toEqual({ paused: false, messages: [] });
 });
 
 test('§7: a 5.7.x at MAIL on the first attempt to a dual-stack host (Postfix on A and AAAA ::1) is temporary; on a single-stack host permanent', async () => {
