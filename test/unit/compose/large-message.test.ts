@@ -80,4 +80,4 @@ it('composes and signs a 40 MB attachment without holding it in memory', async (
     },
   });
   expect(res.results[0]?.status.result).toBe('pass');
-}, 120_000);
+}, 300_000);
