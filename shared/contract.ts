@@ -189,6 +189,11 @@ export const channels = {
   /** "Pause sending": holds everything, kept across restarts, until resumed. */
   'queue.pause': channel(Empty, z.object({ paused: z.literal(true) })),
   'queue.resume': channel(Empty, z.object({ released: z.number().int() })),
+  /** The TLS reports (RFC 8460) one UTC day's attempts make, not sent: one JSON per policy domain. */
+  'tlsReports.build': channel(
+    z.object({ date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day is YYYY-MM-DD') }).strict(),
+    z.array(z.object({ policyDomain: z.string(), dane: z.boolean(), json: z.string() })),
+  ),
   /** The message's RFC 3464 DSN (failed and delayed recipients), as text to show. */
   'dsn.get': channel(
     z.object({ messageId: z.string().min(1).max(64) }).strict(),

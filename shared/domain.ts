@@ -293,6 +293,8 @@ export const Settings = z.object({
   theme: z.enum(['system', 'light', 'dark']).default('system'),
   /** History retention: finished messages older than this many days are removed (rules §15). */
   historyDays: z.number().int().min(1).max(3650).default(90),
+  /** Send the daily TLS reports (RFC 8460) to the domains that ask for them. Off in the app. */
+  tlsReports: z.boolean().default(false),
   /** Send each failure/delay DSN (RFC 3464) to the sender's own address through the outbox. */
   dsnToSender: z.boolean().default(false),
 });

@@ -17,6 +17,7 @@ import type { QueueAction } from './core/queue/queue';
 import { QueueFeatureError } from './core/queue-features';
 import { DeliveryError } from './core/errors';
 import { parseMyIpQuery, parsePort25Target, parseZone, type ReadinessTargets } from './core/readiness/targets';
+import { utcDay } from './core/reports/report';
 
 class UsageError extends Error {}
 
@@ -34,7 +35,8 @@ const COMMON = {
 const USAGE = `usage: outbox <command> [options]
   send     --from ADDR --to ADDR [--to ADDR ...] [--cc ADDR ...] [--bcc ADDR ...] [--subject TEXT]
            [--text FILE|-] [--attach FILE ...] [--eml FILE] [--require-tls | --tls-optional] [--wait [SECONDS]]
-  run      [--once]                 run the queue (until interrupted, or until nothing is due)
+  run      [--once] [--no-tls-reports]  run the queue (until interrupted, or until nothing is due);
+                                    sends the daily TLS reports (RFC 8460) unless --no-tls-reports
   queue                             list messages and recipient states
   hold|resume|retry|cancel ID [--recipient ADDR]
   export   --format csv|json|ndjson [--since ISO] [--until ISO] [--out FILE] | --eml ID [--out FILE] | --dsn ID [--out FILE]
@@ -44,6 +46,7 @@ const USAGE = `usage: outbox <command> [options]
   suppression list | add ADDR [--reason TEXT] [--identity ID] | remove ADDR
   hold-rule add [--sender ADDR|DOMAIN] [--recipient ADDR|DOMAIN] | list | remove ID   (no criteria: everything)
   pause | unpause                   hold everything (kept across restarts) / release it
+  tlsrpt build --date YYYY-MM-DD [--json] | send --date YYYY-MM-DD   RFC 8460 reports of that UTC day
   history prune [--older-than DAYS] remove finished messages older than DAYS (default: the setting, 90)
   doctor   [--from ADDR] [--port25-target HOST[:PORT] ...] [--myip-query NAME[@SERVER]] [--dnsbl ZONE ...]
            [--dnssec-signed NAME] [--dnssec-bogus NAME] [--timeout SECONDS]
@@ -203,7 +206,7 @@ async function cmdSend(args: string[]): Promise<number> {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const { values } = parse(args, { once: { type: 'boolean' } });
+  const { values } = parse(args, { once: { type: 'boolean' }, 'no-tls-reports': { type: 'boolean' } });
   const core = openCore(values);
   core.queue.start();
   if (values.once) {
@@ -212,6 +215,8 @@ async function cmdRun(args: string[]): Promise<number> {
     return 0;
   }
   core.retention.start(); // history retention in the background (setting historyDays)
+  // RFC 8460 reports: on by default for a server-like `run`; off with --no-tls-reports.
+  if (!values['no-tls-reports']) core.tlsReports.start();
   console.error(`outbox: running the queue in ${core.dataDir} (Ctrl+C to stop)`);
   // The queue's retry timers do not hold the process open (a CLI command must not linger on
   // them); a runner does, until it is told to stop.
@@ -452,6 +457,47 @@ async function cmdHoldRule(args: string[]): Promise<number> {
   }
 }
 
+async function cmdTlsrpt(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parse(rest, { date: { type: 'string' }, wait: { type: 'string' } });
+  if (sub !== 'build' && sub !== 'send') throw new UsageError('tlsrpt build --date YYYY-MM-DD [--json] | send --date YYYY-MM-DD');
+  const date = values.date;
+  if (!date) throw new UsageError('--date YYYY-MM-DD is required');
+  try {
+    utcDay(date);
+  } catch (e) {
+    throw new UsageError(`--date: ${(e as Error).message}`);
+  }
+  const core = openCore(values);
+  try {
+    if (sub === 'build') {
+      // One JSON per policy domain (RFC 8460 §4.4), one per line: nothing is sent.
+      for (const r of await core.buildTlsReports(date)) {
+        process.stdout.write(`${values.json ? JSON.stringify({ policyDomain: r.policyDomain, dane: r.dane, report: r.report }) : JSON.stringify(r.report, null, 2)}\n`);
+      }
+      return 0;
+    }
+    const results = await core.sendTlsReports(date);
+    // mailto: reports are queued; deliver them now (first attempt), like `send --wait`.
+    const queued = core.store.listMessages({ limit: 500 }).items.filter((m) => m.recipients.some((x) => x.state === 'queued') && /^Report Domain: /.test(m.subject));
+    for (const m of queued) {
+      core.queue.onlyMessage(m.id);
+      core.queue.start();
+      await Promise.race([core.queue.firstAttemptsDone(m.id), new Promise((r) => setTimeout(r, 60_000).unref())]);
+      await core.queue.stop();
+    }
+    const delivered = new Map(queued.map((m) => [m.id, core.store.getMessage(m.id)!.recipients.every((x) => x.state === 'delivered')]));
+    const report = results.map((r) => {
+      const id = /^queued as (\S+)$/.exec(r.detail)?.[1];
+      return id && delivered.has(id) ? { ...r, delivered: delivered.get(id) } : r;
+    });
+    print(values.json, { date, results: report }, report.map((r) => `${r.ok ? 'sent  ' : 'FAILED'} ${r.policyDomain}${r.dane ? ' (DANE)' : ''} → ${r.destination}  ${r.detail}`).join('\n') || 'no reports to send');
+    return report.every((r) => r.ok && (r as { delivered?: boolean }).delivered !== false) ? 0 : 1;
+  } finally {
+    await core.close();
+  }
+}
+
 async function cmdHistory(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values } = parse(rest, { 'older-than': { type: 'string' } });
@@ -569,6 +615,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdHoldRule(args);
       case 'history':
         return await cmdHistory(args);
+      case 'tlsrpt':
+        return await cmdTlsrpt(args);
       case 'pause':
         return await cmdPause(true, args);
       case 'unpause':

@@ -178,6 +178,15 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       await exportMessageEml(store, messageId, out);
       return { path: target };
     },
+    'tlsReports.build': async ({ date }) => {
+      let reports;
+      try {
+        reports = await core.buildTlsReports(date);
+      } catch (e) {
+        throw new IpcFailure('VALIDATION', e instanceof Error ? e.message : String(e), [{ path: 'date', message: 'not a date' }]);
+      }
+      return reports.map((r) => ({ policyDomain: r.policyDomain, dane: r.dane, json: JSON.stringify(r.report, null, 2) }));
+    },
     'dsn.get': ({ messageId }) => {
       if (!store.messageRow(messageId)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
       const dsn = core.dsn(messageId);

@@ -144,6 +144,7 @@ async function start(): Promise<void> {
   );
   core.queue.start();
   core.retention.start();
+  if (core.store.getSettings().tlsReports) core.tlsReports.start();
   attachDesktopSignals(core, appIconPath(), () => mainWindow);
   Menu.setApplicationMenu(
     buildMenu({

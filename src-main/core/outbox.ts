@@ -25,6 +25,9 @@ import { messageDsn, type MessageDsn } from './dsn/message-dsn';
 import { sendNoticeDsn } from './dsn/send';
 import { QueueFeatures } from './queue-features';
 import { HistoryRetention } from './retention/retention';
+import { DailyTlsReports } from './reports/daily';
+import { httpsPoster, sendDayReports, type ReportSendDeps } from './reports/deliver';
+import { buildDayReports, type BuiltReport, type ReportIdentity } from './reports/report';
 import { createMtaStsFetcher, type MtaStsFetcher } from './tls-policy/mta-sts-fetch';
 import { MtaStsRefresher } from './tls-policy/mta-sts-refresh';
 import type { ProbeResult, Settings } from '../../shared/domain';
@@ -56,6 +59,8 @@ export interface NetworkOptions {
   domainBudgetMs?: number;
   /** Chooses the dialer per attempt (transports, rules §13); default: `dialer` for every job. */
   dialerFor?: EngineOptions['dialerFor'];
+  /** Replaces the HTTPS POST of TLS reports (tests). */
+  reportPoster?: import('./reports/deliver').ReportPoster;
 }
 
 export interface OutboxOptions {
@@ -82,6 +87,8 @@ export class Outbox {
   readonly features: QueueFeatures;
   /** History retention: start() runs it in the background; run() once (`history prune`). */
   readonly retention: HistoryRetention;
+  /** Daily outgoing TLS reports (RFC 8460): start() to send them (the setting, or `outbox run`). */
+  readonly tlsReports: DailyTlsReports;
   readonly dataDir: string;
   readonly version: string;
   readonly logDir: string | null;
@@ -135,6 +142,7 @@ export class Outbox {
     });
     this.features = new QueueFeatures({ store: this.store, clock: this.clock, queue: this.queue, events: this.events });
     this.retention = new HistoryRetention({ store: this.store, clock: this.clock });
+    this.tlsReports = new DailyTlsReports({ clock: this.clock, send: (day) => this.sendTlsReports(day) });
     this.events.subscribe((batch) => {
       for (const e of batch) {
         if (e.type !== 'notice' || e.recipientId === undefined || (e.kind !== 'failure' && e.kind !== 'delay')) continue;
@@ -155,6 +163,57 @@ export class Outbox {
 
   #dsnOptions() {
     return { reportingMta: this.engine.ehloName, lifetimeMs: this.store.getSettings().lifetimeHours * 3600_000 };
+  }
+
+  /** Who the TLS reports are from: the default identity, else postmaster at the EHLO name. */
+  #reportIdentity(): ReportIdentity {
+    const id = this.store.listIdentities().find((i) => i.isDefault) ?? this.store.listIdentities()[0];
+    const address = id?.address ?? `postmaster@${this.engine.ehloName}`;
+    return { organizationName: 'Direct Outbox', contactInfo: address, submitter: address.slice(address.lastIndexOf('@') + 1).toLowerCase() };
+  }
+
+  #reportDeps(): ReportSendDeps {
+    const net = this.#network;
+    const resolver = () => this.engine.resolver;
+    return {
+      store: this.store,
+      clock: this.clock,
+      resolver: resolver(),
+      who: this.#reportIdentity(),
+      post:
+        net.reportPoster ??
+        httpsPoster({
+          ...(net.extraCa?.length ? { ca: net.extraCa } : {}),
+          connectTo: async (host) => {
+            const a = await resolver().a(host).catch(() => null);
+            const ip = a?.records[0] ?? (await resolver().aaaa(host)).records[0];
+            if (!ip) throw new Error(`${host} has no address`);
+            return ip;
+          },
+        }),
+      // §4.4 policy-string: the MTA-STS policy as cached; the MX host's TLSA records.
+      policyStrings: async (g) => {
+        if (g.type === 'sts') {
+          const p = new SqlitePolicyCache(this.store).get(g.policyDomain)?.policy;
+          return p ? { policyString: p.policyText.split(/\r?\n/).map((l) => l.trim()).filter(Boolean), mxHost: p.policy.mx } : null;
+        }
+        const t = await resolver().tlsa(`_25._tcp.${g.policyDomain}`);
+        return { policyString: t.records.map((r) => `${r.usage} ${r.selector} ${r.matchingType} ${Buffer.from(r.data).toString('hex')}`) };
+      },
+    };
+  }
+
+  /** The TLS reports one UTC day's attempts make (not sent). */
+  buildTlsReports(day: string): Promise<BuiltReport[]> {
+    const deps = this.#reportDeps();
+    return buildDayReports(this.store, day, deps.who, deps.policyStrings);
+  }
+
+  /** Sends one UTC day's TLS reports (each destination once); mailto: reports are queued. */
+  async sendTlsReports(day: string) {
+    const results = await sendDayReports(this.#reportDeps(), day);
+    if (results.some((r) => r.ok && r.destination.startsWith('mailto:'))) this.queue.pump();
+    return results;
   }
 
   /** The RFC 3464 DSN of a message (its failed and delay-notified recipients), or null. */
@@ -221,6 +280,8 @@ export class Outbox {
       this.engine.resolver = createStubResolver({ servers: settings.dnsServers.length ? settings.dnsServers : undefined, clock: this.clock });
     }
     if (!net.ehloName) this.engine.ehloName = settings.ehloName || defaultEhloName();
+    if (settings.tlsReports) this.tlsReports.start();
+    else void this.tlsReports.stop();
   }
 
   /** Validates, builds and durably queues a draft; the queue picks it up at once. */
@@ -240,6 +301,7 @@ export class Outbox {
 
   async close(): Promise<void> {
     await this.mtaStsRefresher.stop();
+    await this.tlsReports.stop();
     await this.retention.stop();
     this.events.flush();
     await Promise.all([...this.#dsnSends]);

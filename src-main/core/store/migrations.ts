@@ -261,6 +261,25 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    name: 'outgoing TLS reports sent',
+    up(db) {
+      // RFC 8460: each day's report goes to each destination once; a failed one is retried.
+      db.exec(`
+        CREATE TABLE tls_report_sends (
+          day           TEXT NOT NULL,           -- UTC day YYYY-MM-DD
+          policy_domain TEXT NOT NULL,
+          dane          INTEGER NOT NULL,
+          destination   TEXT NOT NULL,           -- mailto:… or https://…
+          at            INTEGER NOT NULL,
+          ok            INTEGER NOT NULL,
+          detail        TEXT NOT NULL DEFAULT '',
+          PRIMARY KEY (day, policy_domain, dane, destination)
+        );
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

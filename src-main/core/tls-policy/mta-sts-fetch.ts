@@ -174,7 +174,7 @@ function fetchError(code: ErrorCode, message: string, host: string | undefined):
 }
 
 /** Adapts connectTo() to net's lookup callback, in both its single and `all: true` forms. */
-function lookupVia(connectTo: (host: string) => string | Promise<string>): LookupFunction {
+export function lookupVia(connectTo: (host: string) => string | Promise<string>): LookupFunction {
   return (hostname, options, callback) => {
     Promise.resolve()
       .then(() => connectTo(hostname))

@@ -76,6 +76,7 @@ const specific: Record<ChannelName, unknown[]> = {
   'holdRules.remove': [{}, { id: 'one' }],
   'queue.pause': [{ now: true }],
   'queue.resume': [{ all: true }],
+  'tlsReports.build': [{}, { date: 'yesterday' }, { date: '2026-1-1' }],
   'dsn.get': [{}, { messageId: 3 }, { messageId: 'x'.repeat(65) }],
   'dsn.save': [{}, { messageId: 'm1', path: '/etc/passwd' }],
 };
