@@ -3,7 +3,7 @@
  * attempts each (one result per attempt, an event and a notice, a small .eml), half of them
  * older than the 90-day cutoff. One process fills the store; a FRESH process runs the pass
  * (batches of 200, yielding between them) and reports the pass time, the longest single batch
- * transaction (how long the queue could be kept waiting) and, afterwards, the queue's
+ * transaction and the event loop's worst delay (how long the queue could be kept waiting) and, afterwards, the queue's
  * due-work query and a listing page.
  *
  *   node --expose-gc --import tsx bench/parts/retention.ts [--quick]
@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { pruneHistory } from '../../src-main/core/retention/retention';
 import { QueueRepo } from '../../src-main/core/store/queue-repo';
@@ -71,9 +71,13 @@ async function measure(dir: string): Promise<void> {
   const count = (t: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
   const before = { messages: count('messages'), attempts: count('attempts') };
   const batches: number[] = [];
+  // How long the event loop (the queue, IPC) was kept waiting at worst during the pass.
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const t0 = performance.now();
   const r = await pruneHistory(store, { cutoff: NOW - 90 * DAY, onBatch: (_n, ms) => batches.push(ms) });
   const seconds = (performance.now() - t0) / 1000;
+  loop.disable();
   const after = { messages: count('messages'), attempts: count('attempts') };
   const repo = new QueueRepo(store);
   const q0 = performance.now();
@@ -88,6 +92,7 @@ async function measure(dir: string): Promise<void> {
       before, after, removedMessages: r.messages, removedFiles: r.files, passSeconds: round(seconds, 2),
       attemptsRemovedPerSecond: Math.round((before.attempts - after.attempts) / seconds), batches: batches.length,
       batchMsP50: round(percentile(batches, 50), 2), batchMsP99: round(percentile(batches, 99), 2), batchMsMax: round(Math.max(...batches), 2),
+      eventLoopDelayMsP99: round(loop.percentile(99) / 1e6, 1), eventLoopDelayMsMax: round(loop.max / 1e6, 1),
       dueQueryMs: round(dueMs, 3), listPageMs: round(listMs, 2),
     })}\n`,
   );

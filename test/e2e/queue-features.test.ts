@@ -115,3 +115,22 @@ test('Pause sending holds new mail across the outbox; Resume sends it; a hold ru
   await expect.poll(() => held.locator('.status-delivered').count(), { timeout: 30_000 }).toBeGreaterThan(0);
   expect(env.errors).toEqual([]);
 });
+
+test('Settings: TLS reports are off by default and start when switched on; history days and DSN-to-sender are kept', async () => {
+  const { page } = env;
+  await page.getByRole('button', { name: 'Settings', exact: true }).click();
+  const tlsrpt = page.getByLabel('Send daily TLS reports (RFC 8460) to the domains that ask for them');
+  expect(await tlsrpt.isChecked()).toBe(false);
+  expect(env.host.core.tlsReports.running).toBe(false);
+  await tlsrpt.check();
+  await page.getByLabel('Send delivery status notifications (DSN) to my own address').check();
+  await page.getByLabel('Keep history (days)').fill('30');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect.poll(() => env.host.core.store.getSettings()).toMatchObject({ tlsReports: true, dsnToSender: true, historyDays: 30 });
+  expect(env.host.core.tlsReports.running).toBe(true);
+  await screenshot(page, 'features-settings-reports');
+  await tlsrpt.uncheck();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect.poll(() => env.host.core.tlsReports.running).toBe(false);
+  expect(env.errors).toEqual([]);
+});
