@@ -60,6 +60,8 @@ export const ErrorCode = z.enum([
   'TLS_FAILED', // handshake failed
   'TLS_REQUIRED', // policy or user requires TLS and it is not available
   'CERT_INVALID', // verification required and failed (PKIX or DANE)
+  'AUTH_FAILED', // a relay refused our SASL credentials (RFC 4954 535)
+  'AUTH_UNAVAILABLE', // a relay offers no usable mechanism, or AUTH would come before TLS
   'DNS_TEMPORARY', // SERVFAIL, timeout, network error
   'DNS_NXDOMAIN',
   'DNS_BOGUS', // malformed answer
@@ -132,6 +134,9 @@ export const Attempt = z.object({
   id: z.number().int(),
   messageId: z.string(),
   startedAt: z.number(),
+  /** Which transport carried the attempt ("direct" unless a route chose another) and which route chose it. */
+  transport: z.string(),
+  routeId: z.number().int().nullable(),
   durationMs: z.number(),
   domain: z.string(),
   host: z.string().nullable(),

@@ -18,6 +18,7 @@ import { QueueFeatureError } from './core/queue-features';
 import { DeliveryError } from './core/errors';
 import { parseMyIpQuery, parsePort25Target, parseZone, type ReadinessTargets } from './core/readiness/targets';
 import { utcDay } from './core/reports/report';
+import { cmdRoute, cmdTransport, TRANSPORT_USAGE, type CliContext } from './cli-transport';
 
 class UsageError extends Error {}
 
@@ -51,6 +52,7 @@ const USAGE = `usage: outbox <command> [options]
   doctor   [--from ADDR] [--port25-target HOST[:PORT] ...] [--myip-query NAME[@SERVER]] [--dnsbl ZONE ...]
            [--dnssec-signed NAME] [--dnssec-bogus NAME] [--timeout SECONDS]
                                     readiness: port 25, public IP, PTR, block lists, SPF, DMARC, DKIM, MX, DNSSEC, IPv6
+${TRANSPORT_USAGE}
 common: --data-dir DIR --dns HOST[:PORT] (repeatable) --smtp-port N --https-port N --ca-file FILE --ehlo NAME --json`;
 
 function defaultDataDir(): string {
@@ -126,6 +128,9 @@ function recipientReport(m: MessageDetail) {
       host: last?.host ?? r.lastHost,
       ip: last?.ip ?? null,
       attempts: r.attempts,
+      // Rules §13: which transport carried the last attempt, and which route chose it.
+      transport: last?.transport ?? 'direct',
+      route: last?.routeId ?? null,
       plaintextFallback: last?.plaintextFallback ?? false,
       tls: last
         ? { starttls: last.starttls, version: last.tlsVersion, cipher: last.tlsCipher, verified: last.verification ?? 'none', mtaSts: last.mtaStsMode, dane: last.dane }
@@ -530,6 +535,12 @@ async function cmdPause(pause: boolean, args: string[]): Promise<number> {
     await core.close();
   }
 }
+const cliContext: CliContext = {
+  open: openCore,
+  parse: (args, options) => parse(args, options ?? {}) as ReturnType<CliContext['parse']>,
+  print,
+  usage: (m) => new UsageError(m),
+};
 
 async function cmdDoctor(args: string[]): Promise<number> {
   const { values } = parse(args, {
@@ -624,6 +635,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdPause(false, args);
       case 'doctor':
         return await cmdDoctor(args);
+      case 'transport':
+        return await cmdTransport(args, cliContext);
+      case 'route':
+        return await cmdRoute(args, cliContext);
       case undefined:
       case 'help':
       case '--help':

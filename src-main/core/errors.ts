@@ -18,6 +18,7 @@ export type Stage =
   | 'ehlo'
   | 'starttls'
   | 'tls'
+  | 'auth'
   | 'mail'
   | 'rcpt'
   | 'data'

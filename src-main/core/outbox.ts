@@ -8,7 +8,7 @@
 import os from 'node:os';
 import type { Draft } from '../../shared/domain';
 import { systemClock, type Clock } from './clock';
-import { createDeliverer, type EngineOptions } from './delivery/deliver';
+import type { EngineOptions } from './delivery/deliver';
 import type { DeliverFn } from './delivery/types';
 import { createStubResolver } from './dns';
 import type { Resolver } from './dns/types';
@@ -20,6 +20,10 @@ import type { ReadinessTargets } from './readiness/targets';
 import { Queue } from './queue/queue';
 import { SqlitePolicyCache } from './store/mtasts-cache';
 import { Store } from './store/store';
+import { TransportsRepo } from './store/transports-repo';
+import { createRoutedDeliverer } from './transport/router';
+import { SecretStore, type SecretCipher } from './transport/secrets';
+import { TransportService } from './transport/service';
 import { submitDraft, type SubmitResult } from './submit';
 import { messageDsn, type MessageDsn } from './dsn/message-dsn';
 import { sendNoticeDsn } from './dsn/send';
@@ -75,6 +79,10 @@ export interface OutboxOptions {
   deliver?: DeliverFn;
   /** Refresh cached MTA-STS policies in the background (RFC 8461 §10.2). Default true. */
   refreshMtaSts?: boolean;
+  /** The platform keychain for relay/proxy passwords (Electron safeStorage); none in the CLI. */
+  secretCipher?: SecretCipher | null;
+  /** Where env: password references are read (tests pass their own). */
+  env?: NodeJS.ProcessEnv;
   random?: () => number;
 }
 
@@ -95,6 +103,8 @@ export class Outbox {
   readonly engine: EngineOptions;
   readonly readiness: ReadinessService;
   readonly mtaStsRefresher: MtaStsRefresher;
+  /** Transports, routes and their secrets (rules §13). */
+  readonly transports: TransportService;
   readonly #probeCache: ProbeCache;
   readonly #network: NetworkOptions;
   /** DSNs being queued to senders; close() waits for them. */
@@ -129,10 +139,14 @@ export class Outbox {
     });
     if (opts.refreshMtaSts !== false) this.mtaStsRefresher.start();
     const settings = this.store.getSettings();
+    const transportsRepo = new TransportsRepo(this.store);
+    const secrets = new SecretStore(transportsRepo, opts.secretCipher ?? null, opts.env ?? process.env, () => this.clock.now());
+    this.transports = new TransportService(transportsRepo, secrets, () => this.engine, () => this.clock.now());
     this.queue = new Queue({
       store: this.store,
       clock: this.clock,
-      deliver: opts.deliver ?? createDeliverer(this.engine),
+      // Each attempt goes by the first matching route's transport, else direct (rules §13).
+      deliver: opts.deliver ?? createRoutedDeliverer({ engine: () => this.engine, repo: transportsRepo, secrets }),
       events: this.events,
       concurrency: settings.concurrency,
       perDomain: settings.perDomainConcurrency,

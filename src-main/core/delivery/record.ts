@@ -26,6 +26,8 @@ export type ResultStatus = OutcomeStatus | 'not-attempted';
 export function blankAttempt(domain: string, startedAt: number): AttemptRecord {
   return {
     startedAt,
+    transport: 'direct',
+    routeId: null,
     durationMs: 0,
     domain,
     host: null,

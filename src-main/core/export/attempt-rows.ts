@@ -42,6 +42,10 @@ export interface ExportRow {
   /** Start of the attempt, ISO 8601 UTC; null when the stored time is not a valid date. */
   time: string | null;
   status: ResultStatus | string;
+  /** The transport that carried the attempt ("direct" without a matching route, rules §13). */
+  transport: string;
+  /** The id of the route that chose it, or null. */
+  route: number | null;
   host: string | null;
   ip: string | null;
   port: number | null;
@@ -183,6 +187,8 @@ type JoinedRow = Pick<
   | 'enhanced_code'
   | 'reply'
   | 'error_code'
+  | 'transport'
+  | 'route_id'
 > & {
   attempt_id: number;
   subject: string | null;
@@ -243,7 +249,7 @@ export function attemptRowsQuery(
            COALESCE(ar.code, a.code) AS code,
            COALESCE(ar.enhanced_code, a.enhanced_code) AS enhanced_code,
            COALESCE(ar.reply, a.reply) AS reply,
-           a.error_code${opts.transcript ? ', a.transcript' : ''}
+           a.error_code, a.transport, a.route_id${opts.transcript ? ', a.transcript' : ''}
     FROM attempts a
     LEFT JOIN messages m ON m.id = a.message_id
     LEFT JOIN attempt_results ar ON ar.attempt_id = a.id
@@ -262,6 +268,8 @@ function toExportRow(j: JoinedRow, transcript: ExportTranscriptLine[] | null | u
     domain: str(j.domain) ?? '',
     time: isoTime(j.started_at),
     status: str(j.status) ?? '',
+    transport: str(j.transport) ?? 'direct',
+    route: num(j.route_id),
     host: str(j.host),
     ip: str(j.ip),
     port: num(j.port),

@@ -2,7 +2,7 @@
  * The EHLO reply as a set of service extensions: RFC 5321 §4.1.1.1 (ehlo-line syntax),
  * RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 2034
  * ENHANCEDSTATUSCODES, RFC 3207 STARTTLS, RFC 8689 REQUIRETLS, RFC 9422 LIMITS, RFC 3030
- * CHUNKING, RFC 3461 DSN.
+ * CHUNKING, RFC 3461 DSN, RFC 4954 AUTH.
  *
  * Threat: the keywords come from an untrusted server before TLS (and a MITM can rewrite them —
  * which is why RFC 3207 §4.2 makes us discard them after STARTTLS). Unknown or malformed lines
@@ -25,6 +25,8 @@ export interface Capabilities {
   rcptMax: number | undefined;
   chunking: boolean;
   dsn: boolean;
+  /** RFC 4954 §3: SASL mechanisms announced with AUTH, upper case. */
+  auth: string[];
   /** Extension lines (everything after the first line), as sent. */
   raw: string[];
 }
@@ -43,6 +45,7 @@ export function noCapabilities(domain = ''): Capabilities {
     rcptMax: undefined,
     chunking: false,
     dsn: false,
+    auth: [],
     raw: [],
   };
 }
@@ -93,6 +96,10 @@ export function parseCapabilities(lines: readonly string[]): Capabilities {
         break;
       case 'DSN':
         caps.dsn = true;
+        break;
+      case 'AUTH':
+        // RFC 4954 §3: "AUTH" SP mechanism *(SP mechanism); names are [A-Z0-9-_]{1,20}.
+        for (const m of params) if (/^[A-Za-z0-9_-]{1,20}$/.test(m) && !caps.auth.includes(m.toUpperCase())) caps.auth.push(m.toUpperCase());
         break;
       case 'LIMITS':
         // RFC 9422 §4: limit-name "=" limit-value, space separated; unknown names ignored.

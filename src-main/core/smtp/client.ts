@@ -4,6 +4,8 @@
  *   1. open(): read the greeting, EHLO (HELO when EHLO gets a 5xx: then no extensions).
  *   2. starttls(): STARTTLS, TLS handshake, EHLO again. Verification is not decided here: the
  *      session returns the peer chain and Node's PKIX verdict; the policy layer decides.
+ *   2b. auth(): SMTP AUTH with a SASL mechanism (RFC 4954), only once TLS is up (STARTTLS
+ *      or a socket that was TLS from the start, RFC 8314 implicit TLS).
  *   3. send(): one mail transaction (MAIL, RCPT…, DATA), pipelined when announced; returns a
  *      result per recipient. Call it again for recipients the server did not take this time.
  *   4. quit() / close().
@@ -11,12 +13,14 @@
  * RFCs: RFC 5321 §3.2 (EHLO/HELO), §3.3 and §4.1.1 (transaction), §4.5.2 (transparency, in
  * data-encoder.ts), §4.5.3.1.10 (too many recipients), §4.5.3.2 (timeouts); RFC 3207 (STARTTLS);
  * RFC 2920 (PIPELINING); RFC 1870 (SIZE); RFC 6152 (8BITMIME); RFC 6531 (SMTPUTF8); RFC 8689
- * (REQUIRETLS); RFC 9422 (LIMITS RCPTMAX).
+ * (REQUIRETLS); RFC 9422 (LIMITS RCPTMAX); RFC 4954 (AUTH); RFC 8314 §3 (implicit TLS).
  *
  * Threats: the server is untrusted. Malformed replies, silence, resets and floods end the
  * attempt with a DeliveryError (never a crash or an unhandled rejection); bytes a MITM injects
  * before the TLS handshake are discarded (RFC 3207 §6); capabilities seen before TLS are
- * forgotten after it (RFC 3207 §4.2); envelope addresses with CR/LF cannot inject commands.
+ * forgotten after it (RFC 3207 §4.2); envelope addresses with CR/LF cannot inject commands;
+ * AUTH is refused on a plaintext connection, and what the client sends during AUTH is written
+ * to the transcript as "[credentials]", never as sent.
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -47,6 +51,10 @@ import {
 import { DataEncoder } from './data-encoder';
 import { LineReader, type ReadFailure } from './line-reader';
 import { isPermanent, protocolError, replyText, ReplyParser, type Reply, type ReplyContext } from './reply';
+import type { SaslClient } from '../transport/sasl/mechanism';
+
+/** RFC 4954 §4: the AUTH exchange ends within a few round trips; a server that goes on is hostile. */
+const MAX_AUTH_CHALLENGES = 8;
 
 /** RFC 5321 §4.5.3.2 timeouts, in milliseconds. */
 export interface SmtpTimeouts {
@@ -198,6 +206,8 @@ export class SmtpSession {
     this.host = opts.host;
     this.ip = opts.ip;
     this.#socket = opts.socket;
+    // RFC 8314 §3: a socket that is TLS from the start (port 465) — the session is encrypted.
+    if (opts.socket instanceof tls.TLSSocket && opts.socket.encrypted) this.#tls = tlsInfo(opts.socket);
     this.#clock = opts.clock ?? systemClock;
     this.#timeouts = { ...defaultTimeouts, ...opts.timeouts };
     this.#ehloName = opts.ehloName;
@@ -219,6 +229,7 @@ export class SmtpSession {
       }
       s.#info(`connected to ${opts.host} [${opts.ip}]`);
       // RFC 5321 §3.1: the greeting must be 220; 554 means "no service here".
+      if (s.#tls) s.#info(`implicit TLS: ${s.#tls.version} ${s.#tls.cipher}, PKIX ${s.#tls.authorized ? 'verified' : `not verified (${s.#tls.authorizationError ?? 'unknown'})`}`);
       const greeting = await s.#read({ stage: 'greeting' }, s.#timeouts.greeting);
       if (greeting.code !== C220ServiceReady) throw s.#replyError(greeting, { stage: 'greeting' });
       await s.#hello();
@@ -289,6 +300,58 @@ export class SmtpSession {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * RFC 4954 §4: AUTH with one SASL mechanism. Refused before anything is sent when the session
+   * is not encrypted (credentials never cross a plaintext connection). A 535/534/5xx reply, a
+   * mechanism error or a server that cannot prove itself (SCRAM) rejects with AUTH_FAILED —
+   * permanent for a 5xx (the credentials are wrong; retrying will not fix them), temporary for
+   * a 4xx (454: try later).
+   */
+  async auth(mech: SaslClient): Promise<void> {
+    this.#enter();
+    try {
+      if (!this.#tls) throw this.#localError('AUTH_UNAVAILABLE', 'auth', 'refusing to authenticate on a connection without TLS', false);
+      const ctx: ReplyContext = { stage: 'auth', command: `AUTH ${mech.name}` };
+      const initial = mech.initialResponse();
+      // RFC 4954 §4: "=" stands for an empty initial response.
+      const first = initial === null ? `AUTH ${mech.name}` : `AUTH ${mech.name} ${initial.length ? initial.toString('base64') : '='}`;
+      this.#writeSecret(first, initial === null ? first : `AUTH ${mech.name} [credentials]`);
+      for (let round = 0; ; round++) {
+        const reply = await this.#read(ctx, this.#timeouts.command);
+        if (reply.code === 334) {
+          if (round >= MAX_AUTH_CHALLENGES) throw this.#fail(protocolError({ ...ctx, host: this.host, ip: this.ip }, 'too many AUTH challenges'));
+          const data = (reply.lines[0] ?? '').trim();
+          // RFC 4954 §4: the challenge is base64; anything else is a protocol error.
+          if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data)) throw this.#fail(protocolError({ ...ctx, host: this.host, ip: this.ip }, 'AUTH challenge is not base64'));
+          let response: Buffer;
+          try {
+            response = mech.respond(Buffer.from(data, 'base64'));
+          } catch (e) {
+            // RFC 4954 §4: "*" cancels the exchange; the server answers 501.
+            this.#writeCommands(['*']);
+            await this.#read(ctx, this.#timeouts.command).catch(() => undefined);
+            throw this.#authError(errMessage(e), true);
+          }
+          this.#writeSecret(response.toString('base64'), '[credentials]');
+          continue;
+        }
+        if (reply.code === 235) {
+          const problem = mech.verifySuccess(null);
+          if (problem) throw this.#fail(this.#authError(problem, false));
+          return;
+        }
+        const err = this.#replyError(reply, ctx);
+        throw new DeliveryError({ ...err.toFields(), code: 'AUTH_FAILED', message: `authentication with ${mech.name} refused: ${replyText(reply)}` });
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #authError(message: string, permanent: boolean): DeliveryError {
+    return new DeliveryError({ code: 'AUTH_FAILED', message, stage: 'auth', permanent, smtpCode: permanent ? 535 : 454, enhancedCode: permanent ? '5.7.8' : '4.7.0', host: this.host, ip: this.ip, command: 'AUTH' });
   }
 
   /**
@@ -610,6 +673,13 @@ export class SmtpSession {
     for (const c of cmds) this.#log('c', c);
     // RFC 2920 §3.1: one write for the whole group.
     this.#socket.write(cmds.map((c) => `${c}\r\n`).join(''));
+  }
+
+  /** A command carrying secrets: sent as is, written to the transcript as `shown`. */
+  #writeSecret(cmd: string, shown: string): void {
+    if (this.#broken) throw this.#broken;
+    this.#log('c', shown);
+    this.#socket.write(`${cmd}\r\n`);
   }
 
   /**

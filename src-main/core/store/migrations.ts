@@ -280,6 +280,52 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    name: 'transports, routes, secrets; the transport and route of each attempt',
+    up(db) {
+      // Transports and routes (delivery-rules §13). A transport's password is never in these
+      // tables: secret_ref names where it is (keychain:<id> in `secrets`, encrypted by the OS
+      // keychain; env:<VAR>; file:<path>), resolved only when a connection needs it.
+      db.exec(`
+        CREATE TABLE transports (
+          name        TEXT PRIMARY KEY,
+          type        TEXT NOT NULL CHECK (type IN ('direct', 'direct-socks5', 'smarthost', 'submission')),
+          host        TEXT,
+          port        INTEGER,
+          tls         TEXT CHECK (tls IN ('starttls', 'implicit')),
+          tls_verify  TEXT NOT NULL DEFAULT 'pkix' CHECK (tls_verify IN ('pkix', 'none')),
+          proxy       TEXT,
+          user        TEXT,
+          auth        TEXT,
+          ip_family   TEXT NOT NULL DEFAULT 'both' CHECK (ip_family IN ('both', 'ipv4', 'ipv6')),
+          secret_ref  TEXT,
+          created_at  INTEGER NOT NULL
+        );
+
+        -- Ordered: the first matching route picks the transport; none matches → direct.
+        CREATE TABLE routes (
+          id               INTEGER PRIMARY KEY,
+          position         INTEGER NOT NULL,
+          transport        TEXT NOT NULL,
+          recipient_domain TEXT,
+          sender           TEXT,
+          from_attempt     INTEGER,
+          created_at       INTEGER NOT NULL
+        );
+
+        -- Secrets encrypted by the platform keychain (Electron safeStorage); opaque here.
+        CREATE TABLE secrets (
+          id         TEXT PRIMARY KEY,
+          blob       BLOB NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+
+        ALTER TABLE attempts ADD COLUMN transport TEXT NOT NULL DEFAULT 'direct';
+        ALTER TABLE attempts ADD COLUMN route_id INTEGER;
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

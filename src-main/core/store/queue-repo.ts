@@ -89,10 +89,10 @@ export class QueueRepo {
     const insAttempt = this.db.prepare(
       `INSERT INTO attempts (message_id, started_at, duration_ms, domain, host, ip, port, stage, starttls, tls_version, tls_cipher,
          cert_fingerprint, verification, verification_reason, mta_sts_mode, dane, requiretls, plaintext_fallback, tlsrpt_policy,
-         tlsrpt_failure, code, enhanced_code, reply, error_code, permanent, transcript)
+         tlsrpt_failure, code, enhanced_code, reply, error_code, permanent, transcript, transport, route_id)
        VALUES (@messageId, @startedAt, @durationMs, @domain, @host, @ip, @port, @stage, @starttls, @tlsVersion, @tlsCipher,
          @certFingerprint, @verification, @verificationReason, @mtaStsMode, @dane, @requiretls, @plaintextFallback, @tlsrptPolicy,
-         @tlsrptFailure, @code, @enhancedCode, @reply, @errorCode, @permanent, @transcript)`,
+         @tlsrptFailure, @code, @enhancedCode, @reply, @errorCode, @permanent, @transcript, @transport, @routeId)`,
     );
     const insResult = this.db.prepare(
       'INSERT OR REPLACE INTO attempt_results (attempt_id, recipient_id, status, code, enhanced_code, reply) VALUES (?, ?, ?, ?, ?, ?)',

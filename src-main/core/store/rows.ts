@@ -88,6 +88,8 @@ export interface AttemptRow {
   error_code: Attempt['errorCode'];
   permanent: number;
   transcript: string;
+  transport: string;
+  route_id: number | null;
 }
 
 export function toAttempt(a: AttemptRow, results: Attempt['results']): Attempt {
@@ -95,6 +97,8 @@ export function toAttempt(a: AttemptRow, results: Attempt['results']): Attempt {
     id: a.id,
     messageId: a.message_id,
     startedAt: a.started_at,
+    transport: a.transport,
+    routeId: a.route_id,
     durationMs: a.duration_ms,
     domain: a.domain,
     host: a.host,

@@ -37,6 +37,8 @@ describe('iterateAttemptRows', () => {
       domain: 'example.org',
       time: '2024-05-01T10:00:00.000Z',
       status: 'delivered',
+      transport: 'direct',
+      route: null,
       host: 'mx1.example.org',
       ip: '127.0.0.1',
       port: 25,

@@ -35,6 +35,8 @@ export const EML = Buffer.concat([
 export function attempt(over: Partial<AttemptRecord> = {}): AttemptRecord {
   return {
     startedAt: T0,
+    transport: 'direct',
+    routeId: null,
     durationMs: 120,
     domain: 'example.org',
     host: 'mx1.example.org',

@@ -52,7 +52,7 @@ function answering(status: OutcomeStatus | ((envelope: string) => OutcomeStatus)
       recipients: results,
       attempts: [
         {
-          startedAt: clock.now(), durationMs: 5, domain: job.domain, host: `mx.${job.domain}`, ip: '127.0.0.1', port: 25, stage: 'data',
+          startedAt: clock.now(), transport: 'direct', routeId: null, durationMs: 5, domain: job.domain, host: `mx.${job.domain}`, ip: '127.0.0.1', port: 25, stage: 'data',
           starttls: true, tlsVersion: 'TLSv1.3', tlsCipher: 'TLS_AES_256_GCM_SHA384', certFingerprint: null, verification: 'none',
           verificationReason: 'no policy', mtaStsMode: null, dane: false, requiretls: false, plaintextFallback: false,
           tlsrptPolicy: 'no-policy-found', tlsrptFailure: null, code: 250, enhancedCode: '2.0.0', reply: 'ok', errorCode: null,
