@@ -47,6 +47,9 @@ export interface SendJson {
     host: string | null;
     ip: string | null;
     attempts: number;
+    /** The transport of the last attempt ("direct" without a matching route) and its route. */
+    transport: string;
+    route: number | null;
     plaintextFallback: boolean;
     tls: { starttls: boolean; version: string | null; cipher: string | null; verified: string; mtaSts: string | null; dane: boolean } | null;
   }[];

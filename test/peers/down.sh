@@ -89,6 +89,7 @@ stop_daemon() {
   rm -f "$pidfile"
 }
 stop_daemon unbound "$STATE_DIR/unbound/unbound.pid" "$STATE_DIR/unbound/unbound.conf"
+stop_daemon danted "$STATE_DIR/dante/danted.pid" "$STATE_DIR/dante/danted.conf"
 stop_daemon knotd "$STATE_DIR/knot/run/knot.pid" "$STATE_DIR/knot/knot.conf"
 
 exit "$rc"

@@ -9,7 +9,11 @@
 # SysV script), which matches them by their own pid file: our instances are never touched.
 set -euo pipefail
 
-PACKAGES=(postfix unbound knot knot-dnssecutils ldnsutils openssl dnsutils python3-dkim chromium)
+# sasl2-bin + libsasl2-modules(-db): Cyrus SASL for the Postfix submission peer (sasldb,
+# SCRAM/CRAM-MD5/PLAIN/LOGIN); dante-server: the SOCKS5 proxy peer; dovecot-core: Dovecot SASL,
+# kept for tests that want Postfix's other SASL backend.
+PACKAGES=(postfix unbound knot knot-dnssecutils ldnsutils openssl dnsutils python3-dkim chromium
+  sasl2-bin libsasl2-modules libsasl2-modules-db dante-server dovecot-core)
 
 log() { printf 'peers/install: %s\n' "$*" >&2; }
 
@@ -37,6 +41,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "postfix postfix/mailname string localhost" | debconf-set-selections
   # Package lists are absent on a fresh image; refresh them only then, or when an install
   # from stale lists fails (a mirror has moved a version on).
+  # No package may start its daemon while being installed (Debian's policy-rc.d protocol: exit
+  # 101 = "not allowed"); ours only, removed again afterwards.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# peers/install: no daemons started by package installs\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
     apt-get update -qq >&2
   fi
@@ -86,6 +97,18 @@ stop_system postfix "postfix status"
 # The system unbound and knot are found by the pid files their init scripts use.
 stop_system unbound "pid_alive /run/unbound.pid"
 stop_system knot "pid_alive /run/knot/knot.pid"
+stop_system danted "pid_alive /run/danted.pid"
+stop_system dovecot "pid_alive /run/dovecot/master.pid"
+stop_system saslauthd "pid_alive /run/saslauthd/saslauthd.pid"
+
+# Dante's "username" method checks the system password database: a dedicated user with a
+# test password and no way to log in (no shell, no home), for the SOCKS5 peer only.
+SOCKS_USER=outbox-socks
+if ! getent passwd "$SOCKS_USER" >/dev/null; then
+  log "creating system user $SOCKS_USER (SOCKS5 test peer; no login)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SOCKS_USER"
+fi
+echo "$SOCKS_USER:outbox-socks-test-password" | chpasswd
 
 log "versions:"
 {
@@ -97,4 +120,6 @@ log "versions:"
   printf 'drill    %s\n' "$(drill -v 2>&1 | head -1)"
   printf 'chromium %s\n' "$(chromium --version 2>/dev/null | head -1)"
   printf 'dkim     %s\n' "$(dpkg-query -W -f='${Version}' python3-dkim)"
+  printf 'cyrus    %s\n' "$(dpkg-query -W -f='${Version}' sasl2-bin)"
+  printf 'dante    %s\n' "$(danted -v 2>&1 | head -1)"
 } >&2

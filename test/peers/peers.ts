@@ -62,10 +62,14 @@ export interface PeersInfo {
   https: { ip: string; port: number; cert: string; key: string; names: string[] };
   /** TLSA 3 1 1 digests published for mx.dane.test (matches) and mx-bad.dane.test (doesn't). */
   tlsa: { dane: string; daneBad: string };
+  /** Postfix as a submission server: 587 STARTTLS and 465 implicit TLS, SASL required. */
+  submission: { name: string; ip: string; starttlsPort: number; implicitPort: number; user: string; password: string };
+  /** Dante: SOCKS5 with username/password (a test system user), in front of the MX hosts. */
+  socks: { name: string; ip: string; port: number; user: string; password: string };
   /** The one Maildir all accepted mail lands in (readMaildir filters by recipient). */
   maildir: string;
-  logs: { postfix: string; knot: string; unbound: string };
-  pids: { postfix: number; knot: number; unbound: number };
+  logs: { postfix: string; knot: string; unbound: string; dante: string };
+  pids: { postfix: number; knot: number; unbound: number; dante: number };
 }
 
 export interface WaitForMailOptions {

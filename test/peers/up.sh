@@ -3,7 +3,9 @@
 #   - knotd: authoritative for every zone in zones/*.zone (those marked "@dnssec" are signed)
 #   - unbound: validating resolver that knows only those zones (stub zones to knotd), with the
 #     signed zones' DS as trust anchors, and no path to any server outside this machine
-#   - Postfix: one instance, one smtpd listener per test MX address, Maildir delivery
+#   - Postfix: one instance, one smtpd listener per test MX address, Maildir delivery, and
+#     submission listeners (587 STARTTLS, 465 implicit TLS; SASL via a Cyrus sasldb)
+#   - Dante: a SOCKS5 proxy with username/password in front of the MX hosts
 # and writes STATE_DIR/env (shell) and STATE_DIR/peers.json (tests) describing them.
 #
 # Usage: up.sh [STATE_DIR]    (default: a new mktemp dir; its path is printed on stdout)
@@ -19,7 +21,7 @@ log() { printf 'peers/up: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (binds 127.0.0.x:25 and :53)"
-for cmd in postfix knotd knotc keymgr unbound openssl ss perl; do
+for cmd in postfix knotd knotc keymgr unbound openssl ss perl saslpasswd2 danted; do
   command -v "$cmd" >/dev/null || die "$cmd missing: run test/peers/install.sh"
 done
 
@@ -58,6 +60,14 @@ if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; 
 else
   export IP6_DUAL=
 fi
+export IP_SUBMIT=${IP_SUBMIT:-127.0.0.17}    # Postfix submission: 587 STARTTLS, 465 implicit TLS, SASL
+export IP_SOCKS=${IP_SOCKS:-127.0.0.18}      # Dante SOCKS5 on :1080, username/password
+SUBMIT_USER=outbox
+SUBMIT_PASSWORD=${SUBMIT_PASSWORD:-submit-test-password}
+SOCKS_PORT=1080
+# The system user Dante's "username" method checks (created by install.sh, no login shell).
+SOCKS_USER=outbox-socks
+SOCKS_PASSWORD=outbox-socks-test-password
 SMTP_PORT=25
 
 # Is anything (on that address or on the wildcard) bound to port $2, TCP or UDP?
@@ -84,8 +94,8 @@ export DNS_ADDR; DNS_ADDR=$(pick_dns_addr "${DNS_ADDR:-}" 127.0.0.1 127.0.0.2 12
 # outside the test zones fails here and never leaves the machine.
 DNS_NOWHERE=127.0.0.254
 
-[ "$(printf '%s\n' "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD" "$IP_DEAD" "$IP_HTTPS" "$IP_DUAL" |
-  sort -u | wc -l)" = 8 ] || die "the IP_* addresses must all differ"
+[ "$(printf '%s\n' "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD" "$IP_DEAD" "$IP_HTTPS" "$IP_DUAL" \
+  "$IP_SUBMIT" "$IP_SOCKS" | sort -u | wc -l)" = 10 ] || die "the IP_* addresses must all differ"
 for ip in "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD" "$IP_DUAL"; do
   port_taken "$ip" "$SMTP_PORT" &&
     die "$ip:$SMTP_PORT is taken (system Postfix? run install.sh; other peers? run down.sh)"
@@ -94,6 +104,10 @@ port6_taken() { ss -H -lnt 2>/dev/null | awk '{print $4}' | grep -qE "^\[(::1|::
 if [ -n "$IP6_DUAL" ] && port6_taken; then
   die "[$IP6_DUAL]:$SMTP_PORT is taken (system Postfix? run install.sh; other peers? run down.sh)"
 fi
+for port in 587 465; do
+  port_taken "$IP_SUBMIT" "$port" && die "$IP_SUBMIT:$port is taken (other peers? run down.sh)"
+done
+port_taken "$IP_SOCKS" "$SOCKS_PORT" && die "$IP_SOCKS:$SOCKS_PORT is taken (other peers? run down.sh)"
 port_taken "$DNS_AUTH_ADDR" 53 && die "$DNS_AUTH_ADDR:53 is taken"
 port_taken "$DNS_ADDR" 53 && die "$DNS_ADDR:53 is taken"
 
@@ -124,6 +138,7 @@ leaf() {
 leaf mx1 mx1.tls.test mx.sts.test
 leaf dane mx.dane.test
 leaf dane-bad mx-bad.dane.test
+leaf submit submit.relay.test
 # mta-sts.<domain> for every such name in the zones: the cert the tests' HTTPS server serves.
 mapfile -t sts_names < <(cat "$HERE"/zones/*.zone | perl -ne '
   if (/^\$ORIGIN\s+(\S+?)\.?\s*$/) { $o = $1 }
@@ -370,7 +385,27 @@ virtual_gid_maps = static:65534
 default_transport = error:test peers send no mail off this machine
 relay_transport = error:test peers send no mail off this machine
 smtp_dns_support_level = disabled
+# Submission (relay transports): Cyrus SASL with the sasldb below; the listeners turn it on.
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = $PE/sasl
+smtpd_sasl_authenticated_header = no
 EOF
+
+# ---- SASL for the submission listeners: one test user in a Cyrus sasldb (plain secrets, so
+# every mechanism works: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN) -------------------
+mkdir -p "$PE/sasl"
+SASLDB=$P/sasldb2
+cat >"$PE/sasl/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $SASLDB
+mech_list: SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN
+EOF
+printf '%s' "$SUBMIT_PASSWORD" | saslpasswd2 -p -c -f "$SASLDB" -u submit.relay.test "$SUBMIT_USER" \
+  || die "saslpasswd2 failed"
+chown root:postfix "$SASLDB"
+chmod 0640 "$SASLDB"
 
 # listener IP NAME TLS_LEVEL [CERT KEY]
 listener() {
@@ -392,6 +427,18 @@ listener() {
   for ip in "$IP_DUAL" ${IP6_DUAL:+"[$IP6_DUAL]"}; do
     listener "$ip" mx-dual.tls.test none
     printf '  -o smtpd_delay_reject=no\n  -o smtpd_sender_restrictions=reject\n'
+  done
+  # Submission (RFC 6409 on 587, RFC 8314 implicit TLS on 465): TLS required, AUTH only over
+  # TLS, nothing accepted without it; what it accepts goes to the same Maildir.
+  for sub in 587:starttls 465:implicit; do
+    printf '%s:%s inet n - n - - smtpd\n' "$IP_SUBMIT" "${sub%%:*}"
+    printf '  -o syslog_name=postfix/submission-%s\n  -o myhostname=submit.relay.test\n' "${sub##*:}"
+    printf '  -o smtpd_tls_security_level=encrypt\n  -o smtpd_tls_cert_file=%s\n  -o smtpd_tls_key_file=%s\n' "$C/submit.crt" "$C/submit.key"
+    if [ "${sub##*:}" = implicit ]; then printf '  -o smtpd_tls_wrappermode=yes\n'; fi
+    printf '  -o smtpd_sasl_auth_enable=yes\n  -o smtpd_tls_auth_only=yes\n  -o smtpd_sasl_local_domain=submit.relay.test\n'
+    printf '  -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n'
+    printf '  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject\n'
+    printf '  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject\n'
   done
   # The internal services Postfix needs, none chrooted (the queue is not under /var/spool).
   cat <<'EOF'
@@ -428,11 +475,50 @@ smtp_listening() { ss -H -ltn "sport = :$SMTP_PORT" | awk '{print $4}' | grep -q
 for ip in "$IP_MX1" "$IP_PLAIN" "$IP_SELF" "$IP_DANE" "$IP_DANE_BAD" "$IP_DUAL" ${IP6_DUAL:+"[$IP6_DUAL]"}; do
   wait_for "postfix on $ip:$SMTP_PORT" smtp_listening "$ip"
 done
+listening() { ss -H -ltn "sport = :$2" | awk '{print $4}' | grep -qx "$1:$2"; }
+wait_for "postfix submission on $IP_SUBMIT:587" listening "$IP_SUBMIT" 587
+wait_for "postfix submission on $IP_SUBMIT:465" listening "$IP_SUBMIT" 465
+
+# ---- Dante (SOCKS5, RFC 1928; username/password, RFC 1929) ---------------------------------------
+# The "username" method checks the system password database: the user comes from install.sh.
+getent passwd "$SOCKS_USER" >/dev/null || die "system user $SOCKS_USER missing: run test/peers/install.sh"
+D=$STATE_DIR/dante
+mkdir -p "$D"
+DANTE_CONF=$D/danted.conf
+DANTE_PID_FILE=$D/danted.pid
+cat >"$DANTE_CONF" <<EOF
+logoutput: $D/danted.log
+internal: $IP_SOCKS port = $SOCKS_PORT
+external: 127.0.0.1
+socksmethod: username
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {
+  from: 127.0.0.0/8 to: 0.0.0.0/0
+  log: error
+}
+socks pass {
+  from: 127.0.0.0/8 to: 127.0.0.0/8
+  command: connect
+  log: connect disconnect error
+}
+socks block {
+  from: 0.0.0.0/0 to: 0.0.0.0/0
+  log: connect error
+}
+EOF
+# (Only loopback destinations: the proxy reaches the test MX hosts and nothing else. Dante
+# warns that 127.0.0.18 is on no interface — lo has 127.0.0.1/8 — and binds it all the same.)
+danted -V -f "$DANTE_CONF" >>"$D/start.log" 2>&1 || die "danted.conf invalid: see $D/start.log"
+danted -D -f "$DANTE_CONF" -p "$DANTE_PID_FILE" >>"$D/start.log" 2>&1 || die "danted failed to start: see $D/start.log"
+wait_for "dante on $IP_SOCKS:$SOCKS_PORT" listening "$IP_SOCKS" "$SOCKS_PORT"
 
 # ---- description for the tests ------------------------------------------------------------------
 KNOT_PID=$(cat "$KNOT_PID_FILE")
 UNBOUND_PID=$(cat "$UNBOUND_PID_FILE")
 POSTFIX_PID=$(tr -d ' ' <"$POSTFIX_PID_FILE")
+DANTE_PID=$(tr -dc '0-9' <"$DANTE_PID_FILE")
 cat >"$STATE_DIR/env" <<EOF
 STATE_DIR=$STATE_DIR
 DNS_ADDR=$DNS_ADDR
@@ -462,6 +548,11 @@ KNOT_CONF=$KNOT_CONF
 KNOT_PID_FILE=$KNOT_PID_FILE
 UNBOUND_CONF=$UNBOUND_CONF
 UNBOUND_PID_FILE=$UNBOUND_PID_FILE
+IP_SUBMIT=$IP_SUBMIT
+IP_SOCKS=$IP_SOCKS
+SOCKS_PORT=$SOCKS_PORT
+DANTE_CONF=$DANTE_CONF
+DANTE_PID_FILE=$DANTE_PID_FILE
 EOF
 
 json_list() { local s='' x; for x in "$@"; do s="$s${s:+, }\"$x\""; done; printf '[%s]' "$s"; }
@@ -492,9 +583,11 @@ cat >"$STATE_DIR/peers.json" <<EOF
   },
   "https": { "ip": "$IP_HTTPS", "port": 443, "cert": "$C/sts.crt", "key": "$C/sts.key", "names": $(json_list "${sts_names[@]}") },
   "tlsa": { "dane": "$TLSA_DANE", "daneBad": "$TLSA_DANE_BAD" },
+  "submission": { "name": "submit.relay.test", "ip": "$IP_SUBMIT", "starttlsPort": 587, "implicitPort": 465, "user": "$SUBMIT_USER", "password": "$SUBMIT_PASSWORD" },
+  "socks": { "name": "socks.relay.test", "ip": "$IP_SOCKS", "port": $SOCKS_PORT, "user": "$SOCKS_USER", "password": "$SOCKS_PASSWORD" },
   "maildir": "$MAILDIR/inbox",
-  "logs": { "postfix": "$P/maillog", "knot": "$K/knot.log", "unbound": "$U/unbound.log" },
-  "pids": { "postfix": $POSTFIX_PID, "knot": $KNOT_PID, "unbound": $UNBOUND_PID }
+  "logs": { "postfix": "$P/maillog", "knot": "$K/knot.log", "unbound": "$U/unbound.log", "dante": "$D/danted.log" },
+  "pids": { "postfix": $POSTFIX_PID, "knot": $KNOT_PID, "unbound": $UNBOUND_PID, "dante": $DANTE_PID }
 }
 EOF
 

@@ -102,7 +102,7 @@ describe('secrets and the transport service', () => {
   afterEach(() => cleanup());
   const PW = 'hunter2-keychain-secret';
   // A stand-in for safeStorage: reversible, and the plain text is not in the blob.
-  const cipher: SecretCipher = { isAvailable: () => true, encrypt: (s) => Buffer.from(s).map((b) => b ^ 0x5a), decrypt: (b) => Buffer.from(b.map((x) => x ^ 0x5a)).toString() };
+  const cipher: SecretCipher = { isAvailable: () => true, encrypt: (s) => Buffer.from(Buffer.from(s).map((b) => b ^ 0x5a)), decrypt: (b) => Buffer.from(b.map((x) => x ^ 0x5a)).toString() };
 
   function open(c: SecretCipher | null, env: NodeJS.ProcessEnv = {}) {
     const t = tmpDir('outbox-transport-');
