@@ -30,6 +30,7 @@ import {
   Suppression,
   HoldRule,
 } from './domain';
+import { Route, RouteInput, Transport, TransportInput, TransportName, TransportTestResult } from './transport';
 
 const Empty = z.object({}).strict();
 const Ok = z.object({}).strict();
@@ -200,6 +201,20 @@ export const channels = {
     z.object({ eml: z.string(), failed: z.number().int(), delayed: z.number().int() }),
   ),
   'dsn.save': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ path: z.string().nullable() })),
+  // ---- Settings → Sending: transports and routes (rules §13). A password goes only one way,
+  // renderer → main, into the keychain; responses say only whether one is stored. ----
+  'transports.list': channel(Empty, z.object({ transports: z.array(Transport), routes: z.array(Route) })),
+  /** Adds or replaces a transport. `password` omitted keeps the stored one. */
+  'transports.save': channel(
+    z.object({ transport: TransportInput, password: z.string().min(1).max(4096).regex(/^[^\r\n\0]*$/, 'must be one line').optional() }).strict(),
+    Transport,
+  ),
+  'transports.remove': channel(z.object({ name: TransportName }).strict(), Ok),
+  /** Connect, TLS, AUTH, QUIT; for direct transports against `domain`'s MX (default: the default identity's). */
+  'transports.test': channel(z.object({ name: TransportName, domain: z.string().min(1).max(253).optional() }).strict(), TransportTestResult),
+  'routes.add': channel(RouteInput, Route),
+  'routes.remove': channel(z.object({ id: z.number().int() }).strict(), Ok),
+  'routes.move': channel(z.object({ id: z.number().int(), before: z.number().int() }).strict(), z.array(Route)),
   'outbox.exportEml': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ path: z.string().nullable() })),
 } as const;
 

@@ -36,6 +36,7 @@ import {
 } from './core/identities';
 import type { Outbox } from './core/outbox';
 import { QueueFeatureError } from './core/queue-features';
+import { transportHandlers } from './ipc-transport';
 
 /** What differs between the desktop and the headless host: dialogs and the OS shell. */
 export interface Platform {
@@ -206,6 +207,7 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       await platform.openPath(core.logDir ?? core.dataDir);
       return {};
     },
+    ...transportHandlers(core),
   };
 }
 

@@ -12,6 +12,7 @@ import log from 'electron-log/main';
 import { EVENT_PREFIX } from '../shared/contract';
 import { Outbox } from './core/outbox';
 import { registerIpc } from './ipc';
+import { keychain } from './keychain';
 import { buildMenu } from './menu';
 import { appIconPath, attachDesktopSignals } from './tray';
 import { loadWindowState, saveWindowState } from './window-state';
@@ -114,6 +115,7 @@ async function start(): Promise<void> {
       nativeBinding: nativeBindingPath(),
       version: app.getVersion(),
       logDir: path.dirname(log.transports.file.getFile().path),
+      secretCipher: keychain,
     });
   } catch (e) {
     log.error('cannot open the outbox database', e);

@@ -42,11 +42,21 @@ export interface HostOptions extends Omit<OutboxOptions, 'version'> {
   chooseFiles?: () => string[];
 }
 
+/**
+ * The host has no OS keychain: a stand-in that keeps passwords out of the database file (XOR,
+ * test-only), so Settings → Sending can store one as the app does with safeStorage.
+ */
+const testKeychain = {
+  isAvailable: () => true,
+  encrypt: (s: string) => Buffer.from(Buffer.from(s, 'utf8').map((b) => b ^ 0x6b)),
+  decrypt: (b: Buffer) => Buffer.from(b.map((x) => x ^ 0x6b)).toString('utf8'),
+};
+
 export async function startHost(opts: HostOptions): Promise<Host> {
   if (!fs.existsSync(path.join(rendererDir, 'index.html'))) {
     throw new Error('dist/renderer is missing: run `npm run build` first');
   }
-  const core = opts.core ?? new Outbox({ ...opts, version: 'test-host' });
+  const core = opts.core ?? new Outbox({ secretCipher: testKeychain, ...opts, version: 'test-host' });
   const exportsDir = path.join(opts.dataDir, 'exports');
   const table = createHandlers(core, {
     async chooseFiles() {

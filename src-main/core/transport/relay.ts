@@ -174,7 +174,7 @@ async function secure(session: SmtpSession, t: TransportConfig, tlsOpts: { serve
       record.verificationReason = 'the relay does not offer STARTTLS';
       throw new DeliveryError({ code: 'TLS_REQUIRED', stage: 'starttls', permanent: false, smtpCode: 451, enhancedCode: '4.7.5', host, ip: session.ip, message: `relay ${host} does not offer STARTTLS; this transport sends only over TLS` });
     }
-    info = await session.starttls({ ...(tlsOpts.servername ? { servername: tlsOpts.servername } : {}), ...(tlsOpts.ca ? { ca: tlsOpts.ca } : {}) });
+    info = await session.starttls({ ...(tlsOpts.servername ? { servername: tlsOpts.servername } : {}), ...(tlsOpts.ca ? { ca: tlsOpts.ca } : {}), checkServerIdentity: identityOf(host) });
   }
   record.starttls = true;
   record.tlsVersion = info.version;
@@ -241,7 +241,7 @@ async function relayAddresses(host: string, t: TransportConfig, resolver: Resolv
 function implicitTls(socket: net.Socket, opts: { servername: string | undefined; ca: (string | Buffer)[] | undefined; timeoutMs: number; clock: Clock }, host: string, ip: string): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     // Verification is decided after the handshake (secure()), as for STARTTLS.
-    const s = tls.connect({ socket, ...(opts.servername ? { servername: opts.servername } : {}), ...(opts.ca ? { ca: opts.ca } : {}), rejectUnauthorized: false });
+    const s = tls.connect({ socket, ...(opts.servername ? { servername: opts.servername } : {}), ...(opts.ca ? { ca: opts.ca } : {}), checkServerIdentity: identityOf(host), rejectUnauthorized: false });
     const timer = opts.clock.setTimer(opts.timeoutMs, () => fail(new Error(`TLS handshake timed out after ${opts.timeoutMs} ms`)));
     const fail = (e: Error) => {
       timer.cancel();
@@ -256,6 +256,14 @@ function implicitTls(socket: net.Socket, opts: { servername: string | undefined;
       resolve(s);
     });
   });
+}
+
+/**
+ * RFC 6125 name check against the relay as configured — a host name or an IP address (the
+ * handshake alone would check "localhost" when there is no SNI, as for an IP literal).
+ */
+function identityOf(host: string): (servername: string, cert: tls.PeerCertificate) => Error | undefined {
+  return (_servername, cert) => tls.checkServerIdentity(host, cert);
 }
 
 function connectError(e: unknown, host: string, ip: string): DeliveryError {

@@ -35,7 +35,7 @@ async function deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
     recipients: results,
     attempts: [
       {
-        startedAt: clock.now(), durationMs: 5, domain: job.domain, host: `mx.${job.domain}`, ip: '127.0.0.1', port: 25, stage: 'rcpt',
+        startedAt: clock.now(), transport: 'direct', routeId: null, durationMs: 5, domain: job.domain, host: `mx.${job.domain}`, ip: '127.0.0.1', port: 25, stage: 'rcpt',
         starttls: true, tlsVersion: 'TLSv1.3', tlsCipher: null, certFingerprint: null, verification: 'pkix', verificationReason: null,
         mtaStsMode: null, dane: false, requiretls: false, plaintextFallback: false, tlsrptPolicy: 'no-policy-found', tlsrptFailure: null,
         code: results[0]!.code, enhancedCode: results[0]!.enhancedCode, reply: results[0]!.reply, errorCode: 'SMTP_REPLY', permanent: failed,
