@@ -8,6 +8,7 @@ import { createTestCa, type TestCa } from '../helpers/certs';
 import { startSmtpPeer, type SmtpPeer } from '../helpers/smtp-peer';
 import { screenshot } from './browser';
 import { startEnv, type Env } from './env';
+import { Draft as DraftSchema } from '../../shared/domain';
 
 const PASSWORD = 'e2e-Relay-Secret-42';
 let env: Env;
@@ -88,5 +89,23 @@ test('a wrong password: the test says the server refused it, without the passwor
   await card.getByRole('button', { name: 'Test this transport' }).click();
   await expect.poll(() => card.getByRole('status').innerText(), { timeout: 15_000 }).toMatch(/Failed at auth: .*refused the user name or password of transport wrongpw/);
   expect(await page.content()).not.toContain('Not-The-Password-9');
+  expect(env.errors).toEqual([]);
+});
+
+test('the log and the message detail say which transport and route carried an attempt', async () => {
+  const { page, host } = env;
+  const route = host.core.transports.addRoute({ transport: 'provider', recipientDomain: 'far.test' });
+  if (!route.ok) throw new Error('route');
+  const sent = await host.core.submit(DraftSchema.parse({ from: 'me@sender.test', to: ['someone@far.test'], subject: 'via the relay', text: 'hi' }));
+  if (!sent.ok) throw new Error('submit');
+  host.core.queue.start();
+  await expect.poll(() => host.core.store.getMessage(sent.messageId)!.recipients[0]!.state, { timeout: 15_000 }).toBe('delivered');
+  expect(peer.messages).toHaveLength(1);
+  await page.getByRole('button', { name: 'Log', exact: true }).click();
+  await expect.poll(() => page.getByTestId('log-transport').first().innerText(), { timeout: 10_000 }).toBe(`via provider (route #${route.value.id})`);
+  await page.getByTitle(`Open message ${sent.messageId}`).click();
+  await expect.poll(() => page.getByTestId('attempt-transport').first().innerText()).toMatch(new RegExp(`provider chosen by route #${route.value.id}`));
+  await screenshot(page, 'detail-transport');
+  expect(await page.content()).not.toContain(PASSWORD);
   expect(env.errors).toEqual([]);
 });
