@@ -126,7 +126,7 @@ export class TransportService {
         await session.quit();
         return result(null, null, auth, caps.requireTls);
       }
-      if (!opts.domain) return result('give a domain to test direct delivery against (your own domain\'s MX)', 'dns');
+      if (!opts.domain) return result('nothing to test direct delivery against: add an identity first (the test connects to its domain\'s MX, as a delivery would)', 'dns');
       const e = directEngine(c, engine, this.secrets, t.secretRef);
       const dest = await gatherDestinations(opts.domain, e.resolver, e.random);
       const mx = dest.hosts[0];
