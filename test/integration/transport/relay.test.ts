@@ -11,6 +11,7 @@ import { exportAttempts } from '../../../src-main/core/export/export';
 import { Writable } from 'node:stream';
 import { createTestCa, createSelfSigned, type TestCa } from '../../helpers/certs';
 import { startScriptedPeer, startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
+import { startSocks5Peer } from '../../helpers/socks5-peer';
 import { startHarness, type Harness } from '../delivery/harness';
 import type { PasswordInput } from '../../../src-main/core/transport/service';
 
@@ -298,5 +299,42 @@ describe('routes per attempt, and the IP family', () => {
     h.dialed.length = 0;
     await h.send({ to: ['y@dual.test'] });
     expect(h.dialed).toEqual(['fd00::61']);
+  });
+});
+
+describe('direct-socks5 (in-process SOCKS5 server; Dante in test/peers)', () => {
+  test('direct delivery as usual, the TCP connection through the proxy with RFC 1929 credentials', async () => {
+    const leaf = ca.issue({ names: ['mx.viaproxy.test'] });
+    const mx = await startSmtpPeer({ tls: { key: leaf.keyPem, cert: leaf.chainPem } });
+    peers.push(mx);
+    const proxy = await startSocks5Peer({ user: 'puser', password: PASSWORD, route: (host) => (host === '127.0.1.70' ? mx.port : undefined) });
+    peers.push(proxy);
+    h.dns.add('viaproxy.test', 'MX', [{ preference: 10, exchange: 'mx.viaproxy.test' }]);
+    h.dns.add('mx.viaproxy.test', 'A', ['127.0.1.70']);
+    expect(h.core.transports.save({ name: 'px', type: 'direct-socks5', proxy: `127.0.0.1:${proxy.port}`, user: 'puser' }, { kind: 'env', name: 'RELAY_PW' }).ok).toBe(true);
+    h.core.transports.addRoute({ transport: 'px' });
+    const id = await h.send({ to: ['x@viaproxy.test'] });
+    const m = h.core.store.getMessage(id)!;
+    expect(m.recipients[0]!.state).toBe('delivered');
+    // The engine chose the MX and its address; the proxy only carried the connection.
+    expect(proxy.requests).toEqual([{ user: 'puser', host: '127.0.1.70', port: 25 }]);
+    expect(h.dialed).toEqual([]); // nothing dialed directly
+    expect(m.attempts[0]).toMatchObject({ transport: 'px', host: 'mx.viaproxy.test', ip: '127.0.1.70', starttls: true, verification: 'pkix' });
+    expect(await everything(id)).not.toContain(PASSWORD);
+  });
+
+  test('a wrong proxy password: deferred at connect with a clear reason, nothing sent', async () => {
+    const proxy = await startSocks5Peer({ user: 'puser', password: 'right', route: () => undefined });
+    peers.push(proxy);
+    h.dns.add('viaproxy2.test', 'MX', [{ preference: 10, exchange: 'mx.viaproxy2.test' }]);
+    h.dns.add('mx.viaproxy2.test', 'A', ['127.0.1.71']);
+    expect(h.core.transports.save({ name: 'px', type: 'direct-socks5', proxy: `127.0.0.1:${proxy.port}`, user: 'puser' }, { kind: 'env', name: 'RELAY_PW' }).ok).toBe(true);
+    h.core.transports.addRoute({ transport: 'px' });
+    const id = await h.send({ to: ['x@viaproxy2.test'] });
+    const m = h.core.store.getMessage(id)!;
+    expect(m.recipients[0]).toMatchObject({ state: 'deferred', lastErrorCode: 'CONNECT_FAILED' });
+    expect(m.recipients[0]!.lastReply).toMatch(/SOCKS5 proxy 127\.0\.0\.1:\d+: .*auth/i);
+    expect(proxy.requests).toHaveLength(0);
+    expect(await everything(id)).not.toContain(PASSWORD);
   });
 });
