@@ -30,7 +30,7 @@ import {
   Suppression,
   HoldRule,
 } from './domain';
-import { Route, RouteInput, Transport, TransportInput, TransportName, TransportTestResult } from './transport';
+import { Route, RouteInput, RouteMatch, Transport, TransportInput, TransportName, TransportTestResult } from './transport';
 
 const Empty = z.object({}).strict();
 const Ok = z.object({}).strict();
@@ -215,6 +215,11 @@ export const channels = {
   'routes.add': channel(RouteInput, Route),
   'routes.remove': channel(z.object({ id: z.number().int() }).strict(), Ok),
   'routes.move': channel(z.object({ id: z.number().int(), before: z.number().int() }).strict(), z.array(Route)),
+  /** Per recipient domain (A-label): the transport the first attempt takes, and from which attempt one avoids port 25. */
+  'routes.match': channel(
+    z.object({ sender: z.string().max(320), domains: z.array(z.string().min(1).max(253)).max(1000) }).strict(),
+    z.array(RouteMatch),
+  ),
   'outbox.exportEml': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ path: z.string().nullable() })),
 } as const;
 

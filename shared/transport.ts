@@ -118,5 +118,19 @@ export const TransportTestResult = z.object({
 });
 export type TransportTestResult = z.infer<typeof TransportTestResult>;
 
+/**
+ * Which transport would carry a message to one recipient domain (for the composer: does any
+ * route take it around a blocked port 25?). `avoidsPort25From`: the first attempt (1-9: the
+ * first try and the 8 retries) whose transport is not plain direct delivery, or null.
+ */
+export const RouteMatch = z.object({
+  domain: z.string(),
+  transport: z.string(),
+  type: TransportType,
+  route: z.number().int().nullable(),
+  avoidsPort25From: z.number().int().nullable(),
+});
+export type RouteMatch = z.infer<typeof RouteMatch>;
+
 /** The transport every attempt uses when no route matches. */
 export const DIRECT = 'direct';

@@ -5,6 +5,7 @@
  * never goes back: every response is the password-free Transport view.
  */
 import type { ChannelName } from '../shared/contract';
+import { parseMailbox } from './core/compose/address';
 import type { Outbox } from './core/outbox';
 import type { FieldError } from './core/transport/config';
 import { IpcFailure, type HandlerTable } from './ipc-handlers';
@@ -34,5 +35,11 @@ export function transportHandlers(core: Outbox): Pick<HandlerTable, TransportCha
     'routes.add': (input) => unwrap(t.addRoute(input)),
     'routes.remove': ({ id }) => (unwrap(t.removeRoute(id), 'NOT_FOUND'), {}),
     'routes.move': ({ id, before }) => unwrap(t.moveRoute(id, before), 'NOT_FOUND'),
+    'routes.match': ({ sender, domains }) => {
+      // The envelope form, as the queue matches it: local@A-label (an unparsable sender matches no sender route).
+      const parsed = parseMailbox(sender);
+      const mailFrom = parsed.ok ? parsed.value.envelope : '';
+      return t.match(mailFrom, domains.map((d) => d.toLowerCase().replace(/\.$/, '')));
+    },
   };
 }

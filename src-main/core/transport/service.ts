@@ -4,7 +4,7 @@
  * transport (connect, TLS, AUTH, QUIT — nothing is sent). What this returns never holds a
  * password: a transport says only whether it has one and where it comes from.
  */
-import type { Route, RouteInput, Transport, TransportTestResult } from '../../../shared/transport';
+import type { Route, RouteInput, RouteMatch, Transport, TransportTestResult } from '../../../shared/transport';
 import { DIRECT } from '../../../shared/transport';
 import { gatherDestinations, resolveHost, pickAddresses } from '../delivery/destinations';
 import type { EngineOptions } from '../delivery/deliver';
@@ -16,7 +16,7 @@ import type { StoredTransport, TransportsRepo } from '../store/transports-repo';
 import { normalizeTransport, type FieldError } from './config';
 import { openRelay } from './relay';
 import { directEngine } from './router';
-import { normalizeRoute } from './routes';
+import { normalizeRoute, pickRoute } from './routes';
 import { SecretError, secretSource, type SecretStore } from './secrets';
 
 /** Where a new password comes from. */
@@ -90,6 +90,25 @@ export class TransportService {
 
   moveRoute(id: number, before: number): Result<Route[]> {
     return this.repo.moveRoute(id, before) ? { ok: true, value: this.repo.routes() } : { ok: false, errors: [{ field: 'id', message: `no route ${this.repo.routes().some((r) => r.id === id) ? before : id}` }] };
+  }
+
+  /**
+   * The transport each recipient domain's attempts would take (rules §13, as the queue's
+   * router decides it), for the composer's "port 25 is blocked" warning.
+   */
+  match(mailFrom: string, domains: readonly string[]): RouteMatch[] {
+    const routes = this.repo.routes();
+    return domains.map((domain) => {
+      const at = (attempt: number) => {
+        const route = pickRoute(routes, { recipientDomain: domain, mailFrom, attempt });
+        const t = this.repo.get(route?.transport ?? DIRECT);
+        return { route, type: t?.config.type ?? 'direct' };
+      };
+      const first = at(1);
+      let avoidsPort25From: number | null = null;
+      for (let n = 1; n <= 9 && avoidsPort25From === null; n++) if (at(n).type !== 'direct') avoidsPort25From = n;
+      return { domain, transport: first.route?.transport ?? DIRECT, type: first.type, route: first.route?.id ?? null, avoidsPort25From };
+    });
   }
 
   /**

@@ -84,6 +84,7 @@ const specific: Record<ChannelName, unknown[]> = {
   'routes.add': [{}, { transport: 'x', fromAttempt: 0 }, { transport: 'x', recipientDomain: 'y'.repeat(300) }, { transport: 'x', extra: 1 }],
   'routes.remove': [{}, { id: 'one' }],
   'routes.move': [{ id: 1 }, { id: 1, before: 'x' }],
+  'routes.match': [{}, { sender: 'a@b.example' }, { sender: 'a@b.example', domains: [''] }],
   'tls.hints': [{}, { domains: 'example.org' }, { domains: [''] }],
   'suppression.list': [{ all: 1 }],
   'suppression.add': [{}, { address: 'a@b.example\r\nBcc: x' }, { address: 'a@b.example', identityId: 'one' }, { address: 'a@b.example', reason: 'x'.repeat(501) }],

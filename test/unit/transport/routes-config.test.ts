@@ -150,6 +150,20 @@ describe('secrets and the transport service', () => {
     expect(secrets.resolve(`file:${f}`)).toBe(PW);
     expect(() => secrets.resolve('keychain:nope')).toThrow(/missing/);
   });
+  it('match: which transport the attempts to each domain take, and from which attempt port 25 is avoided', () => {
+    const { svc } = open(cipher);
+    svc.save({ name: 'relay', type: 'smarthost', host: 'r.example' }, null);
+    svc.save({ name: 'v4', type: 'direct', ipFamily: 'ipv4' }, null);
+    svc.addRoute({ transport: 'v4', recipientDomain: 'v4.example' });
+    svc.addRoute({ transport: 'relay', recipientDomain: 'late.example', fromAttempt: 3 });
+    svc.addRoute({ transport: 'relay', sender: 'corp.example' });
+    expect(svc.match('me@home.example', ['v4.example', 'late.example', 'other.example'])).toEqual([
+      { domain: 'v4.example', transport: 'v4', type: 'direct', route: 1, avoidsPort25From: null },
+      { domain: 'late.example', transport: 'direct', type: 'direct', route: null, avoidsPort25From: 3 },
+      { domain: 'other.example', transport: 'direct', type: 'direct', route: null, avoidsPort25From: null },
+    ]);
+    expect(svc.match('boss@corp.example', ['other.example'])[0]).toMatchObject({ transport: 'relay', type: 'smarthost', route: 3, avoidsPort25From: 1 });
+  });
   it('routes keep creation order, move before another, and protect the transports they use', () => {
     const { svc } = open(cipher);
     svc.save({ name: 'a', type: 'smarthost', host: 'a.example' }, null);
