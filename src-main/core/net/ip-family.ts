@@ -55,5 +55,6 @@ export function familyResolver(family: IpFamily, inner: Resolver): Resolver {
     txt: (n) => inner.txt(n),
     tlsa: (n) => inner.tlsa(n),
     cname: (n) => inner.cname(n),
+    ptr: (n) => inner.ptr(n),
   };
 }
