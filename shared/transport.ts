@@ -132,5 +132,22 @@ export const RouteMatch = z.object({
 });
 export type RouteMatch = z.infer<typeof RouteMatch>;
 
+/** A transport's settings, without what only the secret store and the list view know. */
+export type TransportConfig = Omit<Transport, 'hasPassword' | 'passwordSource' | 'builtin'>;
+
+/** The built-in transport: direct delivery over both IP families (mox's default). */
+export const builtinDirect: TransportConfig = {
+  name: 'direct',
+  type: 'direct',
+  host: null,
+  port: null,
+  tls: null,
+  tlsVerify: 'pkix',
+  proxy: null,
+  user: null,
+  auth: null,
+  ipFamily: 'both',
+};
+
 /** The transport every attempt uses when no route matches. */
 export const DIRECT = 'direct';

@@ -7,7 +7,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Outbox } from './core/outbox';
 import type { FieldError } from './core/transport/config';
-import type { PasswordInput } from './core/transport/service';
+import type { PasswordInput } from './core/sending/service';
 import type { Route, Transport } from '../shared/transport';
 
 export interface CliContext {

@@ -6,7 +6,7 @@
  * still work).
  */
 import { safeStorage } from 'electron';
-import type { SecretCipher } from './core/transport/secrets';
+import type { SecretCipher } from './core/sending/secrets';
 
 export const keychain: SecretCipher = {
   isAvailable: () =>

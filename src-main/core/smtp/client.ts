@@ -51,7 +51,7 @@ import {
 import { DataEncoder } from './data-encoder';
 import { LineReader, type ReadFailure } from './line-reader';
 import { isPermanent, protocolError, replyText, ReplyParser, type Reply, type ReplyContext } from './reply';
-import type { SaslClient } from '../transport/sasl/mechanism';
+import type { SaslClient } from './sasl/mechanism';
 
 /** RFC 4954 §4: the AUTH exchange ends within a few round trips; a server that goes on is hostile. */
 const MAX_AUTH_CHALLENGES = 8;

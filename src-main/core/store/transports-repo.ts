@@ -4,7 +4,7 @@
  * Only data access: validation is transport/config.ts and transport/routes.ts.
  */
 import type { Route, Transport } from '../../../shared/transport';
-import { builtinDirect, type TransportConfig } from '../transport/config';
+import { builtinDirect, type TransportConfig } from '../../../shared/transport';
 import type { Store } from './store';
 
 interface TransportRow {

@@ -10,10 +10,11 @@
  * One function decides it for the CLI, the IPC handlers and the store: a transport that passes
  * here is one the delivery code can use.
  */
-import { TransportInput, type Transport } from '../../../shared/transport';
+import { builtinDirect, TransportInput, type TransportConfig } from '../../../shared/transport';
 import { parseProxy } from '../net/socks';
 
-export type TransportConfig = Omit<Transport, 'hasPassword' | 'passwordSource' | 'builtin'>;
+export type { TransportConfig };
+export { builtinDirect };
 
 export interface FieldError {
   field: string;
@@ -79,16 +80,3 @@ export function normalizeTransport(input: unknown, opts: { hasPassword: boolean 
   };
 }
 
-/** The built-in transport: direct delivery over both IP families (mox's default). */
-export const builtinDirect: TransportConfig = {
-  name: 'direct',
-  type: 'direct',
-  host: null,
-  port: null,
-  tls: null,
-  tlsVerify: 'pkix',
-  proxy: null,
-  user: null,
-  auth: null,
-  ipFamily: 'both',
-};

@@ -13,7 +13,7 @@ import { createTestCa, createSelfSigned, type TestCa } from '../../helpers/certs
 import { startScriptedPeer, startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
 import { startSocks5Peer } from '../../helpers/socks5-peer';
 import { startHarness, type Harness } from '../delivery/harness';
-import type { PasswordInput } from '../../../src-main/core/transport/service';
+import type { PasswordInput } from '../../../src-main/core/sending/service';
 
 const PASSWORD = 'S3cr3t-relay-pässword';
 let ca: TestCa;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createStubResolver } from '../../../src-main/core/dns';
 import { exportAttempts } from '../../../src-main/core/export/export';
 import { Outbox } from '../../../src-main/core/outbox';
-import type { SecretCipher } from '../../../src-main/core/transport/secrets';
+import type { SecretCipher } from '../../../src-main/core/sending/secrets';
 import { createHandlers, dispatch, type HandlerTable } from '../../../src-main/ipc-handlers';
 import { createTestCa, type TestCa } from '../../helpers/certs';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';

@@ -6,9 +6,9 @@ import { parseProxy } from '../../../src-main/core/net/socks';
 import { Store } from '../../../src-main/core/store/store';
 import { TransportsRepo } from '../../../src-main/core/store/transports-repo';
 import { normalizeTransport } from '../../../src-main/core/transport/config';
-import { domainMatches, normalizeRoute, pickRoute } from '../../../src-main/core/transport/routes';
-import { SecretStore, type SecretCipher } from '../../../src-main/core/transport/secrets';
-import { TransportService } from '../../../src-main/core/transport/service';
+import { domainMatches, normalizeRoute, pickRoute } from '../../../src-main/core/sending/routes';
+import { SecretStore, type SecretCipher } from '../../../src-main/core/sending/secrets';
+import { TransportService } from '../../../src-main/core/sending/service';
 import type { Route } from '../../../shared/transport';
 import { tmpDir } from '../../helpers/tmp';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { cramMd5Client } from '../../../src-main/core/transport/sasl/cram-md5';
-import { pickMechanism, saslClient } from '../../../src-main/core/transport/sasl';
-import { loginClient } from '../../../src-main/core/transport/sasl/login';
-import { plainClient } from '../../../src-main/core/transport/sasl/plain';
-import { scramClient } from '../../../src-main/core/transport/sasl/scram';
+import { cramMd5Client } from '../../../src-main/core/smtp/sasl/cram-md5';
+import { pickMechanism, saslClient } from '../../../src-main/core/smtp/sasl';
+import { loginClient } from '../../../src-main/core/smtp/sasl/login';
+import { plainClient } from '../../../src-main/core/smtp/sasl/plain';
+import { scramClient } from '../../../src-main/core/smtp/sasl/scram';
 
 const b = (s: string) => Buffer.from(s, 'utf8');
 

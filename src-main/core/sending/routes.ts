@@ -8,7 +8,7 @@
 import type { Route, RouteInput } from '../../../shared/transport';
 import { RouteInput as RouteInputSchema } from '../../../shared/transport';
 import { parseDomain, parseMailbox } from '../compose/address';
-import type { FieldError } from './config';
+import type { FieldError } from '../transport/config';
 
 export interface RouteQuery {
   /** Recipient domain, A-label. */

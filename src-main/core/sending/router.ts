@@ -13,11 +13,12 @@
 import { deliverDomain, type EngineOptions } from '../delivery/deliver';
 import type { DeliverFn, DeliveryJob, DeliveryOutcome } from '../delivery/types';
 import { DeliveryError } from '../errors';
-import { familyDialer, familyResolver } from '../net/ip-family';
+import { familyResolver } from '../dns/family';
+import { familyDialer } from '../net/ip-family';
 import { parseProxy, socksDialer } from '../net/socks';
 import type { StoredTransport, TransportsRepo } from '../store/transports-repo';
-import type { TransportConfig } from './config';
-import { deliverViaRelay } from './relay';
+import type { TransportConfig } from '../transport/config';
+import { deliverViaRelay } from '../delivery/relay';
 import { pickRoute } from './routes';
 import type { SecretStore } from './secrets';
 

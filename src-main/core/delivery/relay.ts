@@ -20,9 +20,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock } from '../clock';
-import { readChunks } from '../delivery/host-attempt';
-import { blankAttempt, type AttemptDraft } from '../delivery/record';
-import type { DeliveryJob, DeliveryOutcome, RecipientOutcome } from '../delivery/types';
+import { readChunks } from './host-attempt';
+import { blankAttempt } from './record';
+type AttemptDraft = AttemptRecord;
+import type { AttemptRecord, DeliveryJob, DeliveryOutcome, RecipientOutcome } from './types';
 import type { Resolver } from '../dns/types';
 import { DeliveryError, toDeliveryError } from '../errors';
 import type { Dialer } from '../net/dialer';
@@ -30,8 +31,8 @@ import { familyAllows, familyDialer } from '../net/ip-family';
 import { SmtpSession, type SmtpTimeouts } from '../smtp/client';
 import { caWithExtra } from '../tls-policy/pkix';
 import { tlsFailureFromAuthorizationError } from '../tls-policy/tlsrpt';
-import type { TransportConfig } from './config';
-import { pickMechanism, saslClient, type SaslMechanismName } from './sasl';
+import type { TransportConfig } from '../transport/config';
+import { pickMechanism, saslClient, type SaslMechanismName } from '../smtp/sasl';
 
 export interface RelayOptions {
   resolver: Resolver;
