@@ -38,7 +38,7 @@ let port: number;
 
 function attempt(over: Partial<AttemptRecord>): AttemptRecord {
   return {
-    startedAt: T, durationMs: 10, domain: 'sts.example', host: 'mx.sts.example', ip: '127.0.0.10', port: 25, stage: 'data', starttls: true,
+    startedAt: T, transport: 'direct', routeId: null, durationMs: 10, domain: 'sts.example', host: 'mx.sts.example', ip: '127.0.0.10', port: 25, stage: 'data', starttls: true,
     tlsVersion: 'TLSv1.3', tlsCipher: null, certFingerprint: null, verification: 'pkix', verificationReason: null, mtaStsMode: 'enforce',
     dane: false, requiretls: false, plaintextFallback: false, tlsrptPolicy: 'sts', tlsrptFailure: null, code: 250, enhancedCode: '2.0.0',
     reply: 'ok', errorCode: null, permanent: false, transcript: [], results: [], ...over,
