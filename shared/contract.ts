@@ -8,6 +8,7 @@
  * drops error classes, so errors are plain data with a stable code.
  */
 import { z } from 'zod';
+import { ReadinessReport, ReadinessSendBlock } from './readiness';
 import {
   AddressCheck,
   Attempt,
@@ -221,6 +222,14 @@ export const channels = {
     z.array(RouteMatch),
   ),
   'outbox.exportEml': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ path: z.string().nullable() })),
+  // Readiness (delivery-rules §14): run the checks now, the last report (null: never run on
+  // this computer), and whether compose must warn that this message cannot leave.
+  'readiness.run': channel(z.object({ from: z.string().min(3).max(998).optional() }).strict(), ReadinessReport),
+  'readiness.last': channel(Empty, ReadinessReport.nullable()),
+  'readiness.sendBlock': channel(
+    z.object({ from: z.string().max(998), recipientDomains: z.array(z.string().max(255)).max(1000) }).strict(),
+    ReadinessSendBlock,
+  ),
 } as const;
 
 export type Channels = typeof channels;
@@ -252,6 +261,8 @@ export const OutboxEvent = z.discriminatedUnion('type', [
     kind: z.enum(['delay', 'failure', 'unencrypted']),
     text: z.string(),
   }),
+  // The readiness check ran again (the network changed): fetch readiness.last.
+  z.object({ type: z.literal('readiness'), ranAt: z.number() }),
 ]);
 export type OutboxEvent = z.infer<typeof OutboxEvent>;
 

@@ -40,3 +40,16 @@ const RANK: Record<ReadinessStatus, number> = { pass: 0, unknown: 1, warn: 2, fa
 export function worstStatus(statuses: readonly ReadinessStatus[]): ReadinessStatus {
   return statuses.reduce<ReadinessStatus>((w, s) => (RANK[s] > RANK[w] ? s : w), 'pass');
 }
+
+/** What compose shows before sending (issue 12 item 5). */
+export const ReadinessSendBlock = z.object({
+  /** The last readiness run found outbound port 25 blocked. */
+  port25Blocked: z.boolean(),
+  /** The transport a route would carry this message through instead (null: direct). */
+  carriedBy: z.string().nullable(),
+  /** Warn: port 25 is blocked and nothing but direct delivery would carry the message. */
+  blocked: z.boolean(),
+  /** When the readiness report this is based on was made. */
+  checkedAt: z.number().nullable(),
+});
+export type ReadinessSendBlock = z.infer<typeof ReadinessSendBlock>;

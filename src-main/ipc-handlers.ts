@@ -35,6 +35,7 @@ import {
   publicIdentity,
 } from './core/identities';
 import type { Outbox } from './core/outbox';
+import { DeliveryError } from './core/errors';
 import { QueueFeatureError } from './core/queue-features';
 import { transportHandlers } from './ipc-transport';
 
@@ -203,6 +204,16 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       fs.writeFileSync(target, dsn.eml, { mode: 0o600 });
       return { path: target };
     },
+    'readiness.run': async ({ from }) => {
+      try {
+        return await core.readiness.run({ from });
+      } catch (e) {
+        if (e instanceof DeliveryError && e.code === 'INVALID_INPUT') throw new IpcFailure('VALIDATION', e.message);
+        throw e;
+      }
+    },
+    'readiness.last': () => core.readiness.last,
+    'readiness.sendBlock': (message) => core.readiness.sendBlock(message),
     'logs.openFolder': async () => {
       await platform.openPath(core.logDir ?? core.dataDir);
       return {};

@@ -147,6 +147,8 @@ async function start(): Promise<void> {
   core.queue.start();
   core.retention.start();
   if (core.store.getSettings().tlsReports) core.tlsReports.start();
+  // Readiness (issue 12): the check runs again when the network changes; the panel follows.
+  core.readiness.watchNetwork();
   attachDesktopSignals(core, appIconPath(), () => mainWindow);
   Menu.setApplicationMenu(
     buildMenu({

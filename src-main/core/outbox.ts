@@ -129,6 +129,7 @@ export class Outbox {
       targets: net.readinessTargets,
       timeoutMs: net.readinessTimeoutMs,
       routeCarrier: net.routeCarrier,
+      emit: (e) => this.events.emit(e),
     });
     this.mtaStsRefresher = new MtaStsRefresher({
       cache: this.engine.mtaSts.cache,

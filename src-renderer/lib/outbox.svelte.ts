@@ -175,6 +175,7 @@ export class OutboxStore {
     let progress: Map<string, { bytesSent: number; size: number }> | undefined;
     let structural = false;
     for (const e of batch) {
+      if (e.type === 'readiness') continue; // the readiness panel's business
       if (e.type === 'progress') {
         progress ??= new Map(this.#progress);
         progress.set(e.messageId, { bytesSent: e.bytesSent, size: e.size });

@@ -26,13 +26,18 @@ export async function startEnv(
   name: string,
   network: NetworkOptions = {},
   viewport = { width: 1280, height: 820 },
-  hostOptions: Pick<HostOptions, 'chooseFiles'> = {},
+  hostOptions: Pick<HostOptions, 'chooseFiles' | 'firstRun'> = {},
 ): Promise<Env> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `outbox-e2e-${name}-`));
   const dns = await startFakeDns();
   const host = await startHost({
     dataDir,
-    network: { dnsServers: [dns.address], ehloName: 'client.test', connectTimeoutMs: 3000, ...network },
+    network: {
+      dnsServers: [dns.address],
+      ehloName: 'client.test',
+      connectTimeoutMs: 3000,
+      ...network,
+    },
     ...hostOptions,
   });
   const browser = await launchBrowser();

@@ -40,6 +40,11 @@ export interface HostOptions extends Omit<OutboxOptions, 'version'> {
   core?: Outbox;
   /** What the "attach files" dialog returns (the host has no native dialog). */
   chooseFiles?: () => string[];
+  /**
+   * Start as a computer that has never run the readiness check (its panel then shows above
+   * every view). Default: the check has run once already, against loopback targets only.
+   */
+  firstRun?: boolean;
 }
 
 /**
@@ -51,12 +56,22 @@ const testKeychain = {
   encrypt: (s: string) => Buffer.from(Buffer.from(s, 'utf8').map((b) => b ^ 0x6b)),
   decrypt: (b: Buffer) => Buffer.from(b.map((x) => x ^ 0x6b)).toString('utf8'),
 };
+/** The host is a test machine: its readiness check reaches nothing beyond the fake DNS. */
+const LOOPBACK_READINESS = { port25: [], myIp: [], dnsbl: [], dnssecSigned: 'signed.test', dnssecBogus: 'bogus.test' };
 
 export async function startHost(opts: HostOptions): Promise<Host> {
   if (!fs.existsSync(path.join(rendererDir, 'index.html'))) {
     throw new Error('dist/renderer is missing: run `npm run build` first');
   }
-  const core = opts.core ?? new Outbox({ secretCipher: testKeychain, ...opts, version: 'test-host' });
+  const core =
+    opts.core ??
+    new Outbox({
+      secretCipher: testKeychain,
+      ...opts,
+      network: { readinessTargets: LOOPBACK_READINESS, readinessTimeoutMs: 1000, ...opts.network },
+      version: 'test-host',
+    });
+  if (!opts.firstRun && !opts.core && core.readiness.last === null) await core.readiness.run();
   const exportsDir = path.join(opts.dataDir, 'exports');
   const table = createHandlers(core, {
     async chooseFiles() {

@@ -50,7 +50,7 @@ async function identityChecks(deps: ReadinessDeps, identity: ReadinessIdentity, 
 
 function noIdentity(): ReadinessCheck[] {
   return (['spf', 'dmarc', 'dkim', 'mx'] as const).map((id) =>
-    check(id, 'unknown', 'No sender address to check.', 'Add an identity (Settings → Identities), or pass --from ADDR.', {}),
+    check(id, 'unknown', 'No sender address to check.', 'Add an identity (Settings → Identities); with outbox doctor, pass --from ADDR.', {}),
   );
 }
 

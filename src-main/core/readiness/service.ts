@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import { getServers } from 'node:dns';
 import path from 'node:path';
-import { ReadinessReport } from '../../../shared/readiness';
+import type { OutboxEvent } from '../../../shared/contract';
+import { ReadinessReport, type ReadinessSendBlock } from '../../../shared/readiness';
 import type { Clock } from '../clock';
 import { parseMailbox } from '../compose/address';
 import { createStubResolver } from '../dns';
@@ -18,6 +19,7 @@ import type { Resolver } from '../dns/types';
 import { DeliveryError } from '../errors';
 import type { Dialer } from '../net/dialer';
 import type { Store } from '../store/store';
+import { watchNetwork } from './network-watch';
 import { port25Blocked, runReadiness } from './run';
 import { resolveTargets, type ReadinessTargets } from './targets';
 import type { IpFamilySetting, ReadinessIdentity } from './types';
@@ -47,16 +49,8 @@ export interface ReadinessServiceOptions {
   /** The direct transport's IP family; 'both' until transports exist. */
   directIpFamily?: (() => IpFamilySetting) | undefined;
   routeCarrier?: RouteCarrier | undefined;
-}
-
-export interface SendBlock {
-  /** The last readiness run found outbound port 25 blocked. */
-  port25Blocked: boolean;
-  /** A route would carry this message through another transport (null: direct). */
-  carriedBy: string | null;
-  /** Show the warning: port 25 is blocked and nothing but direct delivery would carry it. */
-  blocked: boolean;
-  checkedAt: number | null;
+  /** Tells the renderer a new report exists (after a re-run on a network change). */
+  emit?: ((event: OutboxEvent) => void) | undefined;
 }
 
 const FILE = 'readiness.json';
@@ -130,8 +124,25 @@ export class ReadinessService {
     return [all.find((i) => i.address.toLowerCase() === address.toLowerCase()) ?? { address, dkimKeys: [] }];
   }
 
+  /**
+   * Re-runs the check whenever the network changes (the app does this; the CLI does not), and
+   * tells the renderer. A failing run leaves the last report in place. Returns the stop function.
+   */
+  watchNetwork(opts: { intervalMs?: number; interfaces?: Parameters<typeof watchNetwork>[0]['interfaces'] } = {}): () => void {
+    return watchNetwork({
+      clock: this.#o.engine().clock,
+      ...opts,
+      onChange: () => {
+        this.run().then(
+          (r) => this.#o.emit?.({ type: 'readiness', ranAt: r.ranAt }),
+          () => {},
+        );
+      },
+    });
+  }
+
   /** What compose shows before sending (issue 12 item 5). */
-  sendBlock(message: { from: string; recipientDomains: string[] }): SendBlock {
+  sendBlock(message: { from: string; recipientDomains: string[] }): ReadinessSendBlock {
     const blocked = port25Blocked(this.#last);
     const carriedBy = blocked ? (this.#o.routeCarrier?.(message) ?? null) : null;
     return { port25Blocked: blocked, carriedBy, blocked: blocked && carriedBy === null, checkedAt: this.#last?.ranAt ?? null };

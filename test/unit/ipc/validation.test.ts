@@ -97,6 +97,9 @@ const specific: Record<ChannelName, unknown[]> = {
   'tlsReports.build': [{}, { date: 'yesterday' }, { date: '2026-1-1' }],
   'dsn.get': [{}, { messageId: 3 }, { messageId: 'x'.repeat(65) }],
   'dsn.save': [{}, { messageId: 'm1', path: '/etc/passwd' }],
+  'readiness.run': [{ from: 5 }, { from: '' }, { targets: { port25: ['203.0.113.1'] } }, { from: 'x'.repeat(999) }],
+  'readiness.last': [{ all: true }],
+  'readiness.sendBlock': [{}, { from: 'a@b.test' }, { from: 'a@b.test', recipientDomains: 'b.test' }, { from: 'a@b.test', recipientDomains: [], route: 'x' }],
 };
 
 test('every channel has malformed-payload cases', () => {

@@ -1,0 +1,113 @@
+/**
+ * The readiness channels on the real core: readiness.last before and after a run, the report
+ * kept across restarts (and a damaged file ignored), the compose warning when port 25 is
+ * blocked unless a route carries the message, and the re-run on a network change.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type os from 'node:os';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { OutboxEvent } from '../../../shared/contract';
+import { ManualClock } from '../../../src-main/core/clock';
+import { createStubResolver } from '../../../src-main/core/dns';
+import { Outbox, type NetworkOptions } from '../../../src-main/core/outbox';
+import { createHandlers, dispatch } from '../../../src-main/ipc-handlers';
+import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
+import { tmpDir } from '../../helpers/tmp';
+
+let dns: FakeDns;
+let closedPort: number;
+const dirs: (() => void)[] = [];
+beforeAll(async () => {
+  dns = await startFakeDns();
+  dns.add('signed.test', 'A', ['198.51.100.1'], { ad: true }).servfail('bogus.test', 'A');
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  closedPort = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+});
+afterAll(async () => {
+  await dns.close();
+  for (const c of dirs) c();
+});
+
+function open(dir: string, extra: NetworkOptions = {}, clock?: ManualClock) {
+  const core = new Outbox({
+    dataDir: dir,
+    ...(clock ? { clock } : {}),
+    network: {
+      resolver: createStubResolver({ servers: [dns.address], timeoutMs: 300, tries: 1 }),
+      readinessTargets: { port25: [{ host: '127.0.0.1', port: closedPort }], myIp: [], dnsbl: [], dnssecSigned: 'signed.test', dnssecBogus: 'bogus.test' },
+      readinessTimeoutMs: 500,
+      ...extra,
+    },
+  });
+  const table = createHandlers(core, { chooseFiles: async () => [], chooseSavePath: async () => null, openPath: async () => {} });
+  const call = (channel: string, payload: unknown) => dispatch(table, channel, payload) as Promise<{ ok: boolean; value?: any; error?: any }>;
+  return { core, call };
+}
+
+function freshDir(): string {
+  const t = tmpDir('outbox-readiness-ipc-');
+  dirs.push(t.cleanup);
+  return t.dir;
+}
+
+test('last is null until a run; the run is kept across restarts; a damaged file is ignored', async () => {
+  const dir = freshDir();
+  let { core, call } = open(dir);
+  expect((await call('readiness.last', {})).value).toBeNull();
+  const run = await call('readiness.run', {});
+  expect(run.ok).toBe(true);
+  expect(run.value.checks.find((c: { id: string }) => c.id === 'port25').status).toBe('fail');
+  expect((await call('readiness.last', {})).value).toEqual(run.value);
+  await core.close();
+
+  ({ core, call } = open(dir));
+  expect((await call('readiness.last', {})).value).toEqual(run.value);
+  await core.close();
+
+  fs.writeFileSync(path.join(dir, 'readiness.json'), '{"ranAt": 1, "checks": [{"id": "port25"');
+  ({ core, call } = open(dir));
+  expect((await call('readiness.last', {})).value).toBeNull();
+  await core.close();
+});
+
+test('sendBlock: port 25 blocked and no route → warn; a route that carries the message → no warning', async () => {
+  const { core, call } = open(freshDir());
+  const msg = { from: 'me@example.test', recipientDomains: ['example.org'] };
+  expect((await call('readiness.sendBlock', msg)).value).toEqual({ port25Blocked: false, carriedBy: null, blocked: false, checkedAt: null });
+  await call('readiness.run', {});
+  expect((await call('readiness.sendBlock', msg)).value).toMatchObject({ port25Blocked: true, carriedBy: null, blocked: true });
+  await core.close();
+
+  const routed = open(freshDir(), { routeCarrier: (m) => (m.recipientDomains.includes('example.org') ? 'relay' : null) });
+  await routed.call('readiness.run', {});
+  expect((await routed.call('readiness.sendBlock', msg)).value).toMatchObject({ port25Blocked: true, carriedBy: 'relay', blocked: false });
+  expect((await routed.call('readiness.sendBlock', { ...msg, recipientDomains: ['other.test'] })).value).toMatchObject({ blocked: true });
+  await routed.core.close();
+});
+
+test('run with a bad --from is a validation error; the renderer cannot pass targets', async () => {
+  const { core, call } = open(freshDir());
+  expect((await call('readiness.run', { from: 'not an address' })).error.code).toBe('VALIDATION');
+  expect((await call('readiness.run', { targets: { port25: ['192.0.2.1'] } })).error.code).toBe('VALIDATION');
+  await core.close();
+});
+
+test('a network change re-runs the check and tells the renderer', async () => {
+  const clock = new ManualClock();
+  const { core } = open(freshDir(), {}, clock);
+  const seen: OutboxEvent[] = [];
+  core.events.subscribe((b) => seen.push(...b));
+  let ifaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> = { eth0: [{ address: '192.0.2.10', internal: false } as os.NetworkInterfaceInfo] };
+  const stop = core.readiness.watchNetwork({ intervalMs: 1000, interfaces: () => ifaces });
+  ifaces = { wlan0: [{ address: '198.51.100.20', internal: false } as os.NetworkInterfaceInfo] };
+  clock.advance(2000);
+  await expect.poll(() => core.readiness.last).not.toBeNull();
+  clock.advance(100); // the event batcher flushes on this clock
+  await expect.poll(() => { clock.advance(100); return seen.filter((e) => e.type === 'readiness').length; }).toBe(1);
+  stop();
+  await core.close();
+});
