@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ReadinessReport, ReadinessSendBlock } from './readiness';
 import {
   AddressCheck,
+  AttachmentToken,
   Attempt,
   DisplayText,
   DkimAlgorithm,
@@ -51,14 +52,23 @@ export const MessageQuery = z
   })
   .strict();
 
-/** A file the user attached: checked by main (exists, readable, regular file, its size). */
+/**
+ * A file the user attached, as main checked it: a grant token when it may be sent, or why not.
+ * The renderer never sees or names a path (src-main/attachment-grants.ts).
+ */
 export const AttachmentInfo = z.object({
-  path: z.string(),
+  token: AttachmentToken.nullable(),
   filename: z.string(),
   size: z.number().int().nullable(),
   error: z.string().nullable(),
 });
 export type AttachmentInfo = z.infer<typeof AttachmentInfo>;
+
+/** A loaded draft: attachments granted again; files that cannot be attached any more listed. */
+export const LoadedDraft = Draft.extend({
+  unavailableAttachments: z.array(z.object({ filename: z.string(), error: z.string() })),
+});
+export type LoadedDraft = z.infer<typeof LoadedDraft>;
 
 export const channels = {
   'app.info': channel(
@@ -84,7 +94,7 @@ export const channels = {
   ),
   'drafts.save': channel(Draft, z.object({ id: z.string() })),
   'drafts.list': channel(Empty, z.array(DraftSummary)),
-  'drafts.load': channel(z.object({ id: z.string().min(1).max(64) }).strict(), Draft),
+  'drafts.load': channel(z.object({ id: z.string().min(1).max(64) }).strict(), LoadedDraft),
   'drafts.delete': channel(z.object({ id: z.string().min(1).max(64) }).strict(), Ok),
   'outbox.send': channel(Draft, z.object({ messageId: z.string() })),
   'outbox.action': channel(
@@ -103,7 +113,8 @@ export const channels = {
     z.array(AddressCheck),
   ),
   'compose.pickAttachments': channel(Empty, z.array(AttachmentInfo)),
-  'compose.statAttachments': channel(z.object({ paths: z.array(z.string().min(1).max(4096)).max(100) }).strict(), z.array(AttachmentInfo)),
+  /** Re-checks granted files (size, still there); tokens only. */
+  'compose.statAttachments': channel(z.object({ tokens: z.array(z.string().max(100)).max(100) }).strict(), z.array(AttachmentInfo)),
   'notices.list': channel(
     z.object({ limit: z.number().int().min(1).max(500).default(100), unseenOnly: z.boolean().default(false) }).strict(),
     z.array(Notice),
@@ -297,10 +308,11 @@ export type OutboxApi = {
   /** Tells main the renderer is ready for events (events are held until then). */
   ready(): void;
   /**
-   * The local path of a File the user dropped or picked (Electron's webUtils), or null where
-   * files have no path (a browser). Paths are checked again by main before use.
+   * Attaches Files the user dropped on the window: the preload finds each File's path
+   * (Electron's webUtils) and main grants a token for it — the page never handles a path.
+   * Files without a local path (a plain browser) come back with an error.
    */
-  pathForFile(file: File): string | null;
+  attachFiles(files: File[]): Promise<IpcResult<AttachmentInfo[]>>;
 };
 
 export const channelNames = Object.keys(channels) as ChannelName[];
@@ -308,3 +320,5 @@ export const eventNames = Object.keys(events) as EventName[];
 export const INVOKE_PREFIX = 'outbox:invoke:';
 export const EVENT_PREFIX = 'outbox:event:';
 export const READY_CHANNEL = 'outbox:ready';
+/** Dropped files' paths, preload → main; not an invoke channel, so page scripts cannot name paths. */
+export const DROP_CHANNEL = 'outbox:drop';

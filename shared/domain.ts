@@ -255,14 +255,20 @@ export const DkimSelector = z
   .max(200)
   .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, 'a selector is one or more DNS labels');
 
+/**
+ * An attachment as the renderer holds it: an opaque token that main handed out for a file the
+ * user chose in main's own dialog or dropped on the window. The renderer never names a path.
+ */
+export const AttachmentToken = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'not an attachment token');
+
 export const DraftAttachment = z.object({
-  path: z.string().min(1).max(4096),
-  filename: HeaderText.optional(),
+  token: AttachmentToken,
+  filename: DisplayText.optional(),
   contentType: HeaderText.optional(),
   size: z.number().int().nonnegative().optional(),
 }).strict();
 
-export const Draft = z.object({
+const draftFields = {
   id: z.string().max(64).optional(),
   identityId: z.number().int().nullable().optional(),
   from: HeaderText.default(''),
@@ -270,14 +276,32 @@ export const Draft = z.object({
   cc: z.array(HeaderText).max(1000).default([]),
   bcc: z.array(HeaderText).max(1000).default([]),
   replyTo: HeaderText.optional(),
-  subject: HeaderText.default(''),
+  subject: DisplayText.default(''),
   text: z.string().max(10 * 1024 * 1024).default(''),
   html: z.string().max(10 * 1024 * 1024).optional(),
-  attachments: z.array(DraftAttachment).max(100).default([]),
   tlsMode: TlsMode.default('default'),
-}).strict();
+};
+
+/** A draft as it crosses IPC: attachments are grant tokens. */
+export const Draft = z.object({ ...draftFields, attachments: z.array(DraftAttachment).max(100).default([]) }).strict();
 export type Draft = z.infer<typeof Draft>;
 export type DraftInput = z.input<typeof Draft>;
+
+/** A file main may read for a message: from a grant (app) or named on the command line (CLI). */
+export const LocalAttachment = z.object({
+  path: z.string().min(1).max(4096),
+  filename: DisplayText.optional(),
+  contentType: HeaderText.optional(),
+  size: z.number().int().nonnegative().optional(),
+}).strict();
+export type LocalAttachment = z.infer<typeof LocalAttachment>;
+
+/**
+ * A draft on main's side: what the core sends and what the store keeps. Its paths come only
+ * from grants (or the CLI's own arguments), never from the renderer.
+ */
+export const LocalDraft = z.object({ ...draftFields, attachments: z.array(LocalAttachment).max(100).default([]) }).strict();
+export type LocalDraft = z.infer<typeof LocalDraft>;
 
 export const DraftSummary = z.object({
   id: z.string(),

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Attempt, DkimAlgorithm, DkimKey, Draft, MessageDetail, TlsMode } from '../shared/domain';
+import type { Attempt, DkimAlgorithm, DkimKey, LocalDraft, MessageDetail, TlsMode } from '../shared/domain';
 import { exportAttempts, exportMessageEml } from './core/export/export';
 import { checkDns, createIdentity, DEFAULT_DKIM_ALGORITHMS, dkimRecords, getIdentity, IdentityError, publicIdentity } from './core/identities';
 import { Outbox, type NetworkOptions } from './core/outbox';
@@ -173,7 +173,7 @@ async function cmdSend(args: string[]): Promise<number> {
       if (!r.ok) throw new UsageError(r.errors.map((e) => `${e.field}: ${e.message}`).join('; '));
       messageId = r.messageId;
     } else {
-      const draft: Draft = {
+      const draft: LocalDraft = {
         from: values.from,
         to,
         cc,

@@ -9,7 +9,6 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
 import {
   channels,
@@ -21,7 +20,8 @@ import {
   type ParsedRequestOf,
   type ResponseOf,
 } from '../shared/contract';
-import type { AddressCheck } from '../shared/domain';
+import type { AddressCheck, Draft, LocalAttachment } from '../shared/domain';
+import { AttachmentGrants } from './attachment-grants';
 import { parseMailbox } from './core/compose/address';
 import { exportAttempts, exportMessageEml } from './core/export/export';
 import {
@@ -63,8 +63,18 @@ export type HandlerTable = {
   [C in ChannelName]: (request: ParsedRequestOf<C>) => Promise<ResponseOf<C>> | ResponseOf<C>;
 };
 
-export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
+/**
+ * The handler table. `grants` holds the attachment tokens main handed out (the same registry
+ * serves the preload's drop channel, which is deliberately not part of this table).
+ */
+export function createHandlers(core: Outbox, platform: Platform, grants = attachmentGrantsFor(core)): HandlerTable {
   const { store } = core;
+  /** The renderer's tokens as files main may read, or a field error on the unknown entry. */
+  const local = <D extends { attachments: Draft['attachments'] }>(draft: D): Omit<D, 'attachments'> & { attachments: LocalAttachment[] } => {
+    const r = grants.toLocal(draft.attachments);
+    if (!r.ok) throw new IpcFailure('VALIDATION', r.message, [{ path: `attachments.${r.index}`, message: r.message }]);
+    return { ...draft, attachments: r.value };
+  };
   const now = () => core.clock.now();
   return {
     'app.info': () => ({ version: core.version, dataDir: core.dataDir, logDir: core.logDir, platform: process.platform }),
@@ -83,21 +93,30 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
     'attempts.list': (q) => store.listAttempts(q),
     'drafts.save': (draft) => {
       const id = draft.id ?? crypto.randomUUID();
-      store.saveDraft(id, draft, core.clock.now());
+      // The store keeps the granted paths (main's own record), so the grant survives a restart.
+      store.saveDraft(id, local(draft), core.clock.now());
       return { id };
     },
     'drafts.list': () => store.listDrafts(),
     'drafts.load': ({ id }) => {
       const d = store.loadDraft(id);
       if (!d) throw new IpcFailure('NOT_FOUND', `no draft ${id}`);
-      return d;
+      const attachments: Draft['attachments'] = [];
+      const unavailableAttachments: { filename: string; error: string }[] = [];
+      for (const a of d.attachments) {
+        const info = grants.grant(a.path);
+        const filename = a.filename ?? info.filename;
+        if (info.token) attachments.push({ token: info.token, filename, ...(a.contentType ? { contentType: a.contentType } : {}), size: info.size ?? 0 });
+        else unavailableAttachments.push({ filename, error: info.error ?? 'cannot be attached' });
+      }
+      return { ...d, attachments, unavailableAttachments };
     },
     'drafts.delete': ({ id }) => {
       if (!store.deleteDraft(id)) throw new IpcFailure('NOT_FOUND', `no draft ${id}`);
       return {};
     },
     'outbox.send': async (draft) => {
-      const result = await core.submit(draft);
+      const result = await core.submit(local(draft));
       if (!result.ok) {
         const fields = result.errors.map((e) => ({ path: e.index === undefined ? e.field : `${e.field}.${e.index}`, message: e.message }));
         throw new IpcFailure('VALIDATION', fields[0]?.message ?? 'the message cannot be sent', fields);
@@ -130,8 +149,8 @@ export function createHandlers(core: Outbox, platform: Platform): HandlerTable {
       return { paused: true as const };
     },
     'queue.resume': () => core.features.unpause(),
-    'compose.pickAttachments': async () => (await platform.chooseFiles()).map(attachmentInfo),
-    'compose.statAttachments': ({ paths }) => paths.map(attachmentInfo),
+    'compose.pickAttachments': async () => (await platform.chooseFiles()).map((p) => grants.grant(p)),
+    'compose.statAttachments': ({ tokens }) => tokens.map((t) => grants.info(t)),
     'notices.list': ({ limit, unseenOnly }) => store.listNotices(limit, unseenOnly),
     'notices.markSeen': ({ ids }) => {
       store.markNoticesSeen(ids);
@@ -232,18 +251,38 @@ function feature<T>(fn: () => T): T {
   }
 }
 
-/** What the composer shows for an attachment; compose checks the file again when sending. */
-function attachmentInfo(p: string): AttachmentInfo {
-  const filename = path.basename(p);
-  if (!path.isAbsolute(p)) return { path: p, filename, size: null, error: 'not an absolute path' };
+const NO_PATH = 'this window cannot tell where the file is stored; use "Attach files…" instead';
+
+/** The preload's drop channel: each dropped File's path (null when it had none) → a grant. */
+export function grantDropped(grants: AttachmentGrants, paths: unknown): IpcResult<AttachmentInfo[]> {
+  const parsed = z.array(z.string().max(4096).nullable()).max(100).safeParse(paths);
+  if (!parsed.success) return { ok: false, error: { code: 'VALIDATION', message: 'invalid dropped files', fields: zodFields(parsed.error) } };
+  return { ok: true, value: parsed.data.map((p) => (p === null ? { token: null, filename: '', size: null, error: NO_PATH } : grants.grant(p))) };
+}
+
+/**
+ * Whether a frame's URL is the app's own page: same origin and inside the app's directory,
+ * compared on parsed URLs (a prefix test would admit file:///app/renderer-evil/ for
+ * file:///app/renderer).
+ */
+export function isAppUrl(frameUrl: string, appUrl: string): boolean {
+  let frame: URL;
+  let app: URL;
   try {
-    const st = fs.statSync(p);
-    if (!st.isFile()) return { path: p, filename, size: null, error: 'not a regular file' };
-    fs.accessSync(p, fs.constants.R_OK);
-    return { path: p, filename, size: st.size, error: null };
-  } catch (e) {
-    return { path: p, filename, size: null, error: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be read' };
+    frame = new URL(frameUrl);
+    app = new URL(appUrl);
+  } catch {
+    return false;
   }
+  if (frame.protocol !== app.protocol || frame.host !== app.host || frame.username || frame.password) return false;
+  if (app.protocol !== 'file:') return frame.origin === app.origin && frame.origin !== 'null';
+  const dir = app.pathname.endsWith('/') ? app.pathname : `${app.pathname}/`;
+  return frame.pathname.startsWith(dir);
+}
+
+/** The grant registry for a core: its data and log directories can never be attached. */
+export function attachmentGrantsFor(core: Outbox): AttachmentGrants {
+  return new AttachmentGrants([core.dataDir, core.logDir]);
 }
 
 /** Runs an identities operation; its errors cross IPC with their code and field. */

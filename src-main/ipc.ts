@@ -5,19 +5,20 @@
  * IPC message) and holding events until the renderer says it is ready.
  */
 import { ipcMain, type BrowserWindow, type IpcMainInvokeEvent, type WebFrameMain } from 'electron';
-import { channelNames, EVENT_PREFIX, INVOKE_PREFIX, READY_CHANNEL, type OutboxEvent } from '../shared/contract';
+import { channelNames, DROP_CHANNEL, EVENT_PREFIX, INVOKE_PREFIX, READY_CHANNEL, type OutboxEvent } from '../shared/contract';
 import type { Outbox } from './core/outbox';
-import { createHandlers, dispatch, type Platform } from './ipc-handlers';
+import { attachmentGrantsFor, createHandlers, dispatch, grantDropped, isAppUrl, type Platform } from './ipc-handlers';
 
 export function registerIpc(core: Outbox, platform: Platform, getWindow: () => BrowserWindow | null, appUrl: string): () => void {
-  const table = createHandlers(core, platform);
+  const grants = attachmentGrantsFor(core);
+  const table = createHandlers(core, platform, grants);
   let ready = false;
   const held: OutboxEvent[] = [];
 
   const trusted = (frame: WebFrameMain | null): boolean => {
     const win = getWindow();
     // Only the main frame of our own window, showing our own page, may call in.
-    return !!frame && !!win && frame === win.webContents.mainFrame && frame.url.startsWith(appUrl);
+    return !!frame && !!win && frame === win.webContents.mainFrame && isAppUrl(frame.url, appUrl);
   };
 
   for (const name of channelNames) {
@@ -28,6 +29,12 @@ export function registerIpc(core: Outbox, platform: Platform, getWindow: () => B
       return dispatch(table, name, payload);
     });
   }
+
+  // Dropped files: paths from the preload (webUtils), granted by main; see attachment-grants.ts.
+  ipcMain.handle(DROP_CHANNEL, (event: IpcMainInvokeEvent, paths: unknown) => {
+    if (!trusted(event.senderFrame)) return { ok: false, error: { code: 'FORBIDDEN', message: 'untrusted sender' } };
+    return grantDropped(grants, paths);
+  });
 
   const send = (batch: OutboxEvent[]) => getWindow()?.webContents.send(`${EVENT_PREFIX}outbox.events`, batch);
   const unsubscribe = core.events.subscribe((batch) => {
@@ -44,6 +51,7 @@ export function registerIpc(core: Outbox, platform: Platform, getWindow: () => B
   return () => {
     unsubscribe();
     ipcMain.removeListener(READY_CHANNEL, onReady);
+    ipcMain.removeHandler(DROP_CHANNEL);
     for (const name of channelNames) ipcMain.removeHandler(INVOKE_PREFIX + name);
   };
 }

@@ -2,6 +2,7 @@
  * The preload: exposes `window.outbox` and nothing else (contextIsolation + sandbox). It never
  * hands the raw IpcRendererEvent to the page (that object reaches ipcRenderer itself), and it
  * forwards only channel names of the contract's shape; main validates everything again.
+ * Dropped files' paths never reach the page: attachFiles sends them straight to main.
  */
 import { contextBridge, ipcRenderer, webUtils } from 'electron';
 import type { OutboxApi } from '../shared/contract';
@@ -9,6 +10,7 @@ import type { OutboxApi } from '../shared/contract';
 const INVOKE_PREFIX = 'outbox:invoke:';
 const EVENT_PREFIX = 'outbox:event:';
 const READY_CHANNEL = 'outbox:ready';
+const DROP_CHANNEL = 'outbox:drop';
 const NAME = /^[a-z]+\.[a-zA-Z]+$/;
 
 const api: OutboxApi = {
@@ -31,11 +33,21 @@ const api: OutboxApi = {
   ready() {
     ipcRenderer.send(READY_CHANNEL);
   },
-  pathForFile(file) {
+  async attachFiles(files) {
+    // The path of each dropped File stays in this isolated world: it goes to main on a channel
+    // the page cannot name (not an invoke channel), and main grants a token for it.
+    const list = Array.from(files as ArrayLike<File>).slice(0, 100);
+    const paths = list.map((f) => {
+      try {
+        return webUtils.getPathForFile(f) || null;
+      } catch {
+        return null;
+      }
+    });
     try {
-      return webUtils.getPathForFile(file) || null;
-    } catch {
-      return null;
+      return await ipcRenderer.invoke(DROP_CHANNEL, paths);
+    } catch (e) {
+      return { ok: false, error: { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) } };
     }
   },
 };

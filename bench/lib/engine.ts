@@ -3,7 +3,7 @@
  * DNS server (test/helpers/fake-dns, in this process) maps each bench domain's MX host to one
  * of the sink addresses; the engine's smtpPort is the sinks' port.
  */
-import type { Draft } from '../../shared/domain';
+import type { LocalDraft as Draft } from '../../shared/domain';
 import type { Dialer } from '../../src-main/core/net/dialer';
 import { Outbox } from '../../src-main/core/outbox';
 import { startFakeDns, type FakeDns } from '../../test/helpers/fake-dns';

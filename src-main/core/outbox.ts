@@ -6,7 +6,7 @@
  * engine against loopback peers.
  */
 import os from 'node:os';
-import type { Draft } from '../../shared/domain';
+import type { LocalDraft } from '../../shared/domain';
 import { systemClock, type Clock } from './clock';
 import type { EngineOptions } from './delivery/deliver';
 import type { DeliverFn } from './delivery/types';
@@ -300,7 +300,7 @@ export class Outbox {
   }
 
   /** Validates, builds and durably queues a draft; the queue picks it up at once. */
-  async submit(draft: Draft): Promise<SubmitResult> {
+  async submit(draft: LocalDraft): Promise<SubmitResult> {
     const result = await submitDraft(draft, { store: this.store, clock: this.clock });
     if (result.ok) {
       this.events.emit({ type: 'message-added', messageId: result.messageId });

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Draft as SharedDraft } from '../../shared/domain';
+import type { LocalDraft as SharedDraft } from '../../shared/domain';
 import type { Clock } from './clock';
 import { buildMessage, type DkimOptions } from './compose/build';
 import { parseMailbox, type FieldError } from './compose/address';

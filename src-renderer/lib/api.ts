@@ -3,7 +3,7 @@
  * resolve to the value or throw an ApiError carrying the contract's error code and field
  * problems, so views can show errors where they happen.
  */
-import type { ChannelName, EventName, EventPayload, IpcError, OutboxApi, RequestOf, ResponseOf } from '../../shared/contract';
+import type { AttachmentInfo, ChannelName, EventName, EventPayload, IpcError, OutboxApi, RequestOf, ResponseOf } from '../../shared/contract';
 
 declare global {
   interface Window {
@@ -41,7 +41,9 @@ export function ready(): void {
   bridge().ready();
 }
 
-/** The local path of a dropped file, when the desktop shell can tell it (null in a browser). */
-export function pathForFile(file: File): string | null {
-  return bridge().pathForFile(file);
+/** Dropped files, granted by main (the page never sees their paths). */
+export async function attachFiles(files: File[]): Promise<AttachmentInfo[]> {
+  const result = await bridge().attachFiles(files);
+  if (!result.ok) throw new ApiError(result.error);
+  return result.value;
 }

@@ -7,7 +7,8 @@
  * exactly when the stored hints say every recipient domain supports it, Default otherwise.
  */
 import type { AddressCheck, DraftInput, DraftSummary, Identity, RecipientKind, TlsMode } from '../../shared/domain';
-import { ApiError, call } from './api';
+import type { AttachmentInfo } from '../../shared/contract';
+import { ApiError, attachFiles, call } from './api';
 import { debounce } from './debounce';
 import { errorText } from './format';
 import type { TlsHintsStore } from './hints.svelte';
@@ -25,8 +26,8 @@ export interface AttachmentItem {
   name: string;
   size: number;
   type: string;
-  /** Absolute path on disk, when the platform could provide one; without it the file cannot be sent. */
-  path: string | null;
+  /** Main's grant for the file (the renderer never holds a path); null when it cannot be sent. */
+  token: string | null;
   /** Why main cannot use the file (missing, unreadable), when it checked it. */
   error: string | null;
 }
@@ -173,7 +174,7 @@ export class ComposeStore {
 
   readonly recipientCount = $derived.by(() => KINDS.reduce((n, k) => n + this.#chips[k].length, 0));
   readonly hasInvalid = $derived.by(() => KINDS.some((k) => this.#chips[k].some((c) => c.check && !c.check.ok)));
-  readonly sendableAttachments = $derived.by(() => this.#attachments.filter((a) => a.path !== null));
+  readonly sendableAttachments = $derived.by(() => this.#attachments.filter((a) => a.token !== null));
   readonly isEmpty = $derived.by(() => this.recipientCount === 0 && !this.#subject && !this.#text && this.#attachments.length === 0);
 
   // ---- loading ----------------------------------------------------------------------------
@@ -257,7 +258,7 @@ export class ComposeStore {
 
   // ---- attachments ------------------------------------------------------------------------
 
-  /** Files chosen in the native dialog: main returns their paths, names and sizes. */
+  /** Files chosen in main's native dialog: main returns a grant token, name and size for each. */
   async pickFiles(): Promise<void> {
     try {
       this.#addChecked(await call('compose.pickAttachments', {}));
@@ -266,30 +267,20 @@ export class ComposeStore {
     }
   }
 
-  /**
-   * Dropped files: the desktop shell gives each File's path (webUtils), and main checks them.
-   * Where no path is available (a plain browser), the file is listed as not sendable.
-   */
-  async dropFiles(files: Iterable<File>, pathOf: (f: File) => string | null): Promise<void> {
+  /** Dropped files: the preload hands them to main, which grants a token for each it accepts. */
+  async dropFiles(files: Iterable<File>): Promise<void> {
     const list = [...files];
-    const withPath = list.map((f) => ({ f, path: pathOf(f) }));
-    const pathless = withPath.filter((x) => x.path === null).map(({ f }): AttachmentItem => ({ id: nextId++, name: f.name, size: f.size, type: f.type, path: null, error: null }));
-    const paths = withPath.filter((x) => x.path !== null).map((x) => x.path!);
-    if (pathless.length) {
-      this.#attachments = [...this.#attachments, ...pathless];
-      this.#changed('attachments');
-    }
-    if (paths.length === 0) return;
+    if (list.length === 0) return;
     try {
-      this.#addChecked(await call('compose.statAttachments', { paths }));
+      this.#addChecked(await attachFiles(list));
     } catch (e) {
       this.#error = `Could not attach: ${errorText(e)}`;
     }
   }
 
-  #addChecked(infos: { path: string; filename: string; size: number | null; error: string | null }[]): void {
+  #addChecked(infos: AttachmentInfo[]): void {
     if (infos.length === 0) return;
-    const items = infos.map((i): AttachmentItem => ({ id: nextId++, name: i.filename, size: i.size ?? 0, type: '', path: i.error ? null : i.path, error: i.error }));
+    const items = infos.map((i): AttachmentItem => ({ id: nextId++, name: i.filename, size: i.size ?? 0, type: '', token: i.error ? null : i.token, error: i.error }));
     this.#attachments = [...this.#attachments, ...items];
     this.#changed('attachments');
   }
@@ -322,10 +313,10 @@ export class ComposeStore {
       bcc: this.#chips.bcc.map((c) => c.input),
       subject: this.#subject,
       text: this.#text,
-      // Only files with a real path can be sent; the renderer cannot read files itself.
+      // Only files main granted can be sent; the renderer cannot read or name files itself.
       attachments: this.#attachments
-        .filter((a) => a.path !== null)
-        .map((a) => ({ path: a.path!, filename: a.name, ...(a.type ? { contentType: a.type } : {}), size: a.size })),
+        .filter((a) => a.token !== null)
+        .map((a) => ({ token: a.token!, filename: a.name, ...(a.type ? { contentType: a.type } : {}), size: a.size })),
       tlsMode: this.tlsMode,
     };
   }
@@ -355,7 +346,10 @@ export class ComposeStore {
       this.#subject = d.subject;
       this.#text = d.text;
       this.#chosenTls = d.tlsMode === 'default' ? null : d.tlsMode;
-      this.#attachments = d.attachments.map((a) => ({ id: nextId++, name: a.filename ?? a.path.split(/[\\/]/).pop() ?? a.path, size: a.size ?? 0, type: a.contentType ?? '', path: a.path, error: null }));
+      this.#attachments = [
+        ...d.attachments.map((a) => ({ id: nextId++, name: a.filename ?? 'attachment', size: a.size ?? 0, type: a.contentType ?? '', token: a.token, error: null })),
+        ...d.unavailableAttachments.map((a) => ({ id: nextId++, name: a.filename, size: 0, type: '', token: null, error: a.error })),
+      ];
       for (const k of KINDS) if (d[k].length) this.addRecipients(k, d[k].join('\n'));
       this.#saveSoon.cancel();
     } catch (e) {

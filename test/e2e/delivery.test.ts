@@ -5,6 +5,7 @@
  * 5.7.30 explanation; the live probe turns the recipient's STARTTLS indicator on.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createSelfSigned } from '../helpers/certs';
@@ -78,15 +79,18 @@ test('REQUIRETLS to a domain without support fails with the plain-language 5.7.3
 
 test('an attachment chosen with "Attach files…" is listed with its size and delivered', async () => {
   const { page } = env;
-  const file = path.join(env.dataDir, 'report-2026.pdf');
+  // The user's files live outside the app's data folder (whose files are never attachable).
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-e2e-home-'));
+  const file = path.join(home, 'report-2026.pdf');
   fs.writeFileSync(file, Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(30_000, 0x41)]));
-  picked = [file, path.join(env.dataDir, 'missing.txt')];
+  picked = [file, path.join(home, 'missing.txt'), path.join(env.dataDir, 'outbox.sqlite3')];
   await compose('dana@deliver.test', 'With attachment');
   await page.getByRole('button', { name: 'Attach files…' }).click();
   const list = page.getByTestId('attachments');
   await expect.poll(() => list.innerText()).toContain('report-2026.pdf');
   expect(await list.innerText()).toMatch(/29\.\d KB|30\.\d KB|29 KB|30 KB/);
   expect(await list.innerText()).toContain('file not found');
+  expect(await list.innerText()).toContain('belongs to the app');
   await screenshot(page, 'compose-attachment');
   await page.getByRole('button', { name: 'Send', exact: true }).click();
   const row = page.getByTestId('message-row').filter({ hasText: 'With attachment' });
@@ -94,6 +98,7 @@ test('an attachment chosen with "Attach files…" is listed with its size and de
   const got = peer.messages.find((m) => m.rcptTo.includes('dana@deliver.test'))!;
   expect(got.body.toString()).toMatch(/filename="?report-2026\.pdf/);
   expect(env.errors).toEqual([]);
+  fs.rmSync(home, { recursive: true, force: true });
 });
 
 test('the failure notice shows above the outbox and can be dismissed; a message saves as .eml', async () => {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppCommand, OutboxEvent } from '../../shared/contract';
 import { Outbox, type OutboxOptions } from '../../src-main/core/outbox';
-import { createHandlers, dispatch } from '../../src-main/ipc-handlers';
+import { attachmentGrantsFor, createHandlers, dispatch, grantDropped } from '../../src-main/ipc-handlers';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const rendererDir = path.resolve(here, '../../dist/renderer');
@@ -73,6 +73,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     });
   if (!opts.firstRun && !opts.core && core.readiness.last === null) await core.readiness.run();
   const exportsDir = path.join(opts.dataDir, 'exports');
+  const grants = attachmentGrantsFor(core);
   const table = createHandlers(core, {
     async chooseFiles() {
       return opts.chooseFiles?.() ?? [];
@@ -83,7 +84,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       return path.join(exportsDir, defaultName);
     },
     async openPath() {},
-  });
+  }, grants);
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -122,7 +123,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     sockets.add(ws);
     ws.on('close', () => (sockets.delete(ws), readySockets.delete(ws)));
     ws.on('message', async (raw) => {
-      let msg: { id?: number; channel?: unknown; payload?: unknown; ready?: boolean };
+      let msg: { id?: number; channel?: unknown; payload?: unknown; ready?: boolean; drop?: unknown };
       try {
         msg = JSON.parse(raw.toString());
       } catch {
@@ -132,7 +133,8 @@ export async function startHost(opts: HostOptions): Promise<Host> {
         readySockets.add(ws);
         return;
       }
-      const result = await dispatch(table, msg.channel, msg.payload);
+      // The preload's drop channel: the same grant registry as the table's.
+      const result = msg.drop !== undefined ? grantDropped(grants, msg.drop) : await dispatch(table, msg.channel, msg.payload);
       ws.send(JSON.stringify({ id: msg.id, result }));
     });
   });

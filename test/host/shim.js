@@ -46,9 +46,16 @@
       listeners.get(event).add(listener);
       return () => listeners.get(event).delete(listener);
     },
-    // Browser File objects have no local path; the attach dialog (compose.pickAttachments) does.
-    pathForFile() {
-      return null;
+    // Browser File objects have no local path (the preload's webUtils has no stand-in here), so
+    // main refuses each one, as it does a File without a path in the app; the attach dialog
+    // (compose.pickAttachments, the host's chooseFiles) is how host tests attach files.
+    async attachFiles(files) {
+      await open;
+      const id = ++seq;
+      return new Promise((resolve) => {
+        pending.set(id, (result) => resolve(result.ok ? { ok: true, value: result.value.map((v, i) => ({ ...v, filename: files[i]?.name ?? '' })) } : result));
+        ws.send(JSON.stringify({ id, drop: Array.from(files, () => null) }));
+      });
     },
     ready() {
       open.then(() => ws.send(JSON.stringify({ ready: true })));

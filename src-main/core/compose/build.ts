@@ -16,7 +16,7 @@
  * disk, then copied after the signature header), and attachment paths that nodemailer would
  * treat as URLs (URL access is disabled; draft validation only admits absolute paths).
  */
-import { createReadStream } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -139,12 +139,7 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
     text: draft.text,
     messageId,
     date: opts.date,
-    attachments: draft.attachments.map((a) => ({
-      path: a.path,
-      filename: a.filename ?? path.basename(a.path),
-      contentType: a.contentType,
-      contentTransferEncoding: 'base64',
-    })),
+    attachments: [],
     // Only local files named in the draft are read; never fetch a URL (SSRF / data leaks).
     disableUrlAccess: true,
     xMailer: false,
@@ -162,7 +157,9 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
   const tmpUnsigned = dkim ? path.join(dir, `.${base}.${randomBytes(6).toString('hex')}.unsigned`) : undefined;
   const scan = new MessageScan();
 
+  const opened: FileHandle[] = [];
   try {
+    mail.attachments = await openAttachments(draft, opened);
     const source = new MailComposer(mail).compile().createReadStream();
     let size: number;
     if (!dkim || !tmpUnsigned) {
@@ -193,7 +190,70 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
     const code = (e as NodeJS.ErrnoException)?.code;
     throw composeError(`could not write the message: ${e instanceof Error ? e.message : String(e)}`, code === 'ENOENT' ? 'INVALID_INPUT' : 'INTERNAL', e);
   } finally {
+    for (const fh of opened) await fh.close().catch(() => undefined);
     if (tmpUnsigned) await fs.rm(tmpUnsigned, { force: true }).catch(() => undefined);
+  }
+}
+
+/** O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused right after). */
+const OPEN_FLAGS = fsConstants.O_RDONLY | (process.platform === 'win32' ? 0 : fsConstants.O_NONBLOCK);
+
+/**
+ * Opens every attachment and checks what was opened, not what a path named earlier: only a
+ * regular file, and exactly the bytes its size promised are read (a /proc file says 0 and
+ * streams without end; a file that grows while read would pass the size limit unchecked).
+ */
+async function openAttachments(draft: Draft, opened: FileHandle[]): Promise<NonNullable<MailComposerOptions['attachments']>> {
+  const out: NonNullable<MailComposerOptions['attachments']> = [];
+  for (const [index, a] of draft.attachments.entries()) {
+    const name = a.filename ?? path.basename(a.path);
+    const refuse = (code: string, message: string) =>
+      new DeliveryError({ code: 'INVALID_INPUT', message, stage: 'compose', permanent: true, cause: [{ field: 'attachments', index, code, message }] });
+    let fh: FileHandle;
+    try {
+      fh = await fs.open(a.path, OPEN_FLAGS);
+    } catch (e) {
+      throw refuse('unreadable', `cannot read "${name}": ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    opened.push(fh);
+    const st = await fh.stat();
+    if (!st.isFile()) throw refuse('not-a-file', `"${name}" is not a regular file`);
+    out.push({
+      content: exactly(fh, st.size, () => refuse('changed', `"${name}" changed while it was being attached (${st.size} bytes expected)`)),
+      filename: name,
+      ...(a.contentType ? { contentType: a.contentType } : {}),
+      contentTransferEncoding: 'base64',
+    });
+  }
+  return out;
+}
+
+function exactly(fh: FileHandle, size: number, error: () => Error): Readable {
+  const limit = new ExactLength(size, error);
+  const rs = fh.createReadStream({ autoClose: false });
+  rs.once('error', (e) => limit.destroy(e));
+  limit.once('error', () => rs.destroy());
+  return rs.pipe(limit);
+}
+
+/** Passes exactly `size` bytes; more or fewer is an error (the file is not what was checked). */
+class ExactLength extends Transform {
+  #seen = 0;
+  constructor(
+    private readonly size: number,
+    private readonly error: () => Error,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.size) cb(this.error());
+    else cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    cb(this.#seen === this.size ? null : this.error());
   }
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type {
   Attempt,
   DomainTlsHint,
-  Draft,
+  LocalDraft,
   DraftSummary,
   MessageDetail,
   MessageSummary,
@@ -20,7 +20,7 @@ import type {
   Settings,
   TlsMode,
 } from '../../../shared/domain';
-import { Settings as SettingsSchema, Draft as DraftSchema } from '../../../shared/domain';
+import { Settings as SettingsSchema, LocalDraft as DraftSchema } from '../../../shared/domain';
 export type { StoredDkimKey, StoredIdentity } from './rows';
 import { admit } from '../queue/admission';
 import { durableTransaction, openDb, type Db, type OpenDbOptions } from './db';
@@ -323,7 +323,7 @@ export class Store {
 
   // ---- drafts ---------------------------------------------------------------------------
 
-  saveDraft(id: string, draft: Draft, at: number): void {
+  saveDraft(id: string, draft: LocalDraft, at: number): void {
     this.db
       .prepare('INSERT INTO drafts (id, updated_at, data) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data')
       .run(id, at, JSON.stringify({ ...draft, id }));
@@ -332,12 +332,12 @@ export class Store {
   listDrafts(): DraftSummary[] {
     const rows = this.db.prepare('SELECT id, updated_at, data FROM drafts ORDER BY updated_at DESC').all() as { id: string; updated_at: number; data: string }[];
     return rows.map((r) => {
-      const d = JSON.parse(r.data) as Partial<Draft>;
+      const d = JSON.parse(r.data) as Partial<LocalDraft>;
       return { id: r.id, updatedAt: r.updated_at, subject: d.subject ?? '', to: d.to ?? [] };
     });
   }
 
-  loadDraft(id: string): Draft | undefined {
+  loadDraft(id: string): LocalDraft | undefined {
     const row = this.db.prepare('SELECT data FROM drafts WHERE id = ?').get(id) as { data: string } | undefined;
     return row ? DraftSchema.parse(JSON.parse(row.data)) : undefined;
   }

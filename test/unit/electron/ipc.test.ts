@@ -18,7 +18,7 @@ vi.mock('electron', () => ({
 }));
 
 const { registerIpc } = await import('../../../src-main/ipc');
-const { channelNames, INVOKE_PREFIX, READY_CHANNEL, EVENT_PREFIX } = await import('../../../shared/contract');
+const { channelNames, DROP_CHANNEL, INVOKE_PREFIX, READY_CHANNEL, EVENT_PREFIX } = await import('../../../shared/contract');
 const { Outbox } = await import('../../../src-main/core/outbox');
 const { tmpDir } = await import('../../helpers/tmp');
 
@@ -42,8 +42,32 @@ afterAll(async () => {
   cleanup();
 });
 
-test('every contract channel is registered', () => {
-  expect([...handlers.keys()].sort()).toEqual(channelNames.map((c) => INVOKE_PREFIX + c).sort());
+test('every contract channel is registered, and the preload\'s drop channel', () => {
+  expect([...handlers.keys()].sort()).toEqual([...channelNames.map((c) => INVOKE_PREFIX + c), DROP_CHANNEL].sort());
+});
+
+test('the sender check compares the app\'s location exactly, not as a string prefix', async () => {
+  const call = handlers.get(`${INVOKE_PREFIX}app.info`)!;
+  const original = mainFrame.url;
+  try {
+    for (const url of [`${appUrl}-evil/index.html`, `${appUrl}.evil/x.html`, appUrl.replace('file://', 'file://evil.host'), `https://x${appUrl.slice(7)}/index.html`, 'not a url']) {
+      mainFrame.url = url;
+      expect(await call({ senderFrame: mainFrame }, {}), url).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    }
+    mainFrame.url = `${appUrl}/index.html#/outbox`;
+    expect(await call({ senderFrame: mainFrame }, {})).toMatchObject({ ok: true });
+  } finally {
+    mainFrame.url = original;
+  }
+});
+
+test('dropped files come through the drop channel from our frame only, and are granted by main', async () => {
+  const drop = handlers.get(DROP_CHANNEL)!;
+  expect(await drop({ senderFrame: { url: 'https://evil.example/' } }, ['/etc/hostname'])).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+  const r = (await drop({ senderFrame: mainFrame }, [null, core.dataDir + '/outbox.sqlite3'])) as { ok: true; value: { token: string | null }[] };
+  expect(r.ok).toBe(true);
+  expect(r.value.map((v) => v.token)).toEqual([null, null]);
+  expect(await drop({ senderFrame: mainFrame }, 'not a list')).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
 });
 
 test('calls from our window\'s main frame are served', async () => {

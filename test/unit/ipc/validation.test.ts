@@ -43,6 +43,8 @@ const specific: Record<ChannelName, unknown[]> = {
     { from: 'me@example.org\0' },
     { tlsMode: 'none' },
     { attachments: [{ path: '' }] },
+    { attachments: [{ path: '/etc/passwd' }] },
+    { attachments: [{ token: 'short' }] },
     { to: 'a@example.org' },
   ],
   'drafts.list': [{ all: true }],
