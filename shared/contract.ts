@@ -33,6 +33,7 @@ import {
   HoldRule,
 } from './domain';
 import { Route, RouteInput, RouteMatch, Transport, TransportInput, TransportName, TransportTestResult } from './transport';
+import { SettingsPatch } from './settings';
 
 const Empty = z.object({}).strict();
 const Ok = z.object({}).strict();
@@ -73,10 +74,17 @@ export type LoadedDraft = z.infer<typeof LoadedDraft>;
 export const channels = {
   'app.info': channel(
     Empty,
-    z.object({ version: z.string(), dataDir: z.string(), logDir: z.string().nullable(), platform: z.string() }),
+    z.object({
+      version: z.string(),
+      dataDir: z.string(),
+      logDir: z.string().nullable(),
+      platform: z.string(),
+      /** What the core noticed at start-up, e.g. a stored setting it ignored (issue 11 §2). */
+      startupNotices: z.array(z.string()),
+    }),
   ),
   'settings.get': channel(Empty, Settings),
-  'settings.set': channel(Settings.partial().strict(), Settings),
+  'settings.set': channel(SettingsPatch, Settings),
   'outbox.list': channel(MessageQuery, z.object({ total: z.number().int(), items: z.array(MessageSummary) })),
   'outbox.get': channel(z.object({ id: z.string().min(1).max(64) }).strict(), MessageDetail),
   'attempts.list': channel(

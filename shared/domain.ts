@@ -311,23 +311,8 @@ export const DraftSummary = z.object({
 });
 export type DraftSummary = z.infer<typeof DraftSummary>;
 
-export const Settings = z.object({
-  ehloName: z.string().max(255).regex(/^[A-Za-z0-9.-]*$/, 'must be a host name').default(''),
-  dnsServers: z.array(z.string().max(64)).max(8).default([]),
-  concurrency: z.number().int().min(1).max(64).default(8),
-  perDomainConcurrency: z.number().int().min(1).max(16).default(2),
-  lifetimeHours: z.number().min(1).max(24 * 30).default(120),
-  delayNoticeHours: z.number().min(0.5).max(24 * 7).default(4),
-  maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
-  theme: z.enum(['system', 'light', 'dark']).default('system'),
-  /** History retention: finished messages older than this many days are removed (rules §15). */
-  historyDays: z.number().int().min(1).max(3650).default(90),
-  /** Send the daily TLS reports (RFC 8460) to the domains that ask for them. Off in the app. */
-  tlsReports: z.boolean().default(false),
-  /** Send each failure/delay DSN (RFC 3464) to the sender's own address through the outbox. */
-  dsnToSender: z.boolean().default(false),
-});
-export type Settings = z.infer<typeof Settings>;
+/** The settings schema lives in shared/settings.ts (one schema for IPC, CLI and load). */
+export { Settings } from './settings';
 
 export const Notice = z.object({
   id: z.number().int(),

@@ -13,6 +13,7 @@ import type { Attempt, DkimAlgorithm, DkimKey, LocalDraft, MessageDetail, TlsMod
 import { exportAttempts, exportMessageEml } from './core/export/export';
 import { checkDns, createIdentity, DEFAULT_DKIM_ALGORITHMS, dkimRecords, getIdentity, IdentityError, publicIdentity } from './core/identities';
 import { Outbox, type NetworkOptions } from './core/outbox';
+import { dnsServerProblem, hostNameProblem } from '../shared/settings';
 import type { QueueAction } from './core/queue/queue';
 import { QueueFeatureError } from './core/queue-features';
 import { DeliveryError } from './core/errors';
@@ -71,7 +72,14 @@ function int(v: string | undefined, name: string): number | undefined {
 function openCore(values: Record<string, unknown>, extra: NetworkOptions = {}): Outbox {
   const network: NetworkOptions = { ...extra };
   const dns = values.dns as string[] | undefined;
-  if (dns?.length) network.dnsServers = dns;
+  if (dns?.length) {
+    // The same rule as the DNS servers setting (shared/settings.ts).
+    for (const d of dns) {
+      const problem = dnsServerProblem(d);
+      if (problem) throw new UsageError(`--dns ${d}: ${problem}`);
+    }
+    network.dnsServers = dns;
+  }
   const smtpPort = int(values['smtp-port'] as string | undefined, 'smtp-port');
   if (smtpPort) network.smtpPort = smtpPort;
   const httpsPort = int(values['https-port'] as string | undefined, 'https-port');
@@ -83,11 +91,14 @@ function openCore(values: Record<string, unknown>, extra: NetworkOptions = {}): 
       throw new UsageError(`--ca-file: ${(e as Error).message}`);
     }
   }
-  if (values.ehlo) {
-    if (!/^[A-Za-z0-9.-]{1,253}$/.test(values.ehlo as string)) throw new UsageError('--ehlo must be a host name');
+  if (values.ehlo !== undefined) {
+    const problem = hostNameProblem(values.ehlo as string);
+    if (problem) throw new UsageError(`--ehlo: ${problem}`);
     network.ehloName = values.ehlo as string;
   }
-  return new Outbox({ dataDir: (values['data-dir'] as string | undefined) ?? defaultDataDir(), network, version: '0.1.0' });
+  const core = new Outbox({ dataDir: (values['data-dir'] as string | undefined) ?? defaultDataDir(), network, version: '0.1.0' });
+  for (const notice of core.startupNotices) console.error(`outbox: warning: ${notice}`);
+  return core;
 }
 
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {

@@ -77,7 +77,7 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
   };
   const now = () => core.clock.now();
   return {
-    'app.info': () => ({ version: core.version, dataDir: core.dataDir, logDir: core.logDir, platform: process.platform }),
+    'app.info': () => ({ version: core.version, dataDir: core.dataDir, logDir: core.logDir, platform: process.platform, startupNotices: core.startupNotices }),
     'settings.get': () => store.getSettings(),
     'settings.set': (patch) => {
       const next = store.setSettings(patch);

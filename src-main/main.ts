@@ -124,6 +124,7 @@ async function start(): Promise<void> {
     return;
   }
   log.info(`Direct Outbox ${app.getVersion()} data in ${core.dataDir}`);
+  for (const notice of core.startupNotices) log.warn(notice);
   registerIpc(
     core,
     {

@@ -35,6 +35,7 @@ import { buildDayReports, type BuiltReport, type ReportIdentity } from './report
 import { createMtaStsFetcher, type MtaStsFetcher } from './tls-policy/mta-sts-fetch';
 import { MtaStsRefresher } from './tls-policy/mta-sts-refresh';
 import type { ProbeResult, Settings } from '../../shared/domain';
+import { ignoredSettingNotice } from '../../shared/settings';
 
 export interface NetworkOptions {
   /** DNS servers ("ip[:port]") instead of the settings' or the system's. */
@@ -105,6 +106,11 @@ export class Outbox {
   readonly mtaStsRefresher: MtaStsRefresher;
   /** Transports, routes and their secrets (rules §13). */
   readonly transports: TransportService;
+  /**
+   * What the core noticed while starting and worked around, e.g. a stored setting that no longer
+   * validates (its default is used). Shown by the app (app.info) and printed by the CLI.
+   */
+  readonly startupNotices: string[];
   readonly #probeCache: ProbeCache;
   readonly #network: NetworkOptions;
   /** DSNs being queued to senders; close() waits for them. */
@@ -118,6 +124,8 @@ export class Outbox {
     this.version = opts.version ?? '0.0.0';
     this.logDir = opts.logDir ?? null;
     this.#network = opts.network ?? {};
+    // A stored setting that does not validate costs only that key (its default is used).
+    this.startupNotices = this.store.loadSettings().ignored.map(ignoredSettingNotice);
     this.engine = this.#engineOptions(opts);
     this.#probeCache = new ProbeCache(this.clock);
     const net = this.#network;

@@ -21,6 +21,7 @@ import type {
   TlsMode,
 } from '../../../shared/domain';
 import { Settings as SettingsSchema, LocalDraft as DraftSchema } from '../../../shared/domain';
+import { settingsFromStored, type IgnoredSetting } from '../../../shared/settings';
 export type { StoredDkimKey, StoredIdentity } from './rows';
 import { admit } from '../queue/admission';
 import { durableTransaction, openDb, type Db, type OpenDbOptions } from './db';
@@ -304,12 +305,13 @@ export class Store {
   // ---- settings -------------------------------------------------------------------------
 
   getSettings(): Settings {
+    return this.loadSettings().settings;
+  }
+
+  /** The settings, each stored value checked on its own (shared/settings.ts), and what was ignored. */
+  loadSettings(): { settings: Settings; ignored: IgnoredSetting[] } {
     const rows = this.db.prepare('SELECT key, value FROM settings').all() as { key: string; value: string }[];
-    const raw: Record<string, unknown> = {};
-    for (const r of rows) raw[r.key] = JSON.parse(r.value);
-    // Unknown or out-of-range stored values fall back to defaults rather than break the app.
-    const parsed = SettingsSchema.safeParse(raw);
-    return parsed.success ? parsed.data : SettingsSchema.parse({});
+    return settingsFromStored(new Map(rows.map((r) => [r.key, r.value])));
   }
 
   setSettings(patch: Partial<Settings>): Settings {

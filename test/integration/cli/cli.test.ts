@@ -186,6 +186,8 @@ test.each([
   [['send', '--from', 'me@sender.test', '--to', 'a@dest.test\r\nBcc: x@y.test'], /^outbox: to/],
   [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--attach', '/nonexistent/file.pdf'], /attachments/],
   [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--bogus'], /Unknown option/],
+  [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--dns', '127.0.0.1#5353'], /^outbox: --dns 127\.0\.0\.1#5353: must be an IP address/],
+  [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--ehlo', 'bad host!'], /^outbox: --ehlo: must be a host name/],
   [['hold', 'no-such-id'], /no message/],
   [['export', '--format', 'xlsx'], /--format/],
   [['frobnicate'], /unknown command/],
