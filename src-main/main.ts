@@ -11,6 +11,7 @@ import { app, BrowserWindow, dialog, Menu, session, shell } from 'electron';
 import log from 'electron-log/main';
 import { EVENT_PREFIX } from '../shared/contract';
 import { Outbox } from './core/outbox';
+import { isSafeExternalUrl } from './external-links';
 import { registerIpc } from './ipc';
 import { keychain } from './keychain';
 import { buildMenu } from './menu';
@@ -31,6 +32,8 @@ const CSP = [
 
 log.initialize();
 log.transports.file.maxSize = 5 * 1024 * 1024; // electron-log rotates to main.old.log
+// Logs hold addresses and SMTP transcripts: created owner-only (electron-log's default is 0666).
+log.transports.file.writeOptions = { encoding: 'utf8', flag: 'a', mode: 0o600 };
 log.transports.console.level = app.isPackaged ? false : 'info';
 Object.assign(console, log.functions);
 
@@ -40,6 +43,23 @@ function nativeBindingPath(): string | undefined {
     ? [path.join(process.resourcesPath, 'native', 'better_sqlite3.node')]
     : [path.join(app.getAppPath(), 'native', 'electron', 'better_sqlite3.node')];
   return candidates.find((p) => fs.existsSync(p));
+}
+
+/**
+ * The data folder (database with DKIM private keys, queued mail) and the logs (addresses,
+ * transcripts) are the user's alone: 0700 directories, 0600 log files. POSIX only.
+ */
+function ownerOnly(dataDir: string, logDir: string): void {
+  if (process.platform === 'win32') return;
+  for (const dir of [dataDir, logDir]) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.chmodSync(dir, 0o700);
+      for (const f of fs.readdirSync(dir)) if (f.endsWith('.log')) fs.chmodSync(path.join(dir, f), 0o600);
+    } catch (e) {
+      log.warn(`could not restrict ${dir} to its owner`, e);
+    }
+  }
 }
 
 let mainWindow: BrowserWindow | null = null;
@@ -80,13 +100,17 @@ function lockDown(): void {
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
   });
+  // No web permission is ever granted or even reported as granted (checks are synchronous
+  // queries, requests are prompts; the app needs neither).
   session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+  session.defaultSession.setPermissionCheckHandler(() => false);
   app.on('web-contents-created', (_event, contents) => {
     contents.on('will-navigate', (event) => event.preventDefault());
     contents.on('will-attach-webview', (event) => event.preventDefault());
     contents.setWindowOpenHandler(({ url }) => {
-      // Only http(s) links leave the app, and only to the user's browser.
-      if (/^https?:\/\//i.test(url)) void shell.openExternal(url);
+      // Only https links to public hosts leave the app, and only to the user's browser.
+      if (isSafeExternalUrl(url)) void shell.openExternal(url);
+      else log.warn(`refused to open ${url.slice(0, 200)}`);
       return { action: 'deny' };
     });
   });
@@ -106,6 +130,7 @@ async function start(): Promise<void> {
 
   await app.whenReady();
   lockDown();
+  ownerOnly(app.getPath('userData'), path.dirname(log.transports.file.getFile().path));
 
   const indexHtml = path.join(__dirname, '../renderer/index.html');
   const appUrl = `file://${path.dirname(indexHtml).replaceAll('\\', '/')}`;

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { affectsUnsentCount, notificationsFor } from '../../../src-main/notifications';
+import { affectsUnsentCount, MAX_NOTIFICATION_CHARS, notificationsFor, plainNotificationText } from '../../../src-main/notifications';
 import { Store } from '../../../src-main/core/store/store';
 import { tmpDir } from '../../helpers/tmp';
 import { newMessage } from '../store/fixtures';
@@ -39,4 +39,14 @@ test('the unsent count covers messages with any recipient not yet final', () => 
     store.close();
     cleanup();
   }
+});
+
+test('text from remote servers is plain in a notification: no markup, controls or bidi, one line, cut to a sane length', () => {
+  const hostile = `550 5.7.1 <b>Click</b> <a href="https://evil.example">here</a> &amp; \u202egnp.exe\r\nX-Injected: 1\u0007 ${'x'.repeat(5000)}`;
+  const [n] = notificationsFor([{ type: 'notice', messageId: 'm1', kind: 'failure', text: hostile }]);
+  expect(n!.body).not.toMatch(/[<>&\u0000-\u001f\u202a-\u202e]/);
+  expect(n!.body.startsWith('550 5.7.1 ‹b›Click‹/b› ‹a href="https://evil.example"›here‹/a› ＆amp; gnp.exe X-Injected: 1 x')).toBe(true);
+  expect([...n!.body].length).toBeLessThanOrEqual(MAX_NOTIFICATION_CHARS);
+  expect(n!.body.endsWith('…')).toBe(true);
+  expect(plainNotificationText('short <reply>')).toBe('short ‹reply›');
 });
