@@ -8,7 +8,7 @@ import { createTestCa, type TestCa } from '../helpers/certs';
 import { startSmtpPeer, type SmtpPeer } from '../helpers/smtp-peer';
 import { screenshot } from './browser';
 import { startEnv, type Env } from './env';
-import { Draft as DraftSchema } from '../../shared/domain';
+import { LocalDraft as DraftSchema } from '../../shared/domain';
 
 const PASSWORD = 'e2e-Relay-Secret-42';
 let env: Env;
