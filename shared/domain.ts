@@ -74,6 +74,7 @@ export const ErrorCode = z.enum([
   'GIVE_UP', // retries exhausted or lifetime passed
   'CANCELED',
   'INVALID_INPUT',
+  'MESSAGE_FILE', // the queued .eml is missing or not what was queued (size, SHA-256)
   'INTERNAL',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

@@ -41,6 +41,8 @@ const USAGE = `usage: outbox <command> [options]
                                     sends the daily TLS reports (RFC 8460) unless --no-tls-reports
   queue                             list messages and recipient states
   hold|resume|retry|cancel ID [--recipient ADDR]
+  tls-mode ID default|require|optional   change the TLS mode of a queued or failed message
+  recover                           re-queue the queued files of a lost or damaged database
   export   --format csv|json|ndjson [--since ISO] [--until ISO] [--out FILE] | --eml ID [--out FILE] | --dsn ID [--out FILE]
   probe    DOMAIN                   MX, MTA-STS, DANE and STARTTLS/REQUIRETLS per host, without sending
   identity add --address ADDR [--name NAME] [--dkim both|rsa|ed25519|none] [--selector SEL] | list | dkim-record ID | check-dns ID
@@ -298,6 +300,40 @@ async function cmdAction(action: QueueAction, args: string[]): Promise<number> {
   } finally {
     await core.close();
   }
+}
+
+const TLS_MODES: Record<string, TlsMode> = { default: 'default', require: 'requiretls', optional: 'tls-optional' };
+
+/** RFC 8689: change a queued or failed message's TLS mode; the next attempt uses it. */
+async function cmdTlsMode(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  const [id, modeName] = positionals;
+  if (!id || !modeName) throw new UsageError('tls-mode needs a message ID and default|require|optional');
+  const mode = TLS_MODES[modeName];
+  if (!mode) throw new UsageError('tls-mode: the mode must be default, require or optional');
+  const core = openCore(values);
+  try {
+    if (!core.queue.setTlsMode(id, mode)) throw new UsageError(`no message ${id}`);
+    const failed = core.store.getMessage(id)!.recipients.filter((r) => r.state === 'failed').length;
+    print(values.json, { messageId: id, tlsMode: mode }, `${id}: TLS mode ${modeName}${failed ? ` (${failed} failed recipient(s): \`outbox retry ${id}\` queues them again)` : ''}`);
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+/** Re-queues the messages of a data folder whose database was lost or damaged (issue 10 item 8). */
+async function cmdRecover(args: string[]): Promise<number> {
+  const { values } = parse(args, {});
+  const dataDir = (values['data-dir'] as string | undefined) ?? defaultDataDir();
+  const report = await Outbox.recover(dataDir);
+  const lines = [
+    ...(report.movedAside ? [`the damaged database was moved to ${report.movedAside}`] : []),
+    `re-queued ${report.requeued.length} message(s)${report.requeued.length ? `: ${report.requeued.join(', ')}` : ''}`,
+    ...report.problems.map((p) => `not recovered: ${p.file}: ${p.reason}`),
+  ];
+  print(values.json, report, lines.join('\n'));
+  return report.problems.length ? 1 : 0;
 }
 
 async function cmdExport(args: string[]): Promise<number> {
@@ -625,6 +661,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'retry':
       case 'cancel':
         return await cmdAction(command, args);
+      case 'tls-mode':
+        return await cmdTlsMode(args);
+      case 'recover':
+        return await cmdRecover(args);
       case 'export':
         return await cmdExport(args);
       case 'probe':

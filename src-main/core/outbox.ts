@@ -19,11 +19,14 @@ import { ReadinessService, type RouteCarrier } from './readiness/service';
 import type { ReadinessTargets } from './readiness/targets';
 import { Queue } from './queue/queue';
 import { SqlitePolicyCache } from './store/mtasts-cache';
+import { recoverQueuedFiles, type RecoveryReport } from './store/recover';
 import { Store } from './store/store';
 import { TransportsRepo } from './store/transports-repo';
 import { createRoutedDeliverer } from './sending/router';
 import { SecretStore, type SecretCipher } from './sending/secrets';
 import { TransportService } from './sending/service';
+export { DataDirError } from './store/message-files';
+export type { RecoveryReport } from './store/recover';
 import { submitDraft, type SubmitResult } from './submit';
 import { messageDsn, type MessageDsn } from './dsn/message-dsn';
 import { sendNoticeDsn } from './dsn/send';
@@ -320,6 +323,15 @@ export class Outbox {
   /** The pre-send probe of a recipient domain (cached for a few minutes). */
   probe(domain: string): Promise<ProbeResult> {
     return this.#probeCache.get(domain, () => probeDomain(domain, this.engine, this.store));
+  }
+
+  /**
+   * When opening fails with DataDirError (the database is missing, empty or damaged while
+   * messages/ holds queued messages): sets a damaged database aside and re-queues every queued
+   * file that matches its envelope. The app offers it; `outbox recover` runs it.
+   */
+  static recover(dataDir: string, opts: { nativeBinding?: string | undefined; now?: number } = {}): Promise<RecoveryReport> {
+    return recoverQueuedFiles(dataDir, { nativeBinding: opts.nativeBinding, ...(opts.now !== undefined ? { now: opts.now } : {}) });
   }
 
   async close(): Promise<void> {

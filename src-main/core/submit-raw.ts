@@ -1,17 +1,19 @@
 /**
  * Queues a ready-made RFC 5322 message (`outbox send --eml FILE`): the envelope comes from the
- * command line, the bytes from the file, copied durably into the queue. For TLS-Required: No
- * the header is prepended (RFC 8689 §5); nothing else in the message is changed.
+ * command line, the bytes from the file, copied durably into the queue unchanged. A
+ * `TLS-Required: No` for the "TLS optional" mode is added at delivery time, like for composed
+ * messages (queue/message-source.ts), so the mode can still be changed.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import type { TlsMode } from '../../shared/domain';
 import type { Clock } from './clock';
 import { parseMailbox, type FieldError, type ParsedAddress } from './compose/address';
 import { syncDir, writeFileSynced } from './compose/build';
 import type { Store } from './store/store';
-import { newMessageId, type SubmitResult } from './submit';
+import { isDiskFull } from './store/db';
+import { sha256File } from './store/message-files';
+import { DISK_FULL, newMessageId, type SubmitResult } from './submit';
 
 const HEAD_BYTES = 256 * 1024;
 
@@ -55,13 +57,20 @@ export async function submitRaw(
   const id = newMessageId(now);
   const rawPath = path.join('messages', `${id}.eml`);
   const absolute = deps.store.absolutePath(rawPath);
-  const prefix = env.tlsMode === 'tls-optional' && !/^TLS-Required:/im.test(headers) ? 'TLS-Required: No\r\n' : '';
   const tmp = `${absolute}.tmp`;
-  const size = await writeFileSynced(tmp, [() => Readable.from([Buffer.from(prefix)]), () => fs.createReadStream(emlPath)], []);
-  fs.renameSync(tmp, absolute);
-  await syncDir(path.dirname(absolute));
+  let size: number;
   try {
-    deps.store.insertMessage({
+    size = await writeFileSynced(tmp, [() => fs.createReadStream(emlPath)], []);
+    fs.renameSync(tmp, absolute);
+    await syncDir(path.dirname(absolute));
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    fs.rmSync(absolute, { force: true });
+    if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
+    throw e;
+  }
+  try {
+    deps.store.queueMessage({
       id,
       createdAt: now,
       mailFrom: from.value.envelope,
@@ -76,9 +85,11 @@ export async function submitRaw(
       identityId: null,
       nextAttemptAt: now,
       recipients: rcpts.map((r) => ({ address: r.display, envelope: r.envelope, domain: r.domainAscii, kind: 'to' as const })),
+      sha256: await sha256File(absolute),
     });
   } catch (e) {
     fs.rmSync(absolute, { force: true });
+    if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     throw e;
   }
   return { ok: true, messageId: id };

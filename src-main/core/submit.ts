@@ -13,7 +13,12 @@ import { parseMailbox, type FieldError } from './compose/address';
 import type { Draft as ComposeDraft } from './compose/draft';
 import { DeliveryError } from './errors';
 import { identityByAddress, signingKeys } from './identities';
+import { isDiskFull } from './store/db';
+import { sha256File } from './store/message-files';
 import type { Store } from './store/store';
+
+/** A send that cannot be made durable is refused; nothing of it remains (issue 10 item 6). */
+export const DISK_FULL: FieldError = { field: 'draft', code: 'disk-full', message: 'disk full: the message could not be stored durably, so it was not queued; free some space and send again' };
 
 export type SubmitResult = { ok: true; messageId: string } | { ok: false; errors: FieldError[] };
 
@@ -73,6 +78,7 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
     built = await buildMessage(composeDraft, { date: new Date(now), ...(dkim.length ? { dkim } : {}), limits: { maxMessageBytes: settings.maxMessageBytes } }, absolute);
   } catch (e) {
     fs.rmSync(absolute, { force: true });
+    if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     if (e instanceof DeliveryError && e.code === 'INVALID_INPUT') {
       const problems = Array.isArray(e.cause) ? (e.cause as FieldError[]) : [{ field: 'draft', code: 'invalid', message: e.message }];
       return { ok: false, errors: problems };
@@ -80,7 +86,7 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
     throw e;
   }
   try {
-    store.insertMessage({
+    store.queueMessage({
       id,
       createdAt: now,
       mailFrom: built.envelope.mailFrom,
@@ -95,9 +101,11 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
       identityId,
       nextAttemptAt: now,
       recipients: built.envelope.recipients.map((r) => ({ address: r.address, envelope: r.envelope, domain: r.domainAscii, kind: r.kind })),
+      sha256: await sha256File(absolute),
     });
   } catch (e) {
     fs.rmSync(absolute, { force: true });
+    if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     throw e;
   }
   return { ok: true, messageId: id };

@@ -7,7 +7,7 @@
  *   MailComposer does the encoding.
  * - Bcc recipients go into the envelope only (RFC 5322 §3.6.3 allows either form; we never
  *   disclose them, not even to each other).
- * - RFC 8689 §5: `TLS-Required: No` when the user chose "deliver even if TLS is broken".
+ * - RFC 8689 §5: `TLS-Required: No` is added at delivery time, not here (queue/message-source.ts).
  *
  * Threats: a queued message that is lost or half-written after a crash (the file is written
  * under a temporary name, fsync'd, renamed, and the directory fsync'd: a message counts as
@@ -81,7 +81,8 @@ export interface BuiltMessage {
 /**
  * Header fields covered by the DKIM signature (RFC 6376 §5.4.1: From is required; the rest are
  * the ones whose alteration changes what the recipient sees or how the body is decoded).
- * TLS-Required is covered so a relay cannot alter the sender's TLS choice unnoticed.
+ * TLS-Required is deliberately NOT covered: it is added at delivery time (the TLS mode can be
+ * changed after queueing), and signing an absent field would assert its absence (§5.4).
  */
 const DKIM_HEADERS = [
   'From',
@@ -94,7 +95,6 @@ const DKIM_HEADERS = [
   'MIME-Version',
   'Content-Type',
   'Content-Transfer-Encoding',
-  'TLS-Required',
 ];
 
 /** RFC 6376 §3.1: selector = sub-domain *( "." sub-domain ). */
@@ -148,8 +148,9 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
   if (addrs.cc.length) mail.cc = addrs.cc.map(headerAddress);
   if (addrs.replyTo.length) mail.replyTo = addrs.replyTo.map(headerAddress);
   if (draft.html !== undefined && draft.html !== '') mail.html = draft.html;
-  // RFC 8689 §5: the sender prefers delivery over TLS policy enforcement for this message.
-  if (draft.tlsMode === 'tls-optional') mail.headers = { 'TLS-Required': 'No' };
+  // RFC 8689 §5: `TLS-Required: No` is not written here: it is added above the stored header at
+  // delivery time (queue/message-source.ts), outside the signature, so the TLS mode can still
+  // be changed after queueing.
 
   const dir = path.dirname(path.resolve(outPath));
   const base = path.basename(outPath);

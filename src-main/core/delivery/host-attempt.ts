@@ -10,7 +10,6 @@
  * no plaintext retry. Only without such a policy does a failed handshake fall back to
  * plaintext (rules §4), and that is recorded prominently (plaintextFallback).
  */
-import fs from 'node:fs';
 import type { DomainTlsHint, MtaStsMode } from '../../../shared/domain';
 import type { TlsaRecord } from '../dns/types';
 import { DeliveryError } from '../errors';
@@ -217,7 +216,7 @@ async function transactions(
         eightBit: job.eightBit,
         size: job.size,
       },
-      () => readChunks(job.rawPath),
+      job.body,
       { onProgress: job.onProgress },
     );
     reached();
@@ -262,23 +261,4 @@ export function outcomeOf(recipientId: number, err: DeliveryError, host: string 
     host: err.host ?? host,
     errorCode: err.code,
   };
-}
-
-/**
- * The queued message file in 64 KiB chunks read into ONE reused buffer (the SMTP client encodes
- * each chunk before asking for the next): sending a 50 MB message allocates 64 KiB, not 50 MB
- * of short-lived buffers for the garbage collector to catch up with.
- */
-export async function* readChunks(file: string, size = 64 * 1024): AsyncGenerator<Uint8Array> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafeSlow(size);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, size, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
 }

@@ -16,8 +16,13 @@ export interface DeliveryJob {
   messageId: string;
   /** Envelope sender (A-label domain); "" for the null reverse-path. */
   mailFrom: string;
-  /** Absolute path of the message file, streamed on DATA. */
-  rawPath: string;
+  /**
+   * A fresh stream of the message for one transaction (the queued file, verified while it is
+   * read, with the TLS mode's header in front: queue/message-source.ts). A stream that throws
+   * aborts the DATA before the final dot.
+   */
+  body: () => AsyncIterable<Uint8Array>;
+  /** What `body` sends, in bytes (RFC 1870 SIZE=). */
   size: number;
   eightBit: boolean;
   smtpUtf8: boolean;

@@ -15,7 +15,10 @@ import type { EventBatcher } from '../events';
 import { QueueRepo, type DueRecipient, type RecipientUpdate } from '../store/queue-repo';
 import type { Store } from '../store/store';
 import { suppressesAddress } from './admission';
+import type { DeliveryError } from '../errors';
 import { retryDelayMs, shouldGiveUp } from './backoff';
+import { settleEnvelope } from '../store/message-files';
+import { checkMessageFile, messageBody, wireSize, type StoredMessage } from './message-source';
 
 export interface QueueOptions {
   store: Store;
@@ -211,11 +214,18 @@ export class Queue {
     const first = group[0]!;
     const abort = new AbortController();
     const running: Running = { key, domain: first.domain, recipientIds: group.map((r) => r.id), abort, pending: new Map(), done: Promise.resolve(), activeAt: this.#o.clock.now() };
+    const message: StoredMessage = {
+      path: this.#o.store.absolutePath(first.raw_path),
+      name: first.raw_path,
+      size: first.size,
+      sha256: first.sha256,
+      tlsMode: first.tls_mode,
+    };
     const job: DeliveryJob = {
       messageId: first.message_id,
       mailFrom: first.mail_from,
-      rawPath: this.#o.store.absolutePath(first.raw_path),
-      size: first.size,
+      body: () => messageBody(message),
+      size: wireSize(message),
       eightBit: first.eight_bit === 1,
       smtpUtf8: first.smtputf8 === 1,
       tlsMode: first.tls_mode,
@@ -234,8 +244,9 @@ export class Queue {
     };
     for (const r of group) this.#emitState(r.message_id, r.id, 'sending');
     this.#domainActive.set(first.domain, (this.#domainActive.get(first.domain) ?? 0) + 1);
-    running.done = this.#o
-      .deliver(job)
+    // The queued file is the message: missing or changed, nothing is dialed (issue 10 item 7).
+    const fileProblem = checkMessageFile(message);
+    running.done = (fileProblem ? Promise.resolve(failureOutcome(group, fileProblem)) : this.#o.deliver(job))
       .catch((e: unknown): DeliveryOutcome => internalFailure(group, e))
       .then((outcome) => this.#record(group, outcome, running.pending))
       .catch((e: unknown) => {
@@ -313,11 +324,26 @@ export class Queue {
       }
     }).immediate();
     const messageId = group[0]!.message_id;
+    this.#settle(messageId);
     for (const u of updates) this.#emitState(messageId, u.id, u.state);
     this.#wake();
     for (const n of notices) this.#o.events.emit({ type: 'notice', messageId, recipientId: n.recipientId, kind: 'failure', text: n.text });
     if (outcome.attempts.some((a) => a.plaintextFallback || (!a.starttls && a.results.some((x) => x.status === 'delivered')))) {
       this.#o.events.emit({ type: 'notice', messageId, kind: 'unencrypted', text: `delivered to ${group[0]!.domain} without encryption` });
+    }
+  }
+
+  /**
+   * Keeps the message's envelope file in step with its recipients: finished messages are not
+   * re-queued by a recovery, messages a user retries are again (store/message-files.ts).
+   */
+  #settle(messageId: string): void {
+    const finished = this.repo.recipientsOf(messageId).every((r) => r.state === 'delivered' || r.state === 'failed' || r.state === 'canceled');
+    try {
+      settleEnvelope(this.#o.store.messagesDir, messageId, finished);
+    } catch (e) {
+      // Only a recovery reads it; at worst a finished message is offered again.
+      console.error('queue: could not update the envelope file', e);
     }
   }
 
@@ -367,6 +393,7 @@ export class Queue {
       const state = states.get(id);
       if (state) this.#emitState(messageId, id, state);
     }
+    if (changed.length) this.#settle(messageId);
     this.#wake();
     this.pump();
     return changed;
@@ -405,6 +432,16 @@ function groupByMessageDomain(rows: DueRecipient[]): DueRecipient[][] {
     else groups.set(key, [r]);
   }
   return [...groups.values()];
+}
+
+/** Every recipient of the group failed by `err` before any host was tried. */
+function failureOutcome(group: DueRecipient[], err: DeliveryError): DeliveryOutcome {
+  return {
+    recipients: group.map((r) => ({ recipientId: r.id, status: err.permanent ? 'failed' : 'deferred', code: null, enhancedCode: null, reply: err.message, host: null, errorCode: err.code })),
+    attempts: [],
+    dialedIps: [...new Set(group.flatMap((r) => JSON.parse(r.dialed_ips) as string[]))],
+    hint: null,
+  };
 }
 
 function internalFailure(group: DueRecipient[], e: unknown): DeliveryOutcome {

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Clock, TimerHandle } from '../clock';
+import { envelopePath } from '../store/message-files';
 import type { Store } from '../store/store';
 
 const DAY = 24 * 3600_000;
@@ -77,6 +78,8 @@ export async function pruneHistory(store: Store, opts: PruneOptions, now: () => 
       ),
     );
     files += removed.reduce((a: number, n) => a + n, 0);
+    // Their envelope files (store/message-files.ts) go with them.
+    for (const r of rows) for (const settled of [true, false]) fs.rmSync(envelopePath(store.messagesDir, r.id, settled), { force: true });
     // Let deliveries and IPC run between batches.
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
@@ -96,7 +99,7 @@ function removeOrphans(store: Store, cutoff: number): number {
     return 0;
   }
   for (const name of names) {
-    const m = /^([0-9a-z]{9}-[0-9a-f]+)\.eml$/.exec(name);
+    const m = /^([0-9a-z]{9}-[0-9a-f]+)\.(?:eml|json|done\.json)$/.exec(name);
     if (!m || m[1]! >= limit || has.get(m[1]!)) continue;
     fs.rmSync(path.join(store.messagesDir, name), { force: true });
     n++;

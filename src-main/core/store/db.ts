@@ -36,12 +36,36 @@ export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
     nativeBinding: opts.nativeBinding,
     readonly: opts.readonly ?? false,
   });
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  if (!opts.readonly) migrate(db, opts.migrateTo);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) migrate(db, opts.migrateTo);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
   return db;
+}
+
+/**
+ * The disk (or the user's quota) is full: SQLite's SQLITE_FULL or the OS's ENOSPC/EDQUOT,
+ * possibly wrapped as the cause of another error. A full disk is an expected condition, not a
+ * crash: the queue pauses and a send is refused with a clear error.
+ */
+export function isDiskFull(e: unknown): boolean {
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
+
+/** SQLite says the file is not a database or is corrupt (not: busy, read-only, disk full). */
+export function isDamagedDatabase(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'));
 }
 
 /**

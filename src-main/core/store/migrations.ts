@@ -326,6 +326,15 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 8,
+    name: 'SHA-256 of each queued message file',
+    up(db) {
+      // The queued file is the message: its digest, taken at enqueue, is checked while the
+      // file is streamed to a server. NULL for messages queued before (their size is checked).
+      db.exec('ALTER TABLE messages ADD COLUMN sha256 TEXT;');
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -15,6 +15,7 @@ export interface DueRecipient extends RecipientRow {
   smtputf8: number;
   tls_mode: TlsMode;
   created_at: number;
+  sha256: string | null;
 }
 
 export interface RecipientUpdate {
@@ -54,7 +55,7 @@ export class QueueRepo {
   /** Due recipients, oldest due first, with what delivery needs of their message. */
   due(now: number, limit: number, onlyMessage: string | null = null): DueRecipient[] {
     // Two statements, so the common one stays a plain range scan of recipients_pending.
-    const select = `SELECT r.*, m.mail_from, m.raw_path, m.size, m.eight_bit, m.smtputf8, m.tls_mode, m.created_at
+    const select = `SELECT r.*, m.mail_from, m.raw_path, m.size, m.eight_bit, m.smtputf8, m.tls_mode, m.created_at, m.sha256
          FROM recipients r JOIN messages m ON m.id = r.message_id
          WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= @now`;
     const order = 'ORDER BY r.next_attempt_at, r.id LIMIT @limit';

@@ -14,6 +14,8 @@ export interface MessageRow {
   eight_bit: number;
   smtputf8: number;
   identity_id: number | null;
+  /** Hex SHA-256 of the .eml at enqueue; null for messages queued before migration 5. */
+  sha256: string | null;
 }
 
 export interface RecipientRow {

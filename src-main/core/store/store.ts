@@ -24,9 +24,10 @@ import { Settings as SettingsSchema, LocalDraft as DraftSchema } from '../../../
 import { settingsFromStored, type IgnoredSetting } from '../../../shared/settings';
 export type { StoredDkimKey, StoredIdentity } from './rows';
 import { admit } from '../queue/admission';
-import { durableTransaction, openDb, type Db, type OpenDbOptions } from './db';
+import { DB_FILE, durableTransaction, isDamagedDatabase, openDb, type Db, type OpenDbOptions } from './db';
 import { HoldRuleRepo } from './hold-rules';
 import { SuppressionRepo } from './suppressions';
+import { DataDirError, envelopePath, pendingEnvelopeIds, removeMessageFiles, removeTemporaryFiles, writeEnvelope } from './message-files';
 import {
   toAttempt,
   toHint,
@@ -68,6 +69,13 @@ export interface NewMessage {
   recipients: NewRecipient[];
   /** When the first attempt is due (normally createdAt: at once, rules §10). */
   nextAttemptAt: number;
+  /** Hex SHA-256 of the .eml (null only for fixtures without a file). */
+  sha256?: string | null;
+}
+
+export interface StoreOpenOptions extends OpenDbOptions {
+  /** Check the queued files against the database at open (default true; recovery turns it off). */
+  checkQueuedFiles?: boolean;
 }
 
 export interface MessageQuery {
@@ -104,8 +112,46 @@ export class Store {
     fs.chmodSync(this.messagesDir, 0o700);
   }
 
-  static open(dataDir: string, opts: OpenDbOptions = {}): Store {
-    return new Store(openDb(dataDir, opts), dataDir, opts.nativeBinding);
+  /**
+   * Opens the data folder. Throws DataDirError when the database is damaged, or missing/empty
+   * while messages/ holds queued messages: an empty outbox must never silently replace them.
+   */
+  static open(dataDir: string, opts: StoreOpenOptions = {}): Store {
+    const file = path.join(dataDir, DB_FILE);
+    const messagesDir = path.join(dataDir, 'messages');
+    const before = fs.statSync(file, { throwIfNoEntry: false });
+    let db: Db;
+    try {
+      db = openDb(dataDir, opts);
+    } catch (e) {
+      if (!isDamagedDatabase(e)) throw e;
+      throw new DataDirError('damaged', pendingEnvelopeIds(messagesDir).map((id) => path.join('messages', `${id}.eml`)), (e as Error).message);
+    }
+    const store = new Store(db, dataDir, opts.nativeBinding);
+    if (!opts.readonly && opts.checkQueuedFiles !== false) {
+      try {
+        store.#checkQueuedFiles(before === undefined ? 'missing' : 'empty');
+      } catch (e) {
+        store.close();
+        throw e;
+      }
+    }
+    return store;
+  }
+
+  /**
+   * Start-up: temporary files of interrupted enqueues go; pending envelopes the database does
+   * not know are either an enqueue whose commit never happened (removed: never acknowledged)
+   * or — when the database has no message at all — a lost database (DataDirError).
+   */
+  #checkQueuedFiles(fresh: DataDirError['reason']): void {
+    removeTemporaryFiles(this.messagesDir);
+    const known = this.db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck();
+    const orphans = pendingEnvelopeIds(this.messagesDir).filter((id) => known.get(id) === undefined);
+    if (orphans.length === 0) return;
+    const count = this.db.prepare('SELECT count(*) FROM messages').pluck().get() as number;
+    if (count === 0) throw new DataDirError(fresh, orphans.map((id) => path.join('messages', `${id}.eml`)));
+    for (const id of orphans) removeMessageFiles(this.messagesDir, id);
   }
 
   close(): void {
@@ -123,6 +169,20 @@ export class Store {
   // ---- messages -------------------------------------------------------------------------
 
   /**
+   * Queues a message whose .eml is already durable: its envelope file first (durable), then the
+   * database rows (durable, see insertMessage). On failure neither remains; the error is rethrown.
+   */
+  queueMessage(m: NewMessage & { sha256: string }): ReturnType<Store['insertMessage']> {
+    try {
+      writeEnvelope(this.messagesDir, m);
+      return this.insertMessage(m);
+    } catch (e) {
+      fs.rmSync(envelopePath(this.messagesDir, m.id), { force: true });
+      throw e;
+    }
+  }
+
+  /**
    * Queues a message. Each recipient is admitted on the way in (queue/admission.ts): a
    * suppressed address fails at once with the entry's reason and no attempt; one a hold rule
    * matches is held by that rule. The returned ids are the recipients failed that way.
@@ -130,9 +190,9 @@ export class Store {
   insertMessage(m: NewMessage): { suppressed: { recipientId: number; address: string; reason: string }[] } {
     const insertMsg = this.db.prepare(`
       INSERT INTO messages (id, created_at, mail_from, from_header, subject, message_id_header, size, raw_path,
-                            tls_mode, eight_bit, smtputf8, identity_id)
+                            tls_mode, eight_bit, smtputf8, identity_id, sha256)
       VALUES (@id, @createdAt, @mailFrom, @fromHeader, @subject, @messageIdHeader, @size, @rawPath,
-              @tlsMode, @eightBit, @smtpUtf8, @identityId)`);
+              @tlsMode, @eightBit, @smtpUtf8, @identityId, @sha256)`);
     const insertRcpt = this.db.prepare(`
       INSERT INTO recipients (message_id, address, envelope, domain, kind, state, next_attempt_at, held_by_rule,
                               last_reply, last_error_code, updated_at)
@@ -140,7 +200,7 @@ export class Store {
     const suppressed: { recipientId: number; address: string; reason: string }[] = [];
     // The acknowledgment "queued" must survive power loss: this commit is fsync'd.
     durableTransaction(this.db, () => {
-      insertMsg.run({ ...m, eightBit: m.eightBit ? 1 : 0, smtpUtf8: m.smtpUtf8 ? 1 : 0 });
+      insertMsg.run({ ...m, eightBit: m.eightBit ? 1 : 0, smtpUtf8: m.smtpUtf8 ? 1 : 0, sha256: m.sha256 ?? null });
       const rules = this.holdRules.rules();
       for (const r of m.recipients) {
         const a = admit(this.suppressions.lookup(r.envelope, m.identityId), rules, m.mailFrom, r.envelope);

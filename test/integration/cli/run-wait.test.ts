@@ -91,7 +91,7 @@ test('outbox run keeps running when nothing is due and performs a deferred retry
   } finally {
     t.cleanup();
   }
-});
+}, 60_000);
 
 test('outbox run --once does what is due and exits', async () => {
   const t = tmpDir('outbox-run-once-');
@@ -126,3 +126,27 @@ test('send --wait N returns after at most N seconds plus a small margin when the
     t.cleanup();
   }
 }, 60_000);
+
+test('outbox tls-mode ID optional|default switches a queued message: TLS-Required: No is sent, or not; a bad mode is exit 2', async () => {
+  const t = tmpDir('outbox-tls-mode-');
+  try {
+    const common = ['--data-dir', t.dir, '--dns', dns.address, '--smtp-port', String(peer.port), '--ehlo', 'cli.outbox.test'];
+    const { messageId } = JSON.parse((await cli(['send', '--from', 'me@sender.test', '--to', 'opt@dest.test', '--json', ...common])).stdout) as { messageId: string };
+    const bad = await cli(['tls-mode', messageId, 'sometimes', ...common]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/default, require or optional/);
+    expect((await cli(['tls-mode', 'no-such-id', 'optional', ...common])).code).toBe(2);
+    expect((await cli(['tls-mode', messageId, 'optional', ...common])).code).toBe(0);
+    expect((await cli(['run', '--once', ...common])).code).toBe(0);
+    expect(peer.messages.at(-1)!.rcptTo).toEqual(['opt@dest.test']);
+    expect(peer.messages.at(-1)!.body.toString()).toMatch(/^TLS-Required: No\r\n/);
+
+    const second = JSON.parse((await cli(['send', '--from', 'me@sender.test', '--to', 'back@dest.test', '--tls-optional', '--json', ...common])).stdout) as { messageId: string };
+    expect((await cli(['tls-mode', second.messageId, 'default', ...common])).code).toBe(0);
+    expect((await cli(['run', '--once', ...common])).code).toBe(0);
+    expect(peer.messages.at(-1)!.rcptTo).toEqual(['back@dest.test']);
+    expect(peer.messages.at(-1)!.body.toString()).not.toMatch(/TLS-Required/i);
+  } finally {
+    t.cleanup();
+  }
+}, 120_000);

@@ -99,12 +99,12 @@ describe('buildMessage', () => {
     if (process.platform !== 'win32') expect(fs.statSync(out).mode & 0o777).toBe(0o600);
   });
 
-  it('adds TLS-Required: No only for tls-optional (RFC 8689 §5)', async () => {
+  it('never writes TLS-Required into the stored message: the delivery adds it from the current TLS mode (RFC 8689 §5)', async () => {
     const a = path.join(tmp.dir, 'tls-optional.eml');
     const b = path.join(tmp.dir, 'requiretls.eml');
     await buildMessage(draft({ tlsMode: 'tls-optional' }), { date }, a);
     await buildMessage(draft({ tlsMode: 'requiretls' }), { date }, b);
-    expect(headerSection(fs.readFileSync(a, 'utf8'))).toMatch(/^TLS-Required: No\r$/im);
+    expect(fs.readFileSync(a, 'utf8')).not.toMatch(/TLS-Required/i);
     expect(fs.readFileSync(b, 'utf8')).not.toMatch(/TLS-Required/i);
   });
 
