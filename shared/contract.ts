@@ -272,6 +272,12 @@ export const OutboxEvent = z.discriminatedUnion('type', [
     bytesSent: z.number(),
     size: z.number(),
   }),
+  // The queue paused (disk full: nothing can be recorded, so nothing is sent) or resumed.
+  z.object({
+    type: z.literal('queue-state'),
+    paused: z.boolean(),
+    text: z.string(),
+  }),
   z.object({
     type: z.literal('notice'),
     messageId: z.string(),

@@ -152,6 +152,12 @@ function recipientReport(m: MessageDetail) {
   });
 }
 
+/** Why a send was refused: bad input (exit 2) — or a full disk, which is no input error (exit 1). */
+function refusal(errors: { field: string; index?: number | undefined; code: string; message: string }[]): Error {
+  if (errors.some((e) => e.code === 'disk-full')) return new Error(errors.find((e) => e.code === 'disk-full')!.message);
+  return new UsageError(errors.map((e) => `${e.field}${e.index !== undefined ? `[${e.index}]` : ''}: ${e.message}`).join('; '));
+}
+
 async function cmdSend(args: string[]): Promise<number> {
   const { values } = parse(args, {
     from: { type: 'string' },
@@ -183,7 +189,7 @@ async function cmdSend(args: string[]): Promise<number> {
     if (values.eml) {
       const { submitRaw } = await import('./core/submit-raw');
       const r = await submitRaw(values.eml, { from: values.from, to: [...to, ...cc, ...bcc], tlsMode }, { store: core.store, clock: core.clock });
-      if (!r.ok) throw new UsageError(r.errors.map((e) => `${e.field}: ${e.message}`).join('; '));
+      if (!r.ok) throw refusal(r.errors);
       messageId = r.messageId;
     } else {
       const draft: LocalDraft = {
@@ -197,7 +203,7 @@ async function cmdSend(args: string[]): Promise<number> {
         tlsMode,
       };
       const r = await core.submit(draft);
-      if (!r.ok) throw new UsageError(r.errors.map((e) => `${e.field}${e.index !== undefined ? `[${e.index}]` : ''}: ${e.message}`).join('; '));
+      if (!r.ok) throw refusal(r.errors);
       messageId = r.messageId;
     }
     if (waitSeconds === null) {
@@ -229,7 +235,12 @@ async function cmdRun(args: string[]): Promise<number> {
   core.queue.start();
   if (values.once) {
     await core.queue.drain();
+    const { paused, unwritten } = core.queue;
     await core.close();
+    if (paused) {
+      console.error(`outbox: disk full: sending paused${unwritten ? ` (${unwritten} delivery result(s) could not be written; they are retried at the next run)` : ''}`);
+      return 1;
+    }
     return 0;
   }
   core.retention.start(); // history retention in the background (setting historyDays)

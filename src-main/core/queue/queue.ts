@@ -10,13 +10,14 @@
  */
 import { describeReply, type RecipientState, type TlsMode } from '../../../shared/domain';
 import type { Clock, TimerHandle } from '../clock';
-import type { DeliverFn, DeliveryJob, DeliveryOutcome, RecipientOutcome } from '../delivery/types';
+import type { AttemptRecord, DeliverFn, DeliveryJob, DeliveryOutcome, RecipientOutcome } from '../delivery/types';
 import type { EventBatcher } from '../events';
 import { QueueRepo, type DueRecipient, type RecipientUpdate } from '../store/queue-repo';
 import type { Store } from '../store/store';
 import { suppressesAddress } from './admission';
 import type { DeliveryError } from '../errors';
 import { retryDelayMs, shouldGiveUp } from './backoff';
+import { isDiskFull } from '../store/db';
 import { settleEnvelope } from '../store/message-files';
 import { checkMessageFile, messageBody, wireSize, type StoredMessage } from './message-source';
 
@@ -30,6 +31,8 @@ export interface QueueOptions {
   lifetimeMs?: number;
   delayNoticeMs?: number;
   random?: () => number;
+  /** While paused by a full disk, how often to try writing again. */
+  resumeProbeMs?: number;
 }
 
 type Pending = { state: 'held' | 'canceled' };
@@ -44,6 +47,27 @@ const DELAY_SCAN_MS = 60_000;
 export const STALLED_AFTER_MS = 2_000;
 /** Stalled deliveries still hold sockets: at most this many times `concurrency` run at all. */
 export const MAX_RUNNING_FACTOR = 4;
+export const DISK_FULL_NOTICE = 'disk full: sending paused';
+
+/**
+ * One delivery's result as it is written: the recipients' new states, the attempt history
+ * (with the final status applied), notices, suppressions and the domain hint. Kept in memory
+ * while the disk is full, so the delivery is never made again for want of its record.
+ */
+interface Recording {
+  messageId: string;
+  domain: string;
+  now: number;
+  attempts: AttemptRecord[];
+  updates: RecipientUpdate[];
+  notices: { recipientId: number; text: string }[];
+  /** Recipients whose failure puts their address on the suppression list (rules §15). */
+  suppress: { recipient: DueRecipient; outcome: RecipientOutcome }[];
+  dialedIps: string[];
+  hint: DeliveryOutcome['hint'];
+  /** Some recipient was delivered over a session without TLS (rules §4). */
+  deliveredInPlaintext: boolean;
+}
 
 interface Running {
   key: string;
@@ -71,6 +95,12 @@ export class Queue {
   #onlyMessage: string | null = null;
   #lastDelayScan = -Infinity;
   readonly #waiters: (() => boolean)[] = [];
+  /** Start-up recovery of 'sending' rows still to do (it may meet a full disk, too). */
+  #recovered = false;
+  /** Results delivered but not yet written (disk full), oldest first. */
+  readonly #unwritten: Recording[] = [];
+  #paused = false;
+  #probe: TimerHandle | undefined;
 
   constructor(opts: QueueOptions) {
     this.#o = {
@@ -79,6 +109,7 @@ export class Queue {
       lifetimeMs: 5 * 24 * 3600 * 1000,
       delayNoticeMs: 4 * 3600 * 1000,
       random: Math.random,
+      resumeProbeMs: 5000,
       ...opts,
     };
     this.repo = new QueueRepo(opts.store);
@@ -91,6 +122,16 @@ export class Queue {
 
   get active(): number {
     return this.#running.size;
+  }
+
+  /** Sending is paused because the disk is full (see DISK_FULL_NOTICE). */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Delivery results waiting to be written (disk full). */
+  get unwritten(): number {
+    return this.#unwritten.length;
   }
 
   /** Restricts this queue to one message (`outbox send --wait` delivers only what it sent). */
@@ -124,7 +165,7 @@ export class Queue {
     if (this.#started) return;
     this.#started = true;
     this.#stopping = false;
-    this.repo.recoverInterrupted(this.#o.clock.now());
+    this.#recovered = false;
     this.pump();
   }
 
@@ -138,8 +179,16 @@ export class Queue {
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerAt = Infinity;
+    this.#probe?.cancel();
+    this.#probe = undefined;
     if (opts.abort) for (const r of this.#running.values()) r.abort.abort();
     await Promise.all([...this.#running.values()].map((r) => r.done));
+    // A last try; what still cannot be written stays 'sending' and is retried after a restart.
+    try {
+      this.#flush();
+    } catch (e) {
+      console.error('queue: could not record outcome', e);
+    }
     this.#started = false;
   }
 
@@ -148,6 +197,8 @@ export class Queue {
     for (;;) {
       this.pump();
       if (this.#running.size === 0) {
+        // A full disk: nothing more can be done now (the caller reports `paused`).
+        if (this.#paused) return;
         const next = this.repo.nextDueAt(this.#onlyMessage);
         if (next === null || next > this.#o.clock.now()) return;
         continue;
@@ -156,15 +207,35 @@ export class Queue {
     }
   }
 
-  /** Starts every delivery that is due and allowed by the limits, then arms the wake-up timer. */
+  /**
+   * Starts every delivery that is due and allowed by the limits, then arms the wake-up timer.
+   * Results that could not be written are written first: no new claim while one is pending.
+   * A full disk at any write pauses the queue instead of throwing (issue 10 item 6).
+   */
   pump(): void {
     if (!this.#started || this.#stopping) return;
     const now = this.#o.clock.now();
-    // The delay-notice scan reads every pending recipient: once a minute is plenty.
-    if (now - this.#lastDelayScan >= DELAY_SCAN_MS) {
-      this.#lastDelayScan = now;
-      this.#delayNotices(now);
+    try {
+      if (!this.#flush()) return this.#diskFull();
+      if (!this.#recovered) {
+        this.repo.recoverInterrupted(now);
+        this.#recovered = true;
+      }
+      // The delay-notice scan reads every pending recipient: once a minute is plenty.
+      if (now - this.#lastDelayScan >= DELAY_SCAN_MS) {
+        this.#delayNotices(now);
+        this.#lastDelayScan = now;
+      }
+      this.#claimDue(now);
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+      return this.#diskFull();
     }
+    if (this.#paused) this.#resumed();
+    this.#armTimer(now);
+  }
+
+  #claimDue(now: number): void {
     let free = this.#freeSlots(now);
     if (free > 0) {
       for (const group of groupByMessageDomain(this.repo.due(now, Math.max(200, free * 50), this.#onlyMessage))) {
@@ -179,7 +250,26 @@ export class Queue {
         free--;
       }
     }
-    this.#armTimer(now);
+  }
+
+  #diskFull(): void {
+    if (!this.#paused) {
+      this.#paused = true;
+      console.error(`queue: ${DISK_FULL_NOTICE}`);
+      this.#o.events.emit({ type: 'queue-state', paused: true, text: DISK_FULL_NOTICE });
+    }
+    if (this.#probe || this.#stopping) return;
+    this.#probe = this.#o.clock.setTimer(this.#o.resumeProbeMs, () => {
+      this.#probe = undefined;
+      this.pump();
+    });
+  }
+
+  #resumed(): void {
+    this.#paused = false;
+    this.#probe?.cancel();
+    this.#probe = undefined;
+    this.#o.events.emit({ type: 'queue-state', paused: false, text: 'sending resumed' });
   }
 
   /** Slots for new deliveries: stalled ones do not count, up to MAX_RUNNING_FACTOR in all. */
@@ -248,9 +338,13 @@ export class Queue {
     const fileProblem = checkMessageFile(message);
     running.done = (fileProblem ? Promise.resolve(failureOutcome(group, fileProblem)) : this.#o.deliver(job))
       .catch((e: unknown): DeliveryOutcome => internalFailure(group, e))
-      .then((outcome) => this.#record(group, outcome, running.pending))
+      .then((outcome) => {
+        // Written in order: a later result never overtakes one still waiting for space.
+        this.#unwritten.push(this.#decide(group, outcome, running.pending));
+        if (!this.#flush()) this.#diskFull();
+      })
       .catch((e: unknown) => {
-        // Recording failed (disk full?): leave the rows in 'sending'; start-up recovery retries them.
+        // Recording failed for another reason: the rows stay 'sending'; start-up recovery retries them.
         console.error('queue: could not record outcome', e);
       })
       .finally(() => {
@@ -263,7 +357,13 @@ export class Queue {
     this.#running.set(key, running);
   }
 
-  #record(group: DueRecipient[], outcome: DeliveryOutcome, pending: Map<number, Pending>): void {
+  /**
+   * THE decision of each recipient's state after a delivery (rules §10: delivered, failed —
+   * permanently, by give-up — canceled or held by the user meanwhile, or deferred to its retry
+   * time). The attempt history gets the same verdict (finalHistory), so the log and the
+   * exports never say "deferred" for a recipient the queue has failed (issue 10 item 11).
+   */
+  #decide(group: DueRecipient[], outcome: DeliveryOutcome, pending: Map<number, Pending>): Recording {
     const now = this.#o.clock.now();
     const byId = new Map(outcome.recipients.map((o) => [o.recipientId, o]));
     const updates: RecipientUpdate[] = [];
@@ -298,19 +398,56 @@ export class Queue {
         }
       }
     }
+    const suppress = group
+      .filter((r) => {
+        const o = byId.get(r.id);
+        return o !== undefined && !pending.has(r.id) && suppressesAddress(o.status, o.enhancedCode);
+      })
+      .map((recipient) => ({ recipient, outcome: byId.get(recipient.id)! }));
+    const attempts = finalHistory(outcome.attempts, updates);
+    return {
+      messageId: group[0]!.message_id,
+      domain: group[0]!.domain,
+      now,
+      attempts,
+      updates,
+      notices,
+      suppress,
+      dialedIps: outcome.dialedIps,
+      hint: outcome.hint,
+      // Only a recipient actually delivered over a session without TLS (not a plaintext
+      // fallback that was then refused) makes the "sent without encryption" notice.
+      deliveredInPlaintext: attempts.some((a) => !a.starttls && a.results.some((x) => x.status === 'delivered')),
+    };
+  }
+
+  /** Writes the results kept in memory, oldest first; false while the disk is still full. */
+  #flush(): boolean {
+    while (this.#unwritten.length > 0) {
+      const rec = this.#unwritten[0]!;
+      try {
+        this.#write(rec);
+      } catch (e) {
+        if (isDiskFull(e)) return false;
+        this.#unwritten.shift();
+        throw e;
+      }
+      this.#unwritten.shift();
+      this.#written(rec);
+    }
+    return true;
+  }
+
+  #write(rec: Recording): void {
     const store = this.#o.store;
-    const suppress = group.filter((r) => {
-      const o = byId.get(r.id);
-      return o !== undefined && !pending.has(r.id) && suppressesAddress(o.status, o.enhancedCode);
-    });
+    const { messageId, now } = rec;
     store.db.transaction(() => {
-      this.repo.recordOutcome(group[0]!.message_id, outcome.attempts, updates, outcome.dialedIps, now);
-      for (const n of notices) this.repo.addNotice(group[0]!.message_id, n.recipientId, 'failure', now, n.text);
-      if (outcome.hint) store.upsertDomainTls(outcome.hint);
+      this.repo.recordOutcome(messageId, rec.attempts, rec.updates, rec.dialedIps, now);
+      for (const n of rec.notices) this.repo.addNotice(messageId, n.recipientId, 'failure', now, n.text);
+      if (rec.hint) store.upsertDomainTls(rec.hint);
       // Rules §15: "no such user" class failures put the address on the list (admission.ts).
-      const identityId = suppress.length ? (store.messageRow(group[0]!.message_id)?.identity_id ?? null) : null;
-      for (const r of suppress) {
-        const o = byId.get(r.id)!;
+      const identityId = rec.suppress.length ? (store.messageRow(messageId)?.identity_id ?? null) : null;
+      for (const { recipient: r, outcome: o } of rec.suppress) {
         store.suppressions.add(
           { address: r.envelope, identityId, source: 'auto', reason: `${o.enhancedCode} from ${o.host ?? r.domain}`, reply: o.reply, code: o.code, enhancedCode: o.enhancedCode, messageId: r.message_id },
           now,
@@ -318,18 +455,21 @@ export class Queue {
         store.addEvent(r.message_id, r.id, now, 'suppression-added', `${r.envelope} added to the suppression list (${o.enhancedCode})`);
       }
       // A deferred recipient re-enters the queue: a hold rule added meanwhile holds it.
-      for (const id of store.holdRules.holdDeferred(updates.filter((u) => u.state === 'deferred').map((u) => u.id), now)) {
-        const u = updates.find((x) => x.id === id);
+      for (const id of store.holdRules.holdDeferred(rec.updates.filter((u) => u.state === 'deferred').map((u) => u.id), now)) {
+        const u = rec.updates.find((x) => x.id === id);
         if (u) u.state = 'held';
       }
     }).immediate();
-    const messageId = group[0]!.message_id;
+  }
+
+  #written(rec: Recording): void {
+    const { messageId } = rec;
     this.#settle(messageId);
-    for (const u of updates) this.#emitState(messageId, u.id, u.state);
+    for (const u of rec.updates) this.#emitState(messageId, u.id, u.state);
     this.#wake();
-    for (const n of notices) this.#o.events.emit({ type: 'notice', messageId, recipientId: n.recipientId, kind: 'failure', text: n.text });
-    if (outcome.attempts.some((a) => a.plaintextFallback || (!a.starttls && a.results.some((x) => x.status === 'delivered')))) {
-      this.#o.events.emit({ type: 'notice', messageId, kind: 'unencrypted', text: `delivered to ${group[0]!.domain} without encryption` });
+    for (const n of rec.notices) this.#o.events.emit({ type: 'notice', messageId, recipientId: n.recipientId, kind: 'failure', text: n.text });
+    if (rec.deliveredInPlaintext) {
+      this.#o.events.emit({ type: 'notice', messageId, kind: 'unencrypted', text: `delivered to ${rec.domain} without encryption` });
     }
   }
 
@@ -421,6 +561,27 @@ export class Queue {
     }
     return hit;
   }
+}
+
+/**
+ * The attempt history as it is stored: a recipient the queue ended as failed (permanently, by
+ * give-up, by the REQUIRETLS rule) or canceled shows as 'failed' in every result row of this
+ * delivery — the status comes from the one decision in Queue#decide, never from the host's
+ * reply alone (issue 10 item 11). An attempt without a row for such a recipient gets one.
+ */
+export function finalHistory(attempts: AttemptRecord[], updates: RecipientUpdate[]): AttemptRecord[] {
+  const ended = new Set(updates.filter((u) => u.state === 'failed' || u.state === 'canceled').map((u) => u.id));
+  if (ended.size === 0 || attempts.length === 0) return attempts;
+  const out = attempts.map((a) => ({
+    ...a,
+    results: a.results.map((r) => (ended.has(r.recipientId) && r.status !== 'delivered' ? { ...r, status: 'failed' as const } : r)),
+  }));
+  const last = out[out.length - 1]!;
+  for (const u of updates) {
+    if (!ended.has(u.id) || out.some((a) => a.results.some((r) => r.recipientId === u.id))) continue;
+    last.results.push({ recipientId: u.id, status: 'failed', code: u.code, enhancedCode: u.enhancedCode, reply: u.reply });
+  }
+  return out;
 }
 
 function groupByMessageDomain(rows: DueRecipient[]): DueRecipient[][] {
