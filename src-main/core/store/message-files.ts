@@ -19,7 +19,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { NewMessage } from './store';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -64,7 +63,7 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 /** Writes `<id>.json` durably: temporary file, fsync, rename, directory fsync. */
-export function writeEnvelope(messagesDir: string, m: NewMessage & { sha256: string }): void {
+export function writeEnvelope(messagesDir: string, m: Omit<Envelope, 'version'>): void {
   const env: Envelope = {
     version: ENVELOPE_VERSION,
     id: m.id,
