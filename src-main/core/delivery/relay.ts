@@ -20,7 +20,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock } from '../clock';
-import { readChunks } from './host-attempt';
 import { blankAttempt } from './record';
 type AttemptDraft = AttemptRecord;
 import type { AttemptRecord, DeliveryJob, DeliveryOutcome, RecipientOutcome } from './types';
@@ -135,7 +134,7 @@ export async function deliverViaRelay(job: DeliveryJob, t: TransportConfig, o: R
     while (remaining.length > 0) {
       const result = await session.send(
         { mailFrom: job.mailFrom, rcptTo: remaining.map((r) => r.envelope), requireTls: job.tlsMode === 'requiretls', smtpUtf8: job.smtpUtf8, eightBit: job.eightBit, size: job.size },
-        () => readChunks(job.rawPath),
+        job.body,
         { onProgress: job.onProgress },
       );
       const next: Rcpt[] = [];

@@ -70,7 +70,7 @@ function deliverer(status: OutcomeStatus = 'delivered', during?: () => void) {
           startedAt: clock.now(), durationMs: 1, domain: job.domain, host: `mx.${job.domain}`, ip: '127.0.0.1', port: 25, stage: 'data', starttls: true,
           tlsVersion: 'TLSv1.3', tlsCipher: null, certFingerprint: null, verification: 'none', verificationReason: null, mtaStsMode: null, dane: false,
           requiretls: false, plaintextFallback: false, tlsrptPolicy: 'no-policy-found', tlsrptFailure: null, code: results[0]!.code, enhancedCode: null,
-          reply: 'ok', errorCode: null, permanent: false, transcript: [],
+          reply: 'ok', errorCode: null, permanent: false, transcript: [], transport: 'direct', routeId: null,
           results: results.map(({ recipientId, status: s, code, enhancedCode, reply }) => ({ recipientId, status: s, code, enhancedCode, reply })),
         },
       ],

@@ -52,7 +52,7 @@ function attempt(job: DeliveryJob, o: Partial<AttemptRecord>, status: OutcomeSta
     startedAt: clock.now(), durationMs: 1, domain: job.domain, host: `mx.${job.domain}`, ip: '127.0.0.1', port: 25, stage: 'mail', starttls: true,
     tlsVersion: 'TLSv1.3', tlsCipher: null, certFingerprint: null, verification: 'pkix', verificationReason: null, mtaStsMode: null, dane: false,
     requiretls: true, plaintextFallback: false, tlsrptPolicy: 'no-policy-found', tlsrptFailure: null, code, enhancedCode: enhanced, reply,
-    errorCode: status === 'delivered' ? null : 'SMTP_REPLY', permanent: false, transcript: [],
+    errorCode: status === 'delivered' ? null : 'SMTP_REPLY', permanent: false, transcript: [], transport: 'direct', routeId: null,
     results: job.recipients.map((r) => ({ recipientId: r.id, status, code, enhancedCode: enhanced, reply })),
     ...o,
   };
