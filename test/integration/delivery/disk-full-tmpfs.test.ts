@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { OutboxEvent } from '../../../shared/contract';
-import { Draft as DraftSchema } from '../../../shared/domain';
+import { LocalDraft as DraftSchema } from '../../../shared/domain';
 import { createDeliverer } from '../../../src-main/core/delivery/deliver';
 import type { DeliverFn } from '../../../src-main/core/delivery/types';
 import { createStubResolver } from '../../../src-main/core/dns';

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
-import { Draft as DraftSchema, type DraftInput } from '../../../shared/domain';
+import { LocalDraft as DraftSchema, type DraftInput } from '../../../shared/domain';
 import { createIdentity } from '../../../src-main/core/identities';
 import { Outbox } from '../../../src-main/core/outbox';
 import { startScriptedPeer, startSmtpPeer, type ScriptedPeer, type SmtpPeer } from '../../helpers/smtp-peer';

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { OutboxEvent } from '../../../shared/contract';
-import { Draft as DraftSchema } from '../../../shared/domain';
+import { LocalDraft as DraftSchema } from '../../../shared/domain';
 import { ManualClock } from '../../../src-main/core/clock';
 import type { DeliveryJob, DeliveryOutcome, OutcomeStatus } from '../../../src-main/core/delivery/types';
 import { EventBatcher } from '../../../src-main/core/events';

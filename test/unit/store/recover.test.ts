@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { Draft as DraftSchema } from '../../../shared/domain';
+import { LocalDraft as DraftSchema } from '../../../shared/domain';
 import { DataDirError, Outbox } from '../../../src-main/core/outbox';
 import type { DeliverFn } from '../../../src-main/core/delivery/types';
 import { tmpDir } from '../../helpers/tmp';
