@@ -4,7 +4,7 @@
  * commands, identities with DKIM (verified by an independent verifier, dkimpy, against the key
  * the test DNS serves), export, and bad input.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
 import { startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
 import { tmpDir } from '../../helpers/tmp';
+import { runCli } from '../../helpers/cli';
 import { parseCsvStrict as parseCsv } from '../../unit/export/rfc4180';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -21,18 +22,7 @@ let peer: SmtpPeer;
 let dir: string;
 let cleanup: () => void;
 
-function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/outbox.mjs'), ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const cli = runCli;
 const common = () => ['--data-dir', dir, '--dns', dns.address, '--smtp-port', String(peer.port), '--ehlo', 'cli.outbox.test'];
 
 beforeAll(async () => {

@@ -3,7 +3,6 @@
  * against an in-process SMTP peer and a fake DNS server on loopback: `export --dsn`,
  * `suppression`, `hold-rule`, `pause`/`unpause`, `history prune`.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { Store } from '../../../src-main/core/store/store';
 import { newMessageId } from '../../../src-main/core/submit';
 import { tmpDir } from '../../helpers/tmp';
 import { newMessage } from '../../unit/store/fixtures';
+import { runCli } from '../../helpers/cli';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let dns: FakeDns;
@@ -23,18 +23,7 @@ let connections = 0;
 let cleanup: () => void;
 let base: string;
 
-function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/outbox.mjs'), ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const cli = runCli;
 let n = 0;
 /** A fresh data folder per test: tests never depend on each other. */
 function freshDir(): string {

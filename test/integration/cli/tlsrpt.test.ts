@@ -4,7 +4,6 @@
  * `_smtp._tls` with a mailto: rua (the same peer) and an https: rua (an in-process HTTPS server
  * with the test CA, trusted through --ca-file). Reports are decompressed and validated.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +17,7 @@ import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
 import { Rfc8460Report } from '../../helpers/rfc8460';
 import { startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
 import { tmpDir } from '../../helpers/tmp';
+import { runCli } from '../../helpers/cli';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let dns: FakeDns;
@@ -28,18 +28,7 @@ let posts: { url: string; type: string | undefined; body: Buffer }[] = [];
 let dir: string;
 let cleanup: () => void;
 
-function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/outbox.mjs'), ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const cli = runCli;
 const common = () => ['--data-dir', dir, '--dns', dns.address, '--smtp-port', String(peer.port), '--ehlo', 'cli.outbox.test', '--ca-file', ca.certPath];
 
 beforeAll(async () => {
