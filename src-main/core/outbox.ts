@@ -25,6 +25,8 @@ import { TransportsRepo } from './store/transports-repo';
 import { createRoutedDeliverer } from './sending/router';
 import { SecretStore, type SecretCipher } from './sending/secrets';
 import { TransportService } from './sending/service';
+import { parseMailbox } from './compose/address';
+import { DIRECT } from '../../shared/transport';
 export { DataDirError } from './store/message-files';
 export type { RecoveryReport } from './store/recover';
 import { submitDraft, type SubmitResult } from './submit';
@@ -139,7 +141,9 @@ export class Outbox {
       dnsServers: () => (net.dnsServers?.length ? net.dnsServers : this.store.getSettings().dnsServers),
       targets: net.readinessTargets,
       timeoutMs: net.readinessTimeoutMs,
-      routeCarrier: net.routeCarrier,
+      // Readiness judges by what the queue's router would do (rules §13), from the same store.
+      routeCarrier: net.routeCarrier ?? ((m) => this.#routeCarrier(m)),
+      directIpFamily: () => this.transports.get(DIRECT)?.ipFamily ?? 'both',
       emit: (e) => this.events.emit(e),
     });
     this.mtaStsRefresher = new MtaStsRefresher({
@@ -185,6 +189,13 @@ export class Outbox {
         this.#dsnSends.add(p);
       }
     });
+  }
+
+  #routeCarrier(m: { from: string; recipientDomains: string[] }): string | null {
+    // The envelope form, as the queue matches routes: local@A-label ("" when unparsable).
+    const parsed = parseMailbox(m.from);
+    const domains = m.recipientDomains.map((d) => d.toLowerCase().replace(/\.$/, ''));
+    return this.transports.carrier(parsed.ok ? parsed.value.envelope : '', domains);
   }
 
   #dsnOptions() {

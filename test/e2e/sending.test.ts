@@ -109,3 +109,19 @@ test('the log and the message detail say which transport and route carried an at
   expect(await page.content()).not.toContain(PASSWORD);
   expect(env.errors).toEqual([]);
 });
+
+test('the built-in direct transport: Edit sets its IP family (IPv4 only), the type stays direct, it cannot be removed', async () => {
+  const { page, host } = env;
+  await page.getByRole('button', { name: 'Settings', exact: true }).click();
+  const card = page.locator('[data-transport="direct"]');
+  await expect.poll(() => card.count()).toBe(1);
+  expect(await card.getByRole('button', { name: 'Remove transport direct' }).count()).toBe(0);
+  await card.getByRole('button', { name: 'Edit transport direct' }).click();
+  const form = page.getByRole('form', { name: 'Edit transport direct' });
+  expect(await form.getByLabel(/^Type/).isDisabled()).toBe(true);
+  await form.getByLabel(/^IP family/).selectOption('ipv4');
+  await form.getByRole('button', { name: 'Save transport' }).click();
+  await expect.poll(() => card.innerText()).toMatch(/IPv4 only/);
+  expect(host.core.transports.get('direct')).toMatchObject({ type: 'direct', builtin: true, ipFamily: 'ipv4' });
+  expect(env.errors).toEqual([]);
+});

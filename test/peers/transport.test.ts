@@ -132,16 +132,20 @@ describe('direct delivery through Dante (RFC 1928/1929)', () => {
     expect(log).toMatch(new RegExp(`username%${peers.socks.user}@.* -> .*${peers.hosts.mx1.ip.replace(/\./g, '\\.')}\\.25`));
   });
 
-  test('a wrong proxy password: deferred at connect, a clear reason, nothing delivered', async () => {
+  test('a wrong proxy password: failed at once (permanent auth failure), a clear reason, one attempt, nothing delivered', async () => {
     const s = setup();
     fs.writeFileSync(s.socksFile, 'wrong', { mode: 0o600 });
     await ok(['transport', 'add', 'socks', '--type', 'direct-socks5', '--proxy', `${peers.socks.ip}:${peers.socks.port}`, '--user', peers.socks.user, '--password-file', s.socksFile], s.flags);
     await ok(['route', 'add', '--transport', 'socks'], s.flags);
     const rcpt = `${unique('socksbad')}@tls.test`;
     const json = await send(s.flags, rcpt);
-    expect(json.recipients[0]).toMatchObject({ status: 'deferred', transport: 'socks' });
-    expect(json.recipients[0]!.reply).toMatch(/SOCKS5 proxy/);
+    expect(json.recipients[0]).toMatchObject({ status: 'failed', transport: 'socks', attempts: 1 });
+    expect(json.recipients[0]!.reply).toMatch(/SOCKS5 proxy .* refused the user name or password \(user .*\) of transport socks/);
     expect(JSON.stringify(json)).not.toContain('wrong"');
+    // Nothing is left to retry: no retry storm against the proxy.
+    const q = JSON.parse((await cli(['queue', '--json'], s.flags)).stdout) as { messages: { recipients: { state: string; nextAttemptAt: number | null }[] }[] };
+    expect(q.messages[0]!.recipients[0]).toMatchObject({ state: 'failed', nextAttemptAt: null });
+    expect(await peers.readMaildir(rcpt)).toHaveLength(0);
   });
 });
 
@@ -172,6 +176,20 @@ describe('routes per attempt', () => {
     const json = await send(s.flags, rcpt);
     expect(json.recipients[0]).toMatchObject({ status: 'delivered', transport: 'v4' });
     const exp = (await ok(['export', '--format', 'ndjson'], s.flags)).stdout.trim().split('\n').map((l) => JSON.parse(l) as { ip: string | null });
+    for (const r of exp) expect(r.ip ?? '').not.toContain(':');
+  });
+  test('the built-in direct transport set to IPv4 only (no route at all) never dials IPv6, even to a dual-stack MX', async () => {
+    const s = setup();
+    await ok(['transport', 'add', 'direct', '--type', 'direct', '--ip-family', 'ipv4'], s.flags);
+    expect((await ok(['transport', 'list'], s.flags)).stdout).toMatch(/direct\s+direct\s+\(ipv4 only, built in\)/);
+    // It stays the built-in: not removable, not another type.
+    expect((await cli(['transport', 'remove', 'direct'], s.flags)).code).not.toBe(0);
+    expect((await cli(['transport', 'add', 'direct', '--type', 'smarthost', '--host', 'relay.test'], s.flags)).code).not.toBe(0);
+    // dual.tls.test's MX has A and AAAA ::1 (and refuses every sender at MAIL, on both).
+    const json = await send(s.flags, `${unique('v4direct')}@dual.tls.test`);
+    expect(json.recipients[0]).toMatchObject({ transport: 'direct', route: null, host: 'mx-dual.tls.test' });
+    const exp = (await ok(['export', '--format', 'ndjson'], s.flags)).stdout.trim().split('\n').map((l) => JSON.parse(l) as { ip: string | null; host: string | null });
+    expect(exp.filter((r) => r.host === 'mx-dual.tls.test').length).toBeGreaterThan(0);
     for (const r of exp) expect(r.ip ?? '').not.toContain(':');
   });
 });

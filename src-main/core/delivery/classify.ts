@@ -10,6 +10,7 @@
  *   X.7.x) is temporary, at any stage: the server may be refusing one address family (no PTR,
  *   a block list entry for the IPv6 /64), and the next attempt can come from the other one.
  */
+import type { ErrorCode } from '../../../shared/domain';
 import { DeliveryError, toDeliveryError, type Stage } from '../errors';
 import { C451LocalErr, SeNet4NoAnswer1 } from '../smtp/codes';
 
@@ -21,11 +22,17 @@ export interface HostFacts {
   firstAttempt: boolean;
 }
 
-/** Whether a refusal is permanent for this host and attempt (the rule, decided once). */
-export function isPermanentRefusal(f: { permanent: boolean; enhancedCode?: string | null | undefined }, host: HostFacts): boolean {
+/**
+ * Whether a refusal is permanent for this host and attempt (the rule, decided once). `code` is
+ * the engine's error code; without one the refusal is a reply of the host (RCPT, DATA).
+ */
+export function isPermanentRefusal(f: { permanent: boolean; enhancedCode?: string | null | undefined; code?: ErrorCode | undefined }, host: HostFacts): boolean {
   if (!f.permanent) return false;
-  // Rules §7: 5.7.x on the first attempt to a dual-stack host is temporary.
-  if (host.firstAttempt && host.dualStack && f.enhancedCode?.startsWith('5.7.')) return false;
+  // Rules §7: 5.7.x on the first attempt to a dual-stack host is temporary — when the host said
+  // it: its policy may refuse one address family only. Our own 5.7.x (a SOCKS proxy refusing
+  // our password) is the same whichever family the next attempt takes.
+  const hostReply = f.code === undefined || f.code === 'SMTP_REPLY';
+  if (hostReply && host.firstAttempt && host.dualStack && f.enhancedCode?.startsWith('5.7.')) return false;
   return true;
 }
 

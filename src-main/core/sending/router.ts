@@ -49,7 +49,7 @@ export function directEngine(t: TransportConfig, base: EngineOptions, secrets: S
   if (t.type === 'direct-socks5') {
     const proxy = parseProxy(t.proxy ?? '');
     if (!proxy) throw new Error(`transport ${t.name}: proxy ${t.proxy ?? ''} is not HOST:PORT`);
-    dialer = socksDialer({ ...proxy, user: t.user, password: secretRef ? async () => secrets.resolve(secretRef) : undefined });
+    dialer = socksDialer({ ...proxy, transport: t.name, user: t.user, password: secretRef ? async () => secrets.resolve(secretRef) : undefined });
   }
   return { ...base, resolver: familyResolver(t.ipFamily, base.resolver), dialer: familyDialer(t.ipFamily, dialer) };
 }

@@ -47,7 +47,9 @@ export class TransportService {
    */
   save(input: unknown, password: PasswordInput | null | undefined): Result<Transport> {
     const name = (input as { name?: unknown } | null)?.name;
-    if (name === DIRECT) return { ok: false, errors: [{ field: 'name', message: '"direct" is the built-in transport; choose another name' }] };
+    if (name === DIRECT && (input as { type?: unknown }).type !== 'direct') {
+      return { ok: false, errors: [{ field: 'name', message: '"direct" is the built-in direct transport: only its IP family can be changed; choose another name' }] };
+    }
     const existing = typeof name === 'string' ? this.repo.get(name) : undefined;
     const keepRef = password === undefined ? (existing?.secretRef ?? null) : null;
     const norm = normalizeTransport(input, { hasPassword: password ? true : keepRef !== null });
@@ -109,6 +111,24 @@ export class TransportService {
       for (let n = 1; n <= 9 && avoidsPort25From === null; n++) if (at(n).type !== 'direct') avoidsPort25From = n;
       return { domain, transport: first.route?.transport ?? DIRECT, type: first.type, route: first.route?.id ?? null, avoidsPort25From };
     });
+  }
+
+  /**
+   * The transports that would carry a message around a blocked outbound port 25 (readiness'
+   * compose warning, issue 12 item 5): each recipient domain must reach a transport other than
+   * plain direct delivery at some attempt, as the queue's router picks them. Null when any
+   * domain would only ever go direct (its mail cannot leave this network).
+   */
+  carrier(mailFrom: string, domains: readonly string[]): string | null {
+    const matches = this.match(mailFrom, domains);
+    if (matches.length === 0 || matches.some((m) => m.avoidsPort25From === null)) return null;
+    const routes = this.repo.routes();
+    const names = matches.map((m) => {
+      const n = m.avoidsPort25From!;
+      const via = pickRoute(routes, { recipientDomain: m.domain, mailFrom, attempt: n })!.transport;
+      return n === 1 ? via : `${via} (from attempt ${n})`;
+    });
+    return [...new Set(names)].join(', ');
   }
 
   /**

@@ -46,13 +46,23 @@ export class TransportsRepo {
   /** Every transport, the built-in "direct" first. */
   list(): StoredTransport[] {
     const rows = this.db.prepare('SELECT * FROM transports ORDER BY created_at, name').all() as TransportRow[];
-    return [{ config: builtinDirect, secretRef: null, builtin: true }, ...rows.map(fromRow)];
+    const own = rows.find((r) => r.name === builtinDirect.name);
+    return [this.#direct(own), ...rows.filter((r) => r !== own).map(fromRow)];
   }
 
   get(name: string): StoredTransport | undefined {
-    if (name === builtinDirect.name) return { config: builtinDirect, secretRef: null, builtin: true };
     const row = this.db.prepare('SELECT * FROM transports WHERE name = ?').get(name) as TransportRow | undefined;
+    if (name === builtinDirect.name) return this.#direct(row);
     return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * The built-in direct transport. A stored row of that name holds only what the user may
+   * change of it — its IP family (mox: IPFamily of a transport; the readiness check's "IPv4
+   * only" remedy) — so it stays direct delivery whatever the row says.
+   */
+  #direct(row: TransportRow | undefined): StoredTransport {
+    return { config: { ...builtinDirect, ipFamily: row?.ip_family ?? builtinDirect.ipFamily }, secretRef: null, builtin: true };
   }
 
   /** Inserts or replaces a transport. Returns the secret ref it had before (to delete if unused). */
@@ -76,7 +86,8 @@ export class TransportsRepo {
   remove(name: string): { ok: true; secretRef: string | null } | { ok: false; reason: string } {
     return this.db.transaction(() => {
       const row = this.db.prepare('SELECT secret_ref FROM transports WHERE name = ?').get(name) as { secret_ref: string | null } | undefined;
-      if (!row) return { ok: false as const, reason: name === builtinDirect.name ? 'the built-in direct transport cannot be removed' : `no transport named ${name}` };
+      if (name === builtinDirect.name) return { ok: false as const, reason: 'the built-in direct transport cannot be removed' };
+      if (!row) return { ok: false as const, reason: `no transport named ${name}` };
       const used = this.db.prepare('SELECT id FROM routes WHERE transport = ? ORDER BY position').all(name) as { id: number }[];
       if (used.length) return { ok: false as const, reason: `transport ${name} is used by route${used.length > 1 ? 's' : ''} ${used.map((u) => u.id).join(', ')}: remove or change them first` };
       this.db.prepare('DELETE FROM transports WHERE name = ?').run(name);

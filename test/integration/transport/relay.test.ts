@@ -323,17 +323,21 @@ describe('direct-socks5 (in-process SOCKS5 server; Dante in test/peers)', () => 
     expect(await everything(id)).not.toContain(PASSWORD);
   });
 
-  test('a wrong proxy password: deferred at connect with a clear reason, nothing sent', async () => {
+  test('a wrong proxy password: failed at once (permanent, even to a dual-stack MX on the first attempt), a clear reason, one attempt, nothing sent', async () => {
     const proxy = await startSocks5Peer({ user: 'puser', password: 'right', route: () => undefined });
     peers.push(proxy);
     h.dns.add('viaproxy2.test', 'MX', [{ preference: 10, exchange: 'mx.viaproxy2.test' }]);
     h.dns.add('mx.viaproxy2.test', 'A', ['127.0.1.71']);
+    h.dns.add('mx.viaproxy2.test', 'AAAA', ['::1']);
     expect(h.core.transports.save({ name: 'px', type: 'direct-socks5', proxy: `127.0.0.1:${proxy.port}`, user: 'puser' }, { kind: 'env', name: 'RELAY_PW' }).ok).toBe(true);
     h.core.transports.addRoute({ transport: 'px' });
     const id = await h.send({ to: ['x@viaproxy2.test'] });
     const m = h.core.store.getMessage(id)!;
-    expect(m.recipients[0]).toMatchObject({ state: 'deferred', lastErrorCode: 'CONNECT_FAILED' });
-    expect(m.recipients[0]!.lastReply).toMatch(/SOCKS5 proxy 127\.0\.0\.1:\d+: .*auth/i);
+    // Retrying the same password only gets refused again (and may lock the proxy account).
+    expect(m.recipients[0]).toMatchObject({ state: 'failed', lastErrorCode: 'AUTH_FAILED', nextAttemptAt: null });
+    expect(m.recipients[0]!.lastReply).toMatch(/SOCKS5 proxy 127\.0\.0\.1:\d+ refused the user name or password \(user puser\) of transport px .*Settings → Sending/);
+    expect(m.attempts).toHaveLength(1);
+    expect(m.attempts[0]).toMatchObject({ transport: 'px', errorCode: 'AUTH_FAILED', permanent: true });
     expect(proxy.requests).toHaveLength(0);
     expect(await everything(id)).not.toContain(PASSWORD);
   });

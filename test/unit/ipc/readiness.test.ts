@@ -89,6 +89,43 @@ test('sendBlock: port 25 blocked and no route → warn; a route that carries the
   await routed.core.close();
 });
 
+test('sendBlock follows the real routes: a smarthost route for the domain carries it, a "from attempt 2" route too, a sender route only that sender', async () => {
+  const { core, call } = open(freshDir());
+  await call('readiness.run', {});
+  const msg = { from: 'Me <me@example.test>', recipientDomains: ['example.org'] };
+  expect((await call('readiness.sendBlock', msg)).value).toMatchObject({ port25Blocked: true, carriedBy: null, blocked: true });
+  expect((await call('transports.save', { transport: { name: 'relay', type: 'smarthost', host: 'relay.example.test', port: 25 } })).ok).toBe(true);
+  expect((await call('routes.add', { transport: 'relay', recipientDomain: 'example.org' })).ok).toBe(true);
+  expect((await call('readiness.sendBlock', msg)).value).toMatchObject({ port25Blocked: true, carriedBy: 'relay', blocked: false });
+  // One recipient domain that still goes direct is enough for the warning.
+  expect((await call('readiness.sendBlock', { ...msg, recipientDomains: ['example.org', 'other.test'] })).value).toMatchObject({ carriedBy: null, blocked: true });
+  // A subdomain is matched as the queue's router matches it.
+  expect((await call('readiness.sendBlock', { ...msg, recipientDomains: ['sub.example.org'] })).value).toMatchObject({ carriedBy: 'relay', blocked: false });
+  expect((await call('routes.add', { transport: 'relay', sender: 'boss@example.test' })).ok).toBe(true);
+  expect((await call('readiness.sendBlock', { ...msg, recipientDomains: ['other.test'] })).value).toMatchObject({ blocked: true });
+  expect((await call('readiness.sendBlock', { from: 'boss@example.test', recipientDomains: ['other.test'] })).value).toMatchObject({ carriedBy: 'relay', blocked: false });
+  // A relay from the second attempt on still carries the message (after one retry).
+  expect((await call('routes.add', { transport: 'relay', recipientDomain: 'later.test', fromAttempt: 2 })).ok).toBe(true);
+  expect((await call('readiness.sendBlock', { ...msg, recipientDomains: ['later.test'] })).value).toMatchObject({ carriedBy: 'relay (from attempt 2)', blocked: false });
+  await core.close();
+});
+
+test('the ipv6 check reads the built-in direct transport\'s IP family, which Settings and the CLI can set', async () => {
+  const { core, call } = open(freshDir());
+  const family = async () => ((await call('readiness.run', {})).value.checks.find((c: { id: string }) => c.id === 'ipv6').evidence as { ipFamily: string }).ipFamily;
+  expect(await family()).toBe('both');
+  const saved = await call('transports.save', { transport: { name: 'direct', type: 'direct', ipFamily: 'ipv4' } });
+  expect(saved.ok).toBe(true);
+  expect(saved.value).toMatchObject({ name: 'direct', builtin: true, ipFamily: 'ipv4' });
+  expect((await call('transports.list', {})).value.transports[0]).toMatchObject({ name: 'direct', builtin: true, ipFamily: 'ipv4' });
+  expect(await family()).toBe('ipv4');
+  // The built-in stays direct delivery: no other type, and it cannot be removed.
+  expect((await call('transports.save', { transport: { name: 'direct', type: 'smarthost', host: 'relay.example.test' } })).error).toMatchObject({ code: 'VALIDATION' });
+  expect((await call('transports.remove', { name: 'direct' })).ok).toBe(false);
+  expect((await call('transports.list', {})).value.transports[0]).toMatchObject({ name: 'direct', type: 'direct', ipFamily: 'ipv4' });
+  await core.close();
+});
+
 test('run with a bad --from is a validation error; the renderer cannot pass targets', async () => {
   const { core, call } = open(freshDir());
   expect((await call('readiness.run', { from: 'not an address' })).error.code).toBe('VALIDATION');

@@ -177,7 +177,11 @@ describe('secrets and the transport service', () => {
     expect(svc.moveRoute(99, r1.value.id).ok).toBe(false);
     expect(svc.remove('a')).toMatchObject({ ok: false, errors: [{ message: expect.stringMatching(/used by routes/) }] });
     expect(svc.remove('direct').ok).toBe(false);
-    expect(svc.save({ name: 'direct', type: 'direct' }, null).ok).toBe(false);
+    // The built-in direct transport: only its IP family can be set; it stays direct delivery.
+    expect(svc.save({ name: 'direct', type: 'smarthost', host: 'relay.test' }, null).ok).toBe(false);
+    expect(svc.save({ name: 'direct', type: 'direct', ipFamily: 'ipv6' }, null)).toMatchObject({ ok: true, value: { name: 'direct', builtin: true, ipFamily: 'ipv6' } });
+    expect(svc.list().filter((t) => t.name === 'direct')).toHaveLength(1);
+    expect(svc.remove('direct').ok).toBe(false);
     expect(svc.removeRoute(r1.value.id).ok).toBe(true);
     expect(svc.removeRoute(r1.value.id).ok).toBe(false);
   });

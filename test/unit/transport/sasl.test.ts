@@ -44,6 +44,28 @@ describe('SCRAM (RFC 5802, RFC 7677 test vectors)', () => {
     expect(() => mk().respond(b('garbage'))).toThrow(/malformed/);
   });
 
+  it('prepares user name and password with SASLprep (RFC 5802 §2.2, RFC 4013 §3 examples)', () => {
+    const first = (username: string) => scramClient({ username, password: 'p' }, 'sha1', 'n0nce').initialResponse()!.toString();
+    // RFC 4013 §3: soft hyphen mapped to nothing; U+00AA and U+2168 by NFKC; case kept.
+    expect(first('I\u00ADX')).toBe('n,,n=IX,r=n0nce');
+    expect(first('USER')).toBe('n,,n=USER,r=n0nce');
+    expect(first('\u00AA')).toBe('n,,n=a,r=n0nce');
+    expect(first('\u2168')).toBe('n,,n=IX,r=n0nce');
+    // A non-ASCII space is mapped to SPACE (RFC 4013 §2.1), so it proves the same password.
+    const final = (password: string) => {
+      const c = scramClient({ username: 'user', password }, 'sha1', 'fyko+d2lbbFgONRv9qkxdawL');
+      c.initialResponse();
+      return c.respond(b('r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096')).toString();
+    };
+    expect(final('pen\u00ADcil')).toBe(final('pencil'));
+    expect(final('a\u00A0b')).toBe(final('a b'));
+    // Prohibited output (RFC 4013 §2.3) and the bidi rule (§2.4, RFC 3454 §6) are refused.
+    expect(() => first('\u0007')).toThrow(/SCRAM-SHA-1: .*SASLprep/);
+    expect(() => first('\uE000')).toThrow(/SASLprep/);
+    expect(() => first('\u0627\u0031')).toThrow(/SASLprep/);
+    expect(() => scramClient({ username: 'u', password: 'x\u200Fy' }, 'sha256')).toThrow(/SASLprep/);
+  });
+
   it('escapes = and , in the user name (RFC 5802 §5.1)', () => {
     const c = scramClient({ username: 'a=b,c', password: 'p' }, 'sha1', 'n0nce');
     expect(c.initialResponse()!.toString()).toBe('n,,n=a=3Db=2Cc,r=n0nce');

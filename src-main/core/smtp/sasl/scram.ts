@@ -11,10 +11,12 @@
  * iteration counts (CPU exhaustion: bounded), or cannot prove the ServerSignature (an
  * impostor that only wants the proof) is refused. The password is never sent.
  *
- * todo spec: RFC 5802 §2.2 asks for SASLprep (RFC 4013) of the password; we apply Unicode
- * NFKC (its main step) and refuse control characters, which is exact for ASCII passwords.
+ * RFC 5802 §2.2 / §5.1: the user name and the password are prepared with SASLprep (RFC 4013)
+ * as stored strings (unassigned code points refused), by @mongodb-js/saslprep — the mapping
+ * tables, NFKC, prohibited output and the bidi rule are the library's, not ours.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { saslprep } from '@mongodb-js/saslprep';
 import { SaslError, type SaslClient, type SaslCredentials } from './mechanism';
 
 type Hash = 'sha1' | 'sha256';
@@ -114,7 +116,10 @@ function parseAttributes(text: string, fail: (m: string) => Error): Map<string, 
 }
 
 function saslPrep(s: string, fail: (m: string) => Error): string {
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(s)) throw fail('user name or password contains control characters');
-  return s.normalize('NFKC');
+  try {
+    return saslprep(s, { allowUnassigned: false });
+  } catch (e) {
+    // The library's message names the RFC 4013 section; the string itself is never repeated.
+    throw fail(`the user name or password is not allowed by SASLprep (${(e as Error).message})`);
+  }
 }
