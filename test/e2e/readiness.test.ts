@@ -125,3 +125,26 @@ test('compose: port 25 blocked and no route → a warning before sending, with a
   await expect.poll(() => page.getByRole('heading', { name: 'Settings' }).count()).toBe(1);
   expect(env.errors).toEqual([]);
 });
+
+test('compose: a route that carries the recipient domain around port 25 → no warning; a domain it does not carry still warns', async () => {
+  const { page, host } = env;
+  // Port 25 is still blocked (the previous test closed the MX and ran the check).
+  expect(host.core.transports.save({ name: 'provider', type: 'smarthost', host: 'relay.example.test' }, null).ok).toBe(true);
+  expect(host.core.transports.addRoute({ transport: 'provider', recipientDomain: 'example.org' }).ok).toBe(true);
+  await page.getByRole('button', { name: 'New message' }).click();
+  await page.getByLabel('From').fill('me@sender.test');
+  const to = page.getByLabel('To', { exact: true });
+  await to.fill('them@other.test');
+  await to.press('Enter');
+  await expect.poll(() => page.getByTestId('send-block').count()).toBe(1);
+  // Replace the uncarried recipient with one the route carries: the warning goes.
+  await page.getByRole('button', { name: 'Remove them@other.test' }).click();
+  await to.fill('you@example.org');
+  await to.press('Enter');
+  await expect.poll(() => page.getByTestId('send-block').count()).toBe(0);
+  // Both together: one domain still goes direct, so the warning is back.
+  await to.fill('them@other.test');
+  await to.press('Enter');
+  await expect.poll(() => page.getByTestId('send-block').count()).toBe(1);
+  expect(env.errors).toEqual([]);
+});
