@@ -116,6 +116,22 @@ describe('submission through Postfix (RFC 6409, RFC 8314, RFC 4954)', () => {
   });
 });
 
+describe('smarthost through Postfix (plain relay, no AUTH)', () => {
+  test('the route sends dual.tls.test through the smarthost mx1 instead of its own MX (which refuses every sender): Postfix on mx1 received it over TLS, no AUTH', async () => {
+    const s = setup();
+    await ok(['transport', 'add', 'sh', '--type', 'smarthost', '--host', 'mx1.tls.test', '--port', '25'], s.flags);
+    const route = JSON.parse((await ok(['route', 'add', '--transport', 'sh', '--recipient-domain', 'dual.tls.test', '--json'], s.flags)).stdout) as { id: number };
+    const rcpt = `${unique('smarthost')}@dual.tls.test`;
+    const json = await send(s.flags, rcpt);
+    expect(json.recipients[0]).toMatchObject({ status: 'delivered', transport: 'sh', route: route.id, host: 'mx1.tls.test' });
+    expect(json.recipients[0]!.tls).toMatchObject({ starttls: true, verified: 'pkix' });
+    const [stored] = await peers.waitForMail(rcpt);
+    // ESMTPS: TLS without AUTH (RFC 3848); the domain's own MX never saw it.
+    expect(stored).toMatch(/by mx1\.tls\.test \(Postfix\) with ESMTPS /);
+    expect(stored).not.toMatch(/mx-dual/);
+  });
+});
+
 describe('direct delivery through Dante (RFC 1928/1929)', () => {
   test('the MX connection goes through the proxy; MX and STARTTLS are ours as usual', async () => {
     const s = setup();
