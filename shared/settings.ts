@@ -83,8 +83,14 @@ export const EhloName = z.string().max(253).superRefine((s, ctx) => {
 export const settingsShape = {
   ehloName: EhloName.default(''),
   dnsServers: z.array(DnsServer).max(8, 'at most 8 DNS servers').default([]),
-  concurrency: z.number().int().min(1).max(64).default(8),
-  perDomainConcurrency: z.number().int().min(1).max(16).default(2),
+  /** Deliveries at once, all domains together. */
+  concurrency: z.number().int().min(1).max(64).default(20),
+  /**
+   * The most deliveries at once to one domain: each domain starts at 5 and grows toward this
+   * with success, shrinks on connection trouble (slow start, as Postfix's destination
+   * concurrency limit 20; src-main/core/queue/concurrency.ts).
+   */
+  perDomainConcurrency: z.number().int().min(1).max(64).default(20),
   lifetimeHours: z.number().min(1).max(24 * 30).default(120),
   delayNoticeHours: z.number().min(0.5).max(24 * 7).default(4),
   maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),

@@ -77,7 +77,7 @@ beforeAll(async () => {
   store.insertMessage({ ...message(N, ['ann@mixed.test', 'bob@mixed.test']), subject: 'Mixed results', tlsMode: 'requiretls' });
   const repo = new QueueRepo(store);
   const [ann, bob] = repo.recipientsOf(id(N));
-  repo.claim([ann!.id, bob!.id], Date.now());
+  repo.claim([ann!, bob!].map((r) => ({ id: r.id, messageId: r.message_id, domain: r.domain })), Date.now());
   const now = Date.now();
   repo.recordOutcome(
     id(N),

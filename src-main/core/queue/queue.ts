@@ -7,12 +7,24 @@
  * delivered, failed or canceled); delivery is at-least-once (a crash mid-delivery is recovered
  * as 'deferred: interrupted' and retried, so the server may see it twice, never zero times).
  * Retry decisions come from the outcome's fields (status, permanent), never from reply text.
+ *
+ * Scheduling costs O(due work), not O(queue) (issue 14 item 1): the pending recipients live in
+ * memory (due-set.ts), rebuilt from the store at start and changed only by the store's
+ * PendingFeed after each commit; one timer is armed for the earliest due time; work a limit
+ * holds back is released when a delivery of its domain ends, never by polling. Outcomes are
+ * group-committed: a finished delivery's result is kept in memory and written, with the
+ * results that finished in the same turn of the event loop and the claims of the next work,
+ * in one short transaction (synchronous=NORMAL; the "queued" acknowledgment stays FULL). A
+ * delivery whose result is not yet written is still 'sending' on disk, so a crash before the
+ * write repeats at most the deliveries in flight. When a delivery to a domain ends and more
+ * work for it is due, that work is claimed first, so a session to the domain can be reused.
  */
 import { describeReply, type RecipientState, type TlsMode } from '../../../shared/domain';
 import type { Clock, TimerHandle } from '../clock';
 import type { AttemptRecord, DeliverFn, DeliveryJob, DeliveryOutcome, RecipientOutcome } from '../delivery/types';
 import type { EventBatcher } from '../events';
-import { QueueRepo, type DueRecipient, type RecipientUpdate } from '../store/queue-repo';
+import type { DueRecipient, QueueRepo, RecipientUpdate } from '../store/queue-repo';
+import type { PendingChange } from '../store/pending-feed';
 import type { Store } from '../store/store';
 import { suppressesAddress } from './admission';
 import type { DeliveryError } from '../errors';
@@ -20,6 +32,8 @@ import { retryDelayMs, shouldGiveUp } from './backoff';
 import { isDiskFull } from '../store/db';
 import { settleEnvelope } from '../store/message-files';
 import { checkMessageFile, messageBody, wireSize, type StoredMessage } from './message-source';
+import { DueSet, type TakenGroup } from './due-set';
+import { DomainConcurrency, destinationFeedback } from './concurrency';
 
 export interface QueueOptions {
   store: Store;
@@ -27,12 +41,15 @@ export interface QueueOptions {
   deliver: DeliverFn;
   events: EventBatcher;
   concurrency?: number;
+  /** The per-domain ceiling; each domain starts lower and grows with success (concurrency.ts). */
   perDomain?: number;
   lifetimeMs?: number;
   delayNoticeMs?: number;
   random?: () => number;
   /** While paused by a full disk, how often to try writing again. */
   resumeProbeMs?: number;
+  /** Runs `fn` after the current turn of the event loop: the group-commit window. */
+  defer?: (fn: () => void) => void;
 }
 
 type Pending = { state: 'held' | 'canceled' };
@@ -48,11 +65,18 @@ export const STALLED_AFTER_MS = 2_000;
 /** Stalled deliveries still hold sockets: at most this many times `concurrency` run at all. */
 export const MAX_RUNNING_FACTOR = 4;
 export const DISK_FULL_NOTICE = 'disk full: sending paused';
+/**
+ * A domain whose delivery just ended gets the freed slot for its next due work, back to back
+ * (so its session can be reused) — at most this many times in a row before the longest-waiting
+ * work of any domain goes first again: a busy domain cannot starve the others.
+ */
+export const MAX_BACK_TO_BACK = 20;
 
 /**
  * One delivery's result as it is written: the recipients' new states, the attempt history
  * (with the final status applied), notices, suppressions and the domain hint. Kept in memory
- * while the disk is full, so the delivery is never made again for want of its record.
+ * until written (the next group commit, or while the disk is full), so the delivery is never
+ * made again for want of its record.
  */
 interface Recording {
   messageId: string;
@@ -67,10 +91,11 @@ interface Recording {
   hint: DeliveryOutcome['hint'];
   /** Some recipient was delivered over a session without TLS (rules §4). */
   deliveredInPlaintext: boolean;
+  /** Deferred recipients a hold rule took when the result was written. */
+  heldByRule?: Set<number>;
 }
 
 interface Running {
-  key: string;
   domain: string;
   recipientIds: number[];
   abort: AbortController;
@@ -86,8 +111,12 @@ export type QueueAction = 'hold' | 'resume' | 'retry' | 'cancel';
 export class Queue {
   readonly repo: QueueRepo;
   readonly #o: Required<Omit<QueueOptions, 'store' | 'clock' | 'deliver' | 'events'>> & QueueOptions;
-  readonly #running = new Map<string, Running>();
+  readonly #running = new Map<number, Running>();
+  #runSeq = 0;
   readonly #domainActive = new Map<string, number>();
+  readonly #due = new DueSet();
+  readonly #windows: DomainConcurrency;
+  #unlisten: (() => void) | null = null;
   #timer: TimerHandle | undefined;
   #timerAt = Infinity;
   #started = false;
@@ -97,26 +126,34 @@ export class Queue {
   readonly #waiters: (() => boolean)[] = [];
   /** Start-up recovery of 'sending' rows still to do (it may meet a full disk, too). */
   #recovered = false;
-  /** Results delivered but not yet written (disk full), oldest first. */
+  /** Results delivered but not yet written (next group commit, or disk full), oldest first. */
   readonly #unwritten: Recording[] = [];
   #paused = false;
   #probe: TimerHandle | undefined;
+  /** Domains whose delivery just ended, served first by the next pump (session reuse). */
+  readonly #preferred = new Set<string>();
+  /** Back-to-back claims per domain since it was last served in due order. */
+  readonly #streak = new Map<string, number>();
+  #pumpDeferred = false;
 
   constructor(opts: QueueOptions) {
     this.#o = {
-      concurrency: 8,
-      perDomain: 2,
+      concurrency: 20,
+      perDomain: 20,
       lifetimeMs: 5 * 24 * 3600 * 1000,
       delayNoticeMs: 4 * 3600 * 1000,
       random: Math.random,
       resumeProbeMs: 5000,
+      defer: (fn) => void setImmediate(fn),
       ...opts,
     };
-    this.repo = new QueueRepo(opts.store);
+    this.repo = opts.store.queue;
+    this.#windows = new DomainConcurrency(() => this.#o.perDomain);
   }
 
   configure(limits: { concurrency?: number; perDomain?: number; lifetimeMs?: number; delayNoticeMs?: number }): void {
     Object.assign(this.#o, Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)));
+    for (const d of this.#domainActive.keys()) this.#reblock(d);
     this.pump();
   }
 
@@ -132,6 +169,16 @@ export class Queue {
   /** Delivery results waiting to be written (disk full). */
   get unwritten(): number {
     return this.#unwritten.length;
+  }
+
+  /** The pending recipients as the queue holds them in memory, by id (tests compare with the store). */
+  dueSnapshot(): PendingChange[] {
+    return this.#due.snapshot();
+  }
+
+  /** The current per-domain limit (slow start: grows with success up to `perDomain`). */
+  domainLimit(domain: string): number {
+    return this.#windows.limit(domain);
   }
 
   /** Restricts this queue to one message (`outbox send --wait` delivers only what it sent). */
@@ -160,12 +207,17 @@ export class Queue {
     for (let i = this.#waiters.length - 1; i >= 0; i--) if (this.#waiters[i]!()) this.#waiters.splice(i, 1);
   }
 
-  /** Recovers interrupted deliveries and starts working. */
+  /** Loads the pending set, recovers interrupted deliveries and starts working. */
   start(): void {
     if (this.#started) return;
     this.#started = true;
     this.#stopping = false;
     this.#recovered = false;
+    this.#unlisten = this.repo.feed.listen((changes) => {
+      for (const c of changes) this.#due.apply(c);
+    });
+    this.repo.feed.consumeStale();
+    this.#due.rebuild(this.repo.pendingRows());
     this.pump();
   }
 
@@ -185,10 +237,12 @@ export class Queue {
     await Promise.all([...this.#running.values()].map((r) => r.done));
     // A last try; what still cannot be written stays 'sending' and is retried after a restart.
     try {
-      this.#flush();
+      this.#commit(this.#o.clock.now(), false);
     } catch (e) {
       console.error('queue: could not record outcome', e);
     }
+    this.#unlisten?.();
+    this.#unlisten = null;
     this.#started = false;
   }
 
@@ -198,8 +252,8 @@ export class Queue {
       this.pump();
       if (this.#running.size === 0) {
         // A full disk: nothing more can be done now (the caller reports `paused`).
-        if (this.#paused) return;
-        const next = this.repo.nextDueAt(this.#onlyMessage);
+        if (this.#paused || !this.#started || this.#stopping) return;
+        const next = this.#nextAt();
         if (next === null || next > this.#o.clock.now()) return;
         continue;
       }
@@ -208,25 +262,33 @@ export class Queue {
   }
 
   /**
-   * Starts every delivery that is due and allowed by the limits, then arms the wake-up timer.
-   * Results that could not be written are written first: no new claim while one is pending.
-   * A full disk at any write pauses the queue instead of throwing (issue 10 item 6).
+   * Writes the results kept in memory and starts every delivery that is due and allowed by the
+   * limits (claims and results in one transaction), then arms the wake-up timer. A full disk
+   * at any write pauses the queue instead of throwing (issue 10 item 6): neither the results
+   * nor the claims are written, so no new claim happens while a result is pending.
    */
   pump(): void {
-    if (!this.#started || this.#stopping) return;
+    // (A store closed without stop(): a deferred pump finds nothing to do.)
+    if (!this.#started || this.#stopping || !this.#o.store.db.open) return;
     const now = this.#o.clock.now();
     try {
-      if (!this.#flush()) return this.#diskFull();
       if (!this.#recovered) {
+        // Results of this process first: recovery must not take their rows for interrupted.
+        if (this.#unwritten.length > 0) this.#commit(now, false);
         this.repo.recoverInterrupted(now);
         this.#recovered = true;
       }
-      // The delay-notice scan reads every pending recipient: once a minute is plenty.
+      // Another process (the CLI beside the app) or a bulk import in a transaction of its own
+      // changed the queue: reload what is pending.
+      const elsewhere = this.repo.changedElsewhere();
+      if (this.repo.feed.consumeStale() || elsewhere) this.#due.rebuild(this.repo.pendingRows());
+      this.#commit(now, true);
+      // The delay-notice scan reads the old pending recipients (after the results just
+      // written): once a minute is plenty.
       if (now - this.#lastDelayScan >= DELAY_SCAN_MS) {
         this.#delayNotices(now);
         this.#lastDelayScan = now;
       }
-      this.#claimDue(now);
     } catch (e) {
       if (!isDiskFull(e)) throw e;
       return this.#diskFull();
@@ -235,21 +297,134 @@ export class Queue {
     this.#armTimer(now);
   }
 
-  #claimDue(now: number): void {
-    let free = this.#freeSlots(now);
-    if (free > 0) {
-      for (const group of groupByMessageDomain(this.repo.due(now, Math.max(200, free * 50), this.#onlyMessage))) {
-        if (free <= 0) break;
-        const first = group[0]!;
-        const key = `${first.message_id}|${first.domain}`;
-        if (this.#running.has(key)) continue;
-        if ((this.#domainActive.get(first.domain) ?? 0) >= this.#o.perDomain) continue;
-        const claimed = new Set(this.repo.claim(group.map((r) => r.id), now));
-        if (claimed.size === 0) continue;
-        this.#launch(key, group.filter((r) => claimed.has(r.id)));
-        free--;
+  /** A pump after this turn of the event loop: results finishing together share one commit. */
+  #deferPump(): void {
+    if (this.#pumpDeferred) return;
+    this.#pumpDeferred = true;
+    this.#o.defer(() => {
+      this.#pumpDeferred = false;
+      try {
+        this.pump();
+      } catch (e) {
+        // Not a full disk (that pauses): the results stay in memory for the next pump.
+        console.error('queue: could not record outcome', e);
+      }
+    });
+  }
+
+  /**
+   * One group commit: the results kept in memory, then (with `claim`) the claims of the due
+   * work the limits allow, in one IMMEDIATE transaction; the deliveries start after the commit.
+   * A result that cannot be written for another reason than a full disk is dropped with a log
+   * line (its rows stay 'sending'; start-up recovery retries them), not the whole batch.
+   */
+  #commit(now: number, claim: boolean): void {
+    const batch = this.#unwritten.slice();
+    const only = claim && this.#onlyMessage !== null ? this.#onlyDomains() : null;
+    // Nothing to write and nothing that could start: no transaction at all (an idle wake-up).
+    if (batch.length === 0 && !(claim && this.#freeSlots(now) > 0 && (only ? only.length > 0 : this.#claimable(now)))) {
+      this.#preferred.clear();
+      return;
+    }
+    const written: Recording[] = [];
+    const taken: TakenGroup[] = [];
+    const launches: { domain: string; rows: DueRecipient[] }[] = [];
+    try {
+      this.repo.atomically(() => {
+        for (const rec of batch) {
+          try {
+            this.repo.atomically(() => this.#write(rec));
+            written.push(rec);
+          } catch (e) {
+            if (isDiskFull(e)) throw e;
+            console.error('queue: could not record outcome', e);
+          }
+        }
+        if (!claim) return;
+        let free = this.#freeSlots(now);
+        while (free > 0) {
+          const t = this.#takeNext(now, only);
+          if (!t) break;
+          taken.push(t);
+          const ids = this.repo.claim(t.rcpts.map((r) => ({ id: r.id, messageId: t.messageId, domain: t.domain })), now);
+          if (ids.length === 0) continue;
+          launches.push({ domain: t.domain, rows: this.repo.dueRecipients(ids.sort((a, b) => a - b)) });
+          this.#count(t.domain, +1);
+          free--;
+        }
+      });
+    } catch (e) {
+      // Nothing was written: the taken work goes back, and so do the slots it would have used.
+      for (const t of taken) this.#due.restore(t);
+      for (const l of launches) this.#count(l.domain, -1);
+      throw e;
+    } finally {
+      this.#preferred.clear();
+    }
+    this.#unwritten.splice(0, batch.length);
+    for (const rec of written) this.#written(rec);
+    for (const l of launches) {
+      if (l.rows.length > 0) this.#launch(l.rows);
+      else this.#count(l.domain, -1);
+    }
+  }
+
+  /** Whether some due work could be taken now (a preferred domain or the longest due). */
+  #claimable(now: number): boolean {
+    for (const d of this.#preferred) if (!this.#due.isBlocked(d) && this.#due.hasDue(d, now)) return true;
+    return this.#due.readyDomain(now) !== null;
+  }
+
+  /** The next group to claim: a domain whose delivery just ended first, then the longest due. */
+  #takeNext(now: number, only: string[] | null): TakenGroup | null {
+    if (only) {
+      for (const d of only) {
+        if (this.#due.isBlocked(d)) continue;
+        const t = this.#due.take(d, now, this.#onlyMessage!);
+        if (t) return t;
+      }
+      return null;
+    }
+    for (const d of this.#preferred) {
+      this.#preferred.delete(d);
+      const streak = this.#streak.get(d) ?? 0;
+      if (streak < MAX_BACK_TO_BACK && !this.#due.isBlocked(d) && this.#due.hasDue(d, now)) {
+        this.#streak.set(d, streak + 1);
+        return this.#due.take(d, now);
       }
     }
+    const d = this.#due.readyDomain(now);
+    if (d === null) return null;
+    this.#streak.delete(d);
+    return this.#due.take(d, now);
+  }
+
+  /** The domains of the one message this queue is restricted to that have pending recipients. */
+  #onlyDomains(): string[] {
+    return [...new Set(this.repo.recipientsOf(this.#onlyMessage!).filter((r) => r.state === 'queued' || r.state === 'deferred').map((r) => r.domain))];
+  }
+
+  /** Counts a delivery of the domain starting (+1) or ending (-1) and blocks it at its limit. */
+  #count(domain: string, delta: 1 | -1): void {
+    const n = (this.#domainActive.get(domain) ?? 0) + delta;
+    if (n > 0) this.#domainActive.set(domain, n);
+    else this.#domainActive.delete(domain);
+    this.#reblock(domain);
+  }
+
+  #reblock(domain: string): void {
+    if ((this.#domainActive.get(domain) ?? 0) >= this.#windows.limit(domain)) this.#due.block(domain);
+    else this.#due.unblock(domain);
+  }
+
+  /** The earliest next attempt this queue would act on (null: nothing pending). */
+  #nextAt(): number | null {
+    if (this.#onlyMessage === null) return this.#due.nextAt();
+    let next: number | null = null;
+    for (const r of this.repo.recipientsOf(this.#onlyMessage)) {
+      if ((r.state === 'queued' || r.state === 'deferred') && r.next_attempt_at !== null) next = Math.min(next ?? Infinity, r.next_attempt_at);
+    }
+    return next;
   }
 
   #diskFull(): void {
@@ -279,17 +454,25 @@ export class Queue {
     return Math.min(this.#o.concurrency - busy, this.#o.concurrency * MAX_RUNNING_FACTOR - this.#running.size);
   }
 
+  /**
+   * One timer, for the earliest moment something can start: the next due time of a domain that
+   * may start work; when due work waits only for a global slot, the moment a running delivery
+   * would count as stalled. Work held by its domain's limit needs no timer: the end of a
+   * delivery of that domain releases it. While anything waits, at least once a minute for the
+   * delay notices.
+   */
   #armTimer(now: number): void {
-    const next = this.repo.nextDueAt(this.#onlyMessage);
-    if (next === null) return;
-    // Due work blocked by limits is picked up when a running delivery finishes or stalls. While
-    // anything waits, wake at least once a minute so delay notices go out on time.
-    let at = Math.min(Math.max(next, now), this.#lastDelayScan + DELAY_SCAN_MS);
-    if (next <= now) {
+    const next = this.#nextAt();
+    let at = Infinity;
+    if (next !== null && next > now) at = next;
+    else if (next !== null) {
       for (const r of this.#running.values()) {
         if (now - r.activeAt < STALLED_AFTER_MS) at = Math.min(at, r.activeAt + STALLED_AFTER_MS);
       }
     }
+    if (this.#due.size > 0) at = Math.min(at, this.#lastDelayScan + DELAY_SCAN_MS);
+    if (at === Infinity) return;
+    at = Math.max(at, now + 1);
     if (at >= this.#timerAt && this.#timer) return;
     this.#timer?.cancel();
     this.#timerAt = at;
@@ -300,10 +483,11 @@ export class Queue {
     });
   }
 
-  #launch(key: string, group: DueRecipient[]): void {
+  #launch(group: DueRecipient[]): void {
     const first = group[0]!;
     const abort = new AbortController();
-    const running: Running = { key, domain: first.domain, recipientIds: group.map((r) => r.id), abort, pending: new Map(), done: Promise.resolve(), activeAt: this.#o.clock.now() };
+    const key = ++this.#runSeq;
+    const running: Running = { domain: first.domain, recipientIds: group.map((r) => r.id), abort, pending: new Map(), done: Promise.resolve(), activeAt: this.#o.clock.now() };
     const message: StoredMessage = {
       path: this.#o.store.absolutePath(first.raw_path),
       name: first.raw_path,
@@ -333,26 +517,29 @@ export class Queue {
       signal: abort.signal,
     };
     for (const r of group) this.#emitState(r.message_id, r.id, 'sending');
-    this.#domainActive.set(first.domain, (this.#domainActive.get(first.domain) ?? 0) + 1);
     // The queued file is the message: missing or changed, nothing is dialed (issue 10 item 7).
     const fileProblem = checkMessageFile(message);
     running.done = (fileProblem ? Promise.resolve(failureOutcome(group, fileProblem)) : this.#o.deliver(job))
       .catch((e: unknown): DeliveryOutcome => internalFailure(group, e))
       .then((outcome) => {
-        // Written in order: a later result never overtakes one still waiting for space.
+        this.#windows.feedback(first.domain, fileProblem ? 'neutral' : destinationFeedback(outcome.recipients));
+        // Written by the next group commit, in order: a later result never overtakes one
+        // still waiting for space.
         this.#unwritten.push(this.#decide(group, outcome, running.pending));
-        if (!this.#flush()) this.#diskFull();
       })
       .catch((e: unknown) => {
-        // Recording failed for another reason: the rows stay 'sending'; start-up recovery retries them.
+        // Deciding failed: the rows stay 'sending'; start-up recovery retries them.
         console.error('queue: could not record outcome', e);
       })
       .finally(() => {
         this.#running.delete(key);
-        const n = (this.#domainActive.get(first.domain) ?? 1) - 1;
-        if (n > 0) this.#domainActive.set(first.domain, n);
-        else this.#domainActive.delete(first.domain);
-        this.pump();
+        this.#count(first.domain, -1);
+        if (!this.#domainActive.has(first.domain) && !this.#due.hasDue(first.domain, Infinity)) {
+          this.#windows.forget(first.domain);
+          this.#streak.delete(first.domain);
+        }
+        this.#preferred.add(first.domain);
+        this.#deferPump();
       });
     this.#running.set(key, running);
   }
@@ -421,27 +608,10 @@ export class Queue {
     };
   }
 
-  /** Writes the results kept in memory, oldest first; false while the disk is still full. */
-  #flush(): boolean {
-    while (this.#unwritten.length > 0) {
-      const rec = this.#unwritten[0]!;
-      try {
-        this.#write(rec);
-      } catch (e) {
-        if (isDiskFull(e)) return false;
-        this.#unwritten.shift();
-        throw e;
-      }
-      this.#unwritten.shift();
-      this.#written(rec);
-    }
-    return true;
-  }
-
   #write(rec: Recording): void {
     const store = this.#o.store;
     const { messageId, now } = rec;
-    store.db.transaction(() => {
+    this.repo.atomically(() => {
       this.repo.recordOutcome(messageId, rec.attempts, rec.updates, rec.dialedIps, now);
       for (const n of rec.notices) this.repo.addNotice(messageId, n.recipientId, 'failure', now, n.text);
       if (rec.hint) store.upsertDomainTls(rec.hint);
@@ -455,17 +625,14 @@ export class Queue {
         store.addEvent(r.message_id, r.id, now, 'suppression-added', `${r.envelope} added to the suppression list (${o.enhancedCode})`);
       }
       // A deferred recipient re-enters the queue: a hold rule added meanwhile holds it.
-      for (const id of store.holdRules.holdDeferred(rec.updates.filter((u) => u.state === 'deferred').map((u) => u.id), now)) {
-        const u = rec.updates.find((x) => x.id === id);
-        if (u) u.state = 'held';
-      }
-    }).immediate();
+      rec.heldByRule = new Set(store.holdRules.holdDeferred(rec.updates.filter((u) => u.state === 'deferred').map((u) => u.id), now));
+    });
   }
 
   #written(rec: Recording): void {
     const { messageId } = rec;
     this.#settle(messageId);
-    for (const u of rec.updates) this.#emitState(messageId, u.id, u.state);
+    for (const u of rec.updates) this.#emitState(messageId, u.id, rec.heldByRule?.has(u.id) ? 'held' : u.state);
     this.#wake();
     for (const n of rec.notices) this.#o.events.emit({ type: 'notice', messageId, recipientId: n.recipientId, kind: 'failure', text: n.text });
     if (rec.deliveredInPlaintext) {
@@ -582,17 +749,6 @@ export function finalHistory(attempts: AttemptRecord[], updates: RecipientUpdate
     last.results.push({ recipientId: u.id, status: 'failed', code: u.code, enhancedCode: u.enhancedCode, reply: u.reply });
   }
   return out;
-}
-
-function groupByMessageDomain(rows: DueRecipient[]): DueRecipient[][] {
-  const groups = new Map<string, DueRecipient[]>();
-  for (const r of rows) {
-    const key = `${r.message_id}|${r.domain}`;
-    const g = groups.get(key);
-    if (g) g.push(r);
-    else groups.set(key, [r]);
-  }
-  return [...groups.values()];
 }
 
 /** Every recipient of the group failed by `err` before any host was tried. */

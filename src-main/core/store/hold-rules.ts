@@ -7,6 +7,7 @@
 import type { HoldRule as HoldRuleInfo } from '../../../shared/domain';
 import { matchingHoldRule, type HoldCriteria, type HoldRule } from '../queue/admission';
 import type { Db } from './db';
+import type { PendingFeed } from './pending-feed';
 
 interface RuleRow {
   id: number;
@@ -20,12 +21,16 @@ const toRule = (r: RuleRow): HoldRule => ({ id: r.id, sender: r.sender, recipien
 interface Candidate {
   id: number;
   message_id: string;
+  domain: string;
   envelope: string;
   mail_from: string;
 }
 
 export class HoldRuleRepo {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly pending: PendingFeed,
+  ) {}
 
   rules(): HoldRule[] {
     return (this.db.prepare('SELECT * FROM hold_rules ORDER BY id').all() as RuleRow[]).map(toRule);
@@ -40,29 +45,29 @@ export class HoldRuleRepo {
 
   /** Adds a rule and holds the waiting recipients it matches; returns the rule and them. */
   add(c: HoldCriteria, at: number): { rule: HoldRule; held: Candidate[] } {
-    return this.db.transaction(() => {
+    return this.pending.atomically(() => {
       const id = Number(this.db.prepare('INSERT INTO hold_rules (sender, recipient, created_at) VALUES (?, ?, ?)').run(c.sender, c.recipient, at).lastInsertRowid);
       const rule: HoldRule = { id, ...c, createdAt: at };
       const waiting = this.db
         .prepare(
-          `SELECT r.id, r.message_id, r.envelope, m.mail_from FROM recipients r JOIN messages m ON m.id = r.message_id
+          `SELECT r.id, r.message_id, r.domain, r.envelope, m.mail_from FROM recipients r JOIN messages m ON m.id = r.message_id
            WHERE r.state IN ('queued', 'deferred')`,
         )
         .all() as Candidate[];
       const held = waiting.filter((r) => matchingHoldRule([rule], r.mail_from, r.envelope));
       this.#hold(held, id, at);
       return { rule, held };
-    }).immediate();
+    });
   }
 
   /** Removes a rule; the recipients it held are released (or held by another matching rule). */
   remove(id: number, now: number): { removed: boolean; released: Candidate[] } {
-    return this.db.transaction(() => {
+    return this.pending.atomically(() => {
       if (this.db.prepare('DELETE FROM hold_rules WHERE id = ?').run(id).changes === 0) return { removed: false, released: [] };
       const rules = this.rules();
       const held = this.db
         .prepare(
-          `SELECT r.id, r.message_id, r.envelope, m.mail_from FROM recipients r JOIN messages m ON m.id = r.message_id
+          `SELECT r.id, r.message_id, r.domain, r.envelope, m.mail_from FROM recipients r JOIN messages m ON m.id = r.message_id
            WHERE r.held_by_rule = ? AND r.state = 'held'`,
         )
         .all(id) as Candidate[];
@@ -75,12 +80,13 @@ export class HoldRuleRepo {
         else {
           release.run(now, now, r.id);
           released.push(r);
+          this.pending.report({ id: r.id, messageId: r.message_id, domain: r.domain, at: now });
         }
       }
       // A rule that is gone holds nothing (recipients resumed by hand keep no stale reference).
       this.db.prepare("UPDATE recipients SET held_by_rule = NULL WHERE held_by_rule = ? AND state != 'held'").run(id);
       return { removed: true, released };
-    }).immediate();
+    });
   }
 
   /** Holds those of `recipientIds` now deferred that a rule matches (a retry re-enters the queue). */
@@ -90,7 +96,7 @@ export class HoldRuleRepo {
     if (rules.length === 0) return [];
     const rows = this.db
       .prepare(
-        `SELECT r.id, r.message_id, r.envelope, m.mail_from FROM recipients r JOIN messages m ON m.id = r.message_id
+        `SELECT r.id, r.message_id, r.domain, r.envelope, m.mail_from FROM recipients r JOIN messages m ON m.id = r.message_id
          WHERE r.state = 'deferred' AND r.id IN (${recipientIds.map(() => '?').join(',')})`,
       )
       .all(...recipientIds) as Candidate[];
@@ -109,7 +115,10 @@ export class HoldRuleRepo {
     const upd = this.db.prepare("UPDATE recipients SET state = 'held', held_by_rule = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ? AND state IN ('queued', 'deferred')");
     const ev = this.db.prepare("INSERT INTO message_events (message_id, recipient_id, at, kind, detail) VALUES (?, ?, ?, 'held', ?)");
     for (const r of rows) {
-      if (upd.run(ruleId, at, r.id).changes === 1) ev.run(r.message_id, r.id, at, `by hold rule ${ruleId}`);
+      if (upd.run(ruleId, at, r.id).changes === 1) {
+        ev.run(r.message_id, r.id, at, `by hold rule ${ruleId}`);
+        this.pending.report({ id: r.id, messageId: r.message_id, domain: r.domain, at: null });
+      }
     }
   }
 }

@@ -7,6 +7,7 @@
  * into place (compose does that) AND insertMessage's transaction has committed.
  */
 import fs from 'node:fs';
+import type { Statement } from 'better-sqlite3';
 import path from 'node:path';
 import type {
   Attempt,
@@ -24,8 +25,10 @@ import { Settings as SettingsSchema, LocalDraft as DraftSchema } from '../../../
 import { settingsFromStored, type IgnoredSetting } from '../../../shared/settings';
 export type { StoredDkimKey, StoredIdentity } from './rows';
 import { admit } from '../queue/admission';
-import { DB_FILE, durableTransaction, isDamagedDatabase, openDb, type Db, type OpenDbOptions } from './db';
+import { DB_FILE, isDamagedDatabase, openDb, type Db, type OpenDbOptions } from './db';
 import { HoldRuleRepo } from './hold-rules';
+import { PendingFeed } from './pending-feed';
+import { QueueRepo } from './queue-repo';
 import { SuppressionRepo } from './suppressions';
 import { DataDirError, envelopePath, pendingEnvelopeIds, removeMessageFiles, removeTemporaryFiles, writeEnvelope } from './message-files';
 import {
@@ -101,11 +104,18 @@ export class Store {
   readonly nativeBinding: string | undefined;
   readonly suppressions: SuppressionRepo;
   readonly holdRules: HoldRuleRepo;
+  readonly #stmts = new Map<string, Statement>();
+  /** Changes to the pending set, handed to the queue's in-memory due set after each commit. */
+  readonly pending: PendingFeed;
+  /** The queue's statements: claims, outcomes, the pending set (one per connection). */
+  readonly queue: QueueRepo;
 
   constructor(db: Db, dataDir: string, nativeBinding?: string) {
     this.db = db;
+    this.pending = new PendingFeed(db);
     this.suppressions = new SuppressionRepo(db);
-    this.holdRules = new HoldRuleRepo(db);
+    this.holdRules = new HoldRuleRepo(db, this.pending);
+    this.queue = new QueueRepo(this);
     this.dataDir = dataDir;
     this.nativeBinding = nativeBinding;
     fs.mkdirSync(this.messagesDir, { recursive: true, mode: 0o700 });
@@ -188,18 +198,19 @@ export class Store {
    * matches is held by that rule. The returned ids are the recipients failed that way.
    */
   insertMessage(m: NewMessage): { suppressed: { recipientId: number; address: string; reason: string }[] } {
-    const insertMsg = this.db.prepare(`
+    const insertMsg = this.#s(`
       INSERT INTO messages (id, created_at, mail_from, from_header, subject, message_id_header, size, raw_path,
                             tls_mode, eight_bit, smtputf8, identity_id, sha256)
       VALUES (@id, @createdAt, @mailFrom, @fromHeader, @subject, @messageIdHeader, @size, @rawPath,
               @tlsMode, @eightBit, @smtpUtf8, @identityId, @sha256)`);
-    const insertRcpt = this.db.prepare(`
+    const insertRcpt = this.#s(`
       INSERT INTO recipients (message_id, address, envelope, domain, kind, state, next_attempt_at, held_by_rule,
                               last_reply, last_error_code, updated_at)
       VALUES (@messageId, @address, @envelope, @domain, @kind, @state, @next, @rule, @reply, @errorCode, @at)`);
     const suppressed: { recipientId: number; address: string; reason: string }[] = [];
-    // The acknowledgment "queued" must survive power loss: this commit is fsync'd.
-    durableTransaction(this.db, () => {
+    // The acknowledgment "queued" must survive power loss: this commit is fsync'd (durable);
+    // the queue learns of the new recipients once it has happened (PendingFeed).
+    this.pending.atomically(() => {
       insertMsg.run({ ...m, eightBit: m.eightBit ? 1 : 0, smtpUtf8: m.smtpUtf8 ? 1 : 0, sha256: m.sha256 ?? null });
       const rules = this.holdRules.rules();
       for (const r of m.recipients) {
@@ -211,23 +222,34 @@ export class Store {
           reply, errorCode: a.state === 'failed' ? 'SUPPRESSED' : null, at: m.createdAt,
         });
         const recipientId = Number(info.lastInsertRowid);
+        if (a.state === 'queued') this.pending.report({ id: recipientId, messageId: m.id, domain: r.domain.toLowerCase(), at: m.nextAttemptAt });
         if (a.state === 'failed') {
           suppressed.push({ recipientId, address: r.address, reason: a.suppression.reason });
           this.addEvent(m.id, recipientId, m.createdAt, 'suppressed', `on the suppression list: ${a.suppression.reason}`);
-          this.db
-            .prepare("INSERT INTO notices (message_id, recipient_id, kind, at, text) VALUES (?, ?, 'failure', ?, ?)")
+          this
+            .#s("INSERT INTO notices (message_id, recipient_id, kind, at, text) VALUES (?, ?, 'failure', ?, ?)")
             .run(m.id, recipientId, m.createdAt, `Not sent to ${r.address}: the address is on the suppression list (${a.suppression.reason})`);
         } else if (a.state === 'held') {
           this.addEvent(m.id, recipientId, m.createdAt, 'held', `by hold rule ${a.rule.id}`);
         }
       }
       this.addEvent(m.id, null, m.createdAt, 'queued', `${m.recipients.length} recipient(s)`);
-    });
+    }, { durable: true });
     return { suppressed };
   }
 
+  /** The statement for `sql`, prepared on first use and kept (hot paths: enqueue, events). */
+  #s(sql: string): Statement {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
   messageRow(id: string): MessageRow | undefined {
-    return this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
+    return this.#s('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
   }
 
   listMessages(q: MessageQuery): { total: number; items: MessageSummary[] } {
@@ -312,9 +334,7 @@ export class Store {
   }
 
   addEvent(messageId: string, recipientId: number | null, at: number, kind: string, detail = ''): void {
-    this.db
-      .prepare('INSERT INTO message_events (message_id, recipient_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)')
-      .run(messageId, recipientId, at, kind, detail);
+    this.#s('INSERT INTO message_events (message_id, recipient_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)').run(messageId, recipientId, at, kind, detail);
   }
 
   // ---- attempts -------------------------------------------------------------------------
@@ -494,8 +514,8 @@ export class Store {
   // ---- recipient-domain TLS hints (rules §11) --------------------------------------------
 
   upsertDomainTls(h: DomainTlsHint): void {
-    this.db
-      .prepare(
+    this
+      .#s(
         `INSERT INTO recipient_domain_tls (domain, starttls, requiretls, mta_sts_mode, dane, seen_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT(domain) DO UPDATE SET starttls = excluded.starttls, requiretls = excluded.requiretls,
            mta_sts_mode = excluded.mta_sts_mode, dane = excluded.dane, seen_at = excluded.seen_at`,

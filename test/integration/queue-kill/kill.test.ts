@@ -5,8 +5,12 @@
  * every message must have arrived (nothing acknowledged as queued is lost), duplicates must not
  * exceed the deliveries on the wire at the kills (at-least-once: only a delivery claimed and
  * not yet recorded may repeat), every recipient must be 'delivered' (none stuck in 'sending'),
- * and SQLite must be intact. Twice: one delivery at a time (the bound is then "≤ kills"), and
- * at the default concurrency (8 at once, 2 per domain, over 8 domains; issue 10).
+ * and SQLite must be intact. Three times: one delivery at a time (the bound is then "≤ kills"),
+ * at 8 at once, 2 per domain, over 8 domains (issue 10), and at today's defaults (20 at once,
+ * slow start up to 20 per domain) where results are group-committed: several deliveries' results
+ * and the next claims share one transaction, so kills land between "250" and a batched commit
+ * (issue 14 item 1). A result waiting for its batch is still 'sending' on disk and is counted
+ * in flight: the duplicate bound stays the same.
  *
  * Threat: a crash or power cut between "the server said 250" and "the store recorded it", or
  * between claiming and delivering, silently losing mail or corrupting the queue.
@@ -118,7 +122,16 @@ function inFlight(seen: Set<string>): number {
   }
 }
 
-async function killRun(o: { name: string; messages: number; kills: number; concurrency: number; perDomain: number }): Promise<void> {
+interface KillRun {
+  name: string;
+  messages: number;
+  kills: number;
+  /** Written to the settings; absent: the defaults. */
+  concurrency?: number;
+  perDomain?: number;
+}
+
+async function killRun(o: KillRun): Promise<void> {
   data = tmpDir('outbox-kill-');
   peer.messages.length = 0;
   const started = Date.now();
@@ -130,7 +143,7 @@ async function killRun(o: { name: string; messages: number; kills: number; concu
   }
 }
 
-async function killRunIn(o: { name: string; messages: number; kills: number; concurrency: number; perDomain: number }): Promise<void> {
+async function killRunIn(o: KillRun): Promise<void> {
   const IN_PROCESS = o.messages - VIA_CLI;
   const KILLS = o.kills;
   const domainOf = (i: number) => DOMAINS[i % (o.concurrency === 1 ? 1 : DOMAINS.length)]!;
@@ -142,7 +155,7 @@ async function killRunIn(o: { name: string; messages: number; kills: number; con
   // exact: a kill can catch at most one message between the server's 250 and the commit.
   const tokens: string[] = [];
   const core = new Outbox({ dataDir: data.dir });
-  core.store.setSettings({ concurrency: o.concurrency, perDomainConcurrency: o.perDomain });
+  if (o.concurrency !== undefined) core.store.setSettings({ concurrency: o.concurrency, perDomainConcurrency: o.perDomain! });
   for (let i = 0; i < IN_PROCESS; i++) {
     const token = `t${String(i).padStart(4, '0')}-${seed.toString(36)}`;
     const r = await core.submit({ from: 'sender@outbox.test', to: [`rcpt${i}@${domainOf(i)}`], cc: [], bcc: [], subject: `kill-test ${token}`, text: `token ${token}\n`, attachments: [], tlsMode: 'default' });
@@ -182,7 +195,7 @@ async function killRunIn(o: { name: string; messages: number; kills: number; con
   const missing = tokens.filter((t) => !unique.has(t));
   const duplicates = arrived.length - unique.size;
   console.log(
-    `queue-kill ${o.name}: ${tokens.length} messages, ${kills} kills, ${onTheWire} deliveries on the wire at the kills, ${arrivedDuringKills} arrivals before the final drain, ${arrived.length} in all, ${duplicates} duplicate(s)`,
+    `queue-kill ${o.name}: ${tokens.length} messages, ${kills} kills, ${onTheWire} deliveries on the wire at the kills, ${arrivedDuringKills} arrivals before the final drain, ${arrived.length} in all, ${missing.length} lost, ${duplicates} duplicate(s)`,
   );
   expect(missing).toEqual([]);
   expect([...unique].filter((t) => !tokens.includes(t))).toEqual([]);
@@ -211,4 +224,8 @@ test('SIGKILLed queue runner, one delivery at a time: no message lost, duplicate
 
 test('SIGKILLed queue runner at the default concurrency (8/2): 300 messages, 30 kills, none lost, duplicates ≤ deliveries on the wire at the kills', { timeout: 600_000 }, async () => {
   await killRun({ name: 'default concurrency', messages: 300, kills: 30, concurrency: 8, perDomain: 2 });
+});
+
+test('SIGKILLed queue runner at the defaults (20 at once, slow start to 20 per domain, group commit): 300 messages, 30 kills, none lost, duplicates ≤ deliveries on the wire at the kills', { timeout: 600_000 }, async () => {
+  await killRun({ name: 'defaults, group commit', messages: 300, kills: 30 });
 });

@@ -16,7 +16,7 @@ const BAD: Record<keyof typeof settingsShape, unknown[]> = {
   ehloName: ['bad host!', '-x.example', 'a..b', 'mail.example.org.', 'x'.repeat(64) + '.example', '192.0.2.1', 42],
   dnsServers: [['127.0.0.1#5353'], ['dns.example'], ['[127.0.0.1]:53'], ['1.2.3.4:0'], ['1.2.3.4:65536'], ['::1:99999'], ['[::1]:'], ['1.2.3.256'], 'x', Array(9).fill('127.0.0.1')],
   concurrency: [0, 65, 1.5, '8', null],
-  perDomainConcurrency: [0, 17, -1],
+  perDomainConcurrency: [0, 65, -1],
   lifetimeHours: [0, 24 * 31, Number.NaN],
   delayNoticeHours: [0.1, 24 * 8],
   maxMessageBytes: [10, 2 * 1024 ** 3, 1.5],
@@ -109,7 +109,7 @@ test('a stored DNS server "127.0.0.1#5353" (accepted by earlier versions) no lon
     store.close();
     const started = new Outbox({ dataDir: t.dir });
     expect(started.startupNotices.map((n) => n.slice(0, 40))).toEqual([expect.stringContaining('"dnsServers"'), expect.stringContaining('"concurrency"')]);
-    expect(started.store.getSettings()).toMatchObject({ dnsServers: [], concurrency: 8 });
+    expect(started.store.getSettings()).toMatchObject({ dnsServers: [], concurrency: 20 });
     await started.close();
   } finally {
     t.cleanup();
