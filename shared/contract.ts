@@ -85,7 +85,15 @@ export const channels = {
   ),
   'settings.get': channel(Empty, Settings),
   'settings.set': channel(SettingsPatch, Settings),
-  'outbox.list': channel(MessageQuery, z.object({ total: z.number().int(), items: z.array(MessageSummary) })),
+  'outbox.list': channel(
+    MessageQuery,
+    z.object({
+      total: z.number().int(),
+      items: z.array(MessageSummary),
+      /** Messages with a recipient still to be delivered, whatever the filter (the sidebar badge). */
+      unsent: z.number().int().default(0),
+    }),
+  ),
   'outbox.get': channel(z.object({ id: z.string().min(1).max(64) }).strict(), MessageDetail),
   'attempts.list': channel(
     z

@@ -112,6 +112,24 @@ export const MessageSummary = z.object({
   recipients: z.array(Recipient),
   /** True when any attempt of this message went out without TLS. */
   unencrypted: z.boolean(),
+  /**
+   * Per recipient, the TLS facts of its deciding attempt (the one that delivered, else the
+   * latest); shared/verdict.ts turns them into the verdict the outbox, detail and export show.
+   */
+  recipientTls: z
+    .array(
+      z.object({
+        recipientId: z.number().int(),
+        status: z.enum(['delivered', 'deferred', 'failed', 'not-attempted']),
+        starttls: z.boolean(),
+        verification: Verification.nullable(),
+        mtaStsMode: MtaStsMode.nullable(),
+        plaintextFallback: z.boolean(),
+        dane: z.boolean(),
+        startedAt: z.number(),
+      }),
+    )
+    .default([]),
 });
 export type MessageSummary = z.infer<typeof MessageSummary>;
 
@@ -340,6 +358,10 @@ export const AddressCheck = z.object({
 });
 export type AddressCheck = z.infer<typeof AddressCheck>;
 
+/** A host's authentic TLSA records (RFC 7672 §2.2): usable ones mean DANE decides verification. */
+export const TlsaClass = z.enum(['usable', 'all-unusable', 'none']);
+export type TlsaClass = z.infer<typeof TlsaClass>;
+
 /** What the pre-send probe learnt about a recipient domain (rules §11, issue "TLS policies"). */
 export const ProbeHost = z.object({
   host: z.string(),
@@ -350,7 +372,11 @@ export const ProbeHost = z.object({
   verification: AchievedVerification.nullable(),
   verificationReason: z.string().nullable(),
   error: z.string().nullable(),
+  tlsa: TlsaClass.default('none'),
+  /** Whether the host is listed in the domain's MTA-STS policy (null: no policy). */
+  mtaStsMatch: z.boolean().nullable().default(null),
 });
+export type ProbeHost = z.infer<typeof ProbeHost>;
 export const ProbeResult = z.object({
   domain: z.string(),
   mx: z.array(z.string()),
@@ -359,6 +385,10 @@ export const ProbeResult = z.object({
   dane: z.boolean(),
   hosts: z.array(ProbeHost),
   error: z.string().nullable(),
+  /** The engine's error code when the domain itself cannot receive mail (NULL_MX, DNS_NXDOMAIN…). */
+  errorCode: z.string().nullable().default(null),
+  /** Whether that error is permanent (a send would fail at once, not be retried). */
+  errorPermanent: z.boolean().default(false),
   at: z.number(),
 });
 export type ProbeResult = z.infer<typeof ProbeResult>;

@@ -84,7 +84,7 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
       core.applySettings(next);
       return next;
     },
-    'outbox.list': (q) => store.listMessages(q),
+    'outbox.list': (q) => ({ ...store.listMessages(q), unsent: store.countUnsentMessages() }),
     'outbox.get': ({ id }) => {
       const m = store.getMessage(id);
       if (!m) throw new IpcFailure('NOT_FOUND', `no message ${id}`);

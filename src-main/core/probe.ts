@@ -6,7 +6,7 @@
  * and written to the recipient-domain TLS hints.
  */
 import { domainToASCII } from 'node:url';
-import type { ProbeResult } from '../../shared/domain';
+import type { ProbeHost, ProbeResult } from '../../shared/domain';
 import type { Clock } from './clock';
 import { gatherDestinations, pickAddresses, resolveHost } from './delivery/destinations';
 import { gatherTlsa } from './delivery/tlsa';
@@ -15,6 +15,7 @@ import { DeliveryError } from './errors';
 import { SmtpSession } from './smtp/client';
 import { verifyDane } from './tls-policy/dane';
 import { resolveMtaSts } from './tls-policy/mta-sts';
+import { policyAllowsMx } from './tls-policy/mta-sts-policy';
 import { caWithExtra } from './tls-policy/pkix';
 import { tlsFailureFromAuthorizationError } from './tls-policy/tlsrpt';
 import type { Store } from './store/store';
@@ -26,31 +27,49 @@ export const PROBE_CACHE_MS = 5 * 60_000;
 export async function probeDomain(input: string, o: EngineOptions, store: Store): Promise<ProbeResult> {
   const domain = domainToASCII(input.trim().toLowerCase().replace(/\.$/, ''));
   const at = o.clock.now();
-  const result: ProbeResult = { domain: domain || input, mx: [], mtaStsMode: null, mtaStsId: null, dane: false, hosts: [], error: null, at };
+  const result: ProbeResult = { domain: domain || input, mx: [], mtaStsMode: null, mtaStsId: null, dane: false, hosts: [], error: null, errorCode: null, errorPermanent: false, at };
   if (!domain) return { ...result, error: 'not a valid domain name' };
 
   const [sts, dest] = await Promise.allSettled([
     resolveMtaSts(domain, { resolver: o.resolver, ...o.mtaSts, clock: o.clock }),
     gatherDestinations(domain, o.resolver, o.random),
   ]);
+  const policy = sts.status === 'fulfilled' ? sts.value.policy : undefined;
   if (sts.status === 'fulfilled') {
     result.mtaStsMode = sts.value.mode;
     result.mtaStsId = sts.value.id ?? null;
   }
   if (dest.status === 'rejected') {
     const e = dest.reason;
-    return { ...result, error: e instanceof DeliveryError ? `${e.enhancedCode ? `${e.enhancedCode} ` : ''}${e.message}` : String(e) };
+    if (!(e instanceof DeliveryError)) return { ...result, error: String(e) };
+    return { ...result, error: `${e.enhancedCode ? `${e.enhancedCode} ` : ''}${e.message}`, errorCode: e.code, errorPermanent: e.permanent };
   }
   result.mx = dest.value.hosts.map((h) => h.host);
 
   result.hosts = await Promise.all(
     dest.value.hosts.slice(0, MAX_HOSTS).map(async (target) => {
-      const host = { host: target.host, ip: null as string | null, starttls: false, requiretls: false, tlsVersion: null as string | null, verification: null as ProbeResult['hosts'][number]['verification'], verificationReason: null as string | null, error: null as string | null };
+      const host: ProbeHost = {
+        host: target.host,
+        ip: null,
+        starttls: false,
+        requiretls: false,
+        tlsVersion: null,
+        verification: null,
+        verificationReason: null,
+        error: null,
+        tlsa: 'none',
+        // RFC 8461 §4.1: the same match the delivery makes (deliver.ts), so the verdict agrees with it.
+        mtaStsMatch: policy && result.mtaStsMode !== 'none' ? policyAllowsMx(policy, target.host) : null,
+      };
       let session: SmtpSession | undefined;
       try {
         const addrs = await resolveHost(target.host, o.resolver);
         // The same gathering as delivery (RFC 7672 §2.2.2 CNAME rules, DANE-TA names).
         const gathered = await gatherTlsa({ host: target.host, addrs, dest: dest.value, domain }, o.resolver);
+        // RFC 7672 §2.2 / rules §3: as delivery does, a failed TLSA lookup on a secure name is
+        // not "no DANE" — that host would be deferred, so the probe cannot judge it either.
+        if (gathered.kind === 'error') throw new Error(`DANE (TLSA) lookup failed: ${gathered.error.message}`);
+        if (gathered.kind === 'records') host.tlsa = gathered.tlsaClass;
         const tlsa = gathered.kind === 'records' && gathered.tlsaClass === 'usable' ? gathered.records : [];
         if (tlsa.length) result.dane = true;
         const ip = pickAddresses(addrs, [])[0];

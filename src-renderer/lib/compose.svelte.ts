@@ -12,6 +12,7 @@ import { ApiError, attachFiles, call } from './api';
 import { debounce } from './debounce';
 import { errorText } from './format';
 import type { TlsHintsStore } from './hints.svelte';
+import type { Verdict } from '../../shared/verdict';
 import { splitAddresses } from './recipients';
 
 export interface Chip {
@@ -33,6 +34,14 @@ export interface AttachmentItem {
 }
 
 export const KINDS: RecipientKind[] = ['to', 'cc', 'bcc'];
+
+/** A recipient the confirmation before sending names: it would go unencrypted, or cannot be delivered. */
+export interface SecurityProblem {
+  kind: RecipientKind;
+  chipId: number;
+  address: string;
+  verdict: Verdict;
+}
 const CHECK_DELAY_MS = 250;
 const SAVE_DELAY_MS = 1000;
 
@@ -58,6 +67,9 @@ export class ComposeStore {
   #savedAt = $state.raw<number | null>(null);
   #saveError = $state.raw<string | null>(null);
   #drafts = $state.raw<DraftSummary[]>([]);
+  #confirming = $state.raw(false);
+  /** The user already said "send anyway" to an empty subject/body for this message: asked once. */
+  #emptyAccepted = false;
 
   #pendingChecks = new Set<Chip>();
   #checkSoon = debounce(() => void this.#runChecks(), CHECK_DELAY_MS);
@@ -171,6 +183,29 @@ export class ComposeStore {
     }
     return { unsupported, unknown };
   });
+
+  /** Recipients whose verdict is "unencrypted" or "will not be delivered" (shared/verdict.ts). */
+  readonly securityProblems = $derived.by((): SecurityProblem[] => {
+    const out: SecurityProblem[] = [];
+    for (const k of KINDS) {
+      for (const c of this.#chips[k]) {
+        if (!c.check?.ok || !c.check.domainAscii) continue;
+        const verdict = this.hints.verdict(c.check.domainAscii, this.tlsMode);
+        if (verdict.kind === 'unencrypted' || verdict.kind === 'undeliverable') out.push({ kind: k, chipId: c.id, address: c.check.display ?? c.input, verdict });
+      }
+    }
+    return out;
+  });
+  readonly emptySubject = $derived.by(() => this.#subject.trim() === '');
+  readonly emptyBody = $derived.by(() => this.#text.trim() === '' && this.#attachments.length === 0);
+
+  /** The confirmation before sending is open. */
+  get confirming() {
+    return this.#confirming;
+  }
+  cancelConfirmation(): void {
+    this.#confirming = false;
+  }
 
   readonly recipientCount = $derived.by(() => KINDS.reduce((n, k) => n + this.#chips[k].length, 0));
   readonly hasInvalid = $derived.by(() => KINDS.some((k) => this.#chips[k].some((c) => c.check && !c.check.ok)));
@@ -373,6 +408,8 @@ export class ComposeStore {
   }
 
   #reset(): void {
+    this.#confirming = false;
+    this.#emptyAccepted = false;
     this.#chips = { to: [], cc: [], bcc: [] };
     this.#typing = { to: null, cc: null, bcc: null };
     this.#subject = '';
@@ -388,9 +425,21 @@ export class ComposeStore {
     this.hints.track([]);
   }
 
-  /** Sends; on success the composer is cleared and the draft deleted. Returns the message id. */
-  async send(): Promise<string | null> {
+  /**
+   * Sends; on success the composer is cleared and the draft deleted. Returns the message id.
+   * Unless `confirmed`, a message with recipients that would go unencrypted or cannot be
+   * delivered, or (once) an empty subject or body, opens the confirmation instead.
+   */
+  async send(opts: { confirmed?: boolean } = {}): Promise<string | null> {
     if (this.#sending) return null;
+    // What main would refuse anyway (no sender, an invalid address) is reported first, by main.
+    const sendable = this.recipientCount > 0 && !this.hasInvalid && ((this.#identities.length > 0 && this.#identityId !== null) || this.#from.trim() !== '');
+    if (!opts.confirmed && sendable && (this.securityProblems.length > 0 || (!this.#emptyAccepted && (this.emptySubject || this.emptyBody)))) {
+      this.#confirming = true;
+      return null;
+    }
+    if (opts.confirmed && (this.emptySubject || this.emptyBody)) this.#emptyAccepted = true;
+    this.#confirming = false;
     this.#saveSoon.cancel();
     this.#sending = true;
     this.#error = null;

@@ -6,7 +6,8 @@
  * Indicators combine both: a fresh probe wins over a stored hint, and each says where it came
  * from and when it was seen, so the UI never presents a guess as a fact.
  */
-import type { DomainTlsHint, ProbeResult } from '../../shared/domain';
+import type { DomainTlsHint, ProbeResult, TlsMode } from '../../shared/domain';
+import { recipientVerdict, type Verdict } from '../../shared/verdict';
 import { call } from './api';
 import { debounce } from './debounce';
 import { errorText } from './format';
@@ -119,6 +120,12 @@ export class TlsHintsStore {
     const next = new Map(this.#probes);
     next.set(domain, state);
     this.#probes = next;
+  }
+
+  /** The one security verdict for a recipient domain under the message's TLS mode (shared/verdict.ts). */
+  verdict(domain: string, tlsMode: TlsMode): Verdict {
+    const d = domain.toLowerCase();
+    return recipientVerdict({ tlsMode, probe: this.#probes.get(d), hint: this.#hints.get(d) });
   }
 
   /** Whether the domain is known to support REQUIRETLS: true, false, or null when unknown. */

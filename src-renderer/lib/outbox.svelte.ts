@@ -28,6 +28,7 @@ export class OutboxStore {
   /** Bumped whenever #pages changes: the one reactive signal for all rows. */
   #version = $state(0);
   #total = $state.raw(0);
+  #unsent = $state.raw(0);
   #loaded = $state.raw(false);
   #error = $state.raw<string | null>(null);
   #filter = $state.raw<OutboxFilter>({ status: '', domain: '', text: '', sort: 'newest' });
@@ -45,6 +46,10 @@ export class OutboxStore {
 
   get total() {
     return this.#total;
+  }
+  /** Messages not yet delivered to every recipient (queued, sending, retrying or held). */
+  get unsent() {
+    return this.#unsent;
   }
   get loaded() {
     return this.#loaded;
@@ -116,6 +121,7 @@ export class OutboxStore {
         if (gen !== this.#generation) return;
         this.#pages.set(page, r.items);
         this.#total = r.total;
+        this.#unsent = r.unsent;
         this.#loaded = true;
         this.#error = null;
         this.#version++;
@@ -143,6 +149,7 @@ export class OutboxStore {
       for (const [p, r] of results) {
         pages.set(p, r.items);
         this.#total = r.total;
+        this.#unsent = r.unsent;
       }
       this.#pages = pages;
       this.#loaded = true;

@@ -50,10 +50,15 @@ async function compose(to: string, subject: string) {
 test('the live probe shows STARTTLS for the recipient; the message goes from queued to delivered', async () => {
   const { page } = env;
   await compose('bob@deliver.test', 'Loopback hello');
-  const ind = page.locator('[data-testid="tls-indicators"][data-domain="deliver.test"] [data-indicator="starttls"]');
-  await expect.poll(() => ind.getAttribute('data-state'), { timeout: 20_000 }).toBe('yes');
-  expect(await ind.getAttribute('title')).toContain('checked live');
+  // Self-signed certificate, no policy: encrypted, not verified — checked live.
+  const chip = page.locator('[data-testid="tls-indicators"][data-domain="deliver.test"]');
+  await expect.poll(() => chip.getAttribute('data-verdict'), { timeout: 20_000 }).toBe('unverified');
+  await chip.getByTestId('verdict').click();
+  const ind = chip.locator('[data-indicator="starttls"]');
+  expect(await ind.getAttribute('data-state')).toBe('yes');
+  expect(await ind.innerText()).toContain('checked live');
   await screenshot(page, 'delivery-probe');
+  await page.keyboard.press('Escape');
   await page.getByRole('button', { name: 'Send', exact: true }).click();
   const row = page.getByTestId('message-row').filter({ hasText: 'Loopback hello' });
   await expect.poll(() => row.locator('.status-delivered').count(), { timeout: 30_000 }).toBe(1);
@@ -65,7 +70,13 @@ test('REQUIRETLS to a domain without support fails with the plain-language 5.7.3
   const { page } = env;
   await compose('carl@norequire.test', 'Must be private');
   await page.getByRole('radio', { name: 'Require TLS (REQUIRETLS)' }).check();
+  const chip = page.locator('[data-testid="tls-indicators"][data-domain="norequire.test"]');
+  await expect.poll(() => chip.getAttribute('data-verdict'), { timeout: 20_000 }).toBe('undeliverable');
   await page.getByRole('button', { name: 'Send', exact: true }).click();
+  // The composer already knows: the confirmation says REQUIRETLS is impossible; send anyway.
+  const confirm = page.getByTestId('confirm-send');
+  await expect.poll(() => confirm.innerText(), { timeout: 20_000 }).toMatch(/REQUIRETLS is impossible/);
+  await confirm.getByRole('button', { name: 'Send anyway' }).click();
   const row = page.getByTestId('message-row').filter({ hasText: 'Must be private' });
   await expect.poll(() => row.locator('.status-failed').count(), { timeout: 30_000 }).toBe(1);
   await row.getByRole('button', { name: /^Must be private/ }).click();

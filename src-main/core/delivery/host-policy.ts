@@ -7,8 +7,7 @@
  * Where a policy (MTA-STS enforce, DANE) or the sender (REQUIRETLS) demands TLS, this decision
  * makes any downgrade a failure instead of a plaintext delivery.
  */
-import type { MtaStsMode, TlsMode } from '../../../shared/domain';
-import type { TlsaClass } from '../tls-policy/dane';
+import type { MtaStsMode, TlsaClass, TlsMode } from '../../../shared/domain';
 
 export interface HostPolicyInput {
   tlsMode: TlsMode;

@@ -22,6 +22,7 @@ import { domainToASCII } from 'node:url';
 import type { Db } from '../store/db';
 import { DeliveryError } from '../errors';
 import type { AttemptRow } from '../store/rows';
+import { deliveredVerdict, failedVerdict } from '../../../shared/verdict';
 
 export const RESULT_STATUSES = ['delivered', 'deferred', 'failed', 'not-attempted'] as const;
 export type ResultStatus = (typeof RESULT_STATUSES)[number];
@@ -46,6 +47,8 @@ export interface ExportRow {
   transport: string;
   /** The id of the route that chose it, or null. */
   route: number | null;
+  /** The recipient's security verdict in the app's words (shared/verdict.ts): delivered and failed rows only. */
+  security: string | null;
   host: string | null;
   ip: string | null;
   port: number | null;
@@ -172,6 +175,7 @@ type JoinedRow = Pick<
   | 'ip'
   | 'port'
   | 'stage'
+  | 'starttls'
   | 'tls_version'
   | 'tls_cipher'
   | 'cert_fingerprint'
@@ -243,7 +247,7 @@ export function attemptRowsQuery(
   const sql = `
     SELECT a.id AS attempt_id, a.message_id, m.subject, r.address AS recipient,
            ar.attempt_id IS NOT NULL AS has_result, ${STATUS_SQL} AS status,
-           a.started_at, a.duration_ms, a.domain, a.host, a.ip, a.port, a.stage,
+           a.started_at, a.duration_ms, a.domain, a.host, a.ip, a.port, a.stage, a.starttls,
            a.tls_version, a.tls_cipher, a.cert_fingerprint, a.verification, a.verification_reason,
            a.mta_sts_mode, a.dane, a.requiretls, a.plaintext_fallback, a.tlsrpt_policy, a.tlsrpt_failure,
            COALESCE(ar.code, a.code) AS code,
@@ -259,6 +263,19 @@ export function attemptRowsQuery(
   return { sql, params };
 }
 
+/** The verdict words the outbox shows for this result (one vocabulary, shared/verdict.ts). */
+function securityLabel(j: JoinedRow): string | null {
+  if (j.status === 'delivered') {
+    const verification = (['dane-ee', 'dane-ta', 'pkix', 'none'] as const).find((v) => v === j.verification) ?? null;
+    const mtaStsMode = (['enforce', 'testing', 'none'] as const).find((v) => v === j.mta_sts_mode) ?? null;
+    return deliveredVerdict({ starttls: j.starttls === 1, plaintextFallback: j.plaintext_fallback === 1, verification, mtaStsMode, startedAt: 0 }).label;
+  }
+  if (j.status === 'failed') {
+    return failedVerdict({ errorCode: str(j.error_code), enhancedCode: str(j.enhanced_code), dane: j.dane === 1, at: null }).label;
+  }
+  return null;
+}
+
 function toExportRow(j: JoinedRow, transcript: ExportTranscriptLine[] | null | undefined): ExportRow {
   const row: ExportRow = {
     attemptId: num(j.attempt_id) ?? 0,
@@ -270,6 +287,7 @@ function toExportRow(j: JoinedRow, transcript: ExportTranscriptLine[] | null | u
     status: str(j.status) ?? '',
     transport: str(j.transport) ?? 'direct',
     route: num(j.route_id),
+    security: securityLabel(j),
     host: str(j.host),
     ip: str(j.ip),
     port: num(j.port),

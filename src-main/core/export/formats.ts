@@ -53,6 +53,7 @@ export const CSV_COLUMNS: readonly { header: string; get: (r: ExportRow) => Cell
   { header: 'status', get: (r) => r.status },
   { header: 'transport', get: (r) => r.transport },
   { header: 'route', get: (r) => r.route },
+  { header: 'security', get: (r) => r.security },
   { header: 'host', get: (r) => r.host },
   { header: 'ip', get: (r) => r.ip },
   { header: 'port', get: (r) => r.port },

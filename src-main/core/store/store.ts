@@ -25,6 +25,7 @@ import { Settings as SettingsSchema, LocalDraft as DraftSchema } from '../../../
 import { settingsFromStored, type IgnoredSetting } from '../../../shared/settings';
 export type { StoredDkimKey, StoredIdentity } from './rows';
 import { admit } from '../queue/admission';
+import { pickRecipientTls, type RecipientTls } from '../../../shared/verdict';
 import { DB_FILE, isDamagedDatabase, openDb, type Db, type OpenDbOptions } from './db';
 import { HoldRuleRepo } from './hold-rules';
 import { PendingFeed } from './pending-feed';
@@ -305,6 +306,19 @@ export class Store {
           .all(...ids) as { id: string }[]
       ).map((r) => r.id),
     );
+    const tlsRows = this.db
+      .prepare(
+        `SELECT a.message_id AS messageId, ar.recipient_id AS recipientId, ar.status, a.starttls, a.verification,
+                a.mta_sts_mode AS mtaStsMode, a.plaintext_fallback AS plaintextFallback, a.dane, a.started_at AS startedAt
+         FROM attempts a JOIN attempt_results ar ON ar.attempt_id = a.id WHERE a.message_id IN (${placeholders})`,
+      )
+      .all(...ids) as (Omit<RecipientTls, 'starttls' | 'plaintextFallback' | 'dane'> & { messageId: string; starttls: number; plaintextFallback: number; dane: number })[];
+    const tlsByMessage = new Map<string, RecipientTls[]>();
+    for (const { messageId, ...t } of tlsRows) {
+      const list = tlsByMessage.get(messageId) ?? [];
+      list.push({ ...t, starttls: t.starttls === 1, plaintextFallback: t.plaintextFallback === 1, dane: t.dane === 1 });
+      tlsByMessage.set(messageId, list);
+    }
     const byMessage = new Map<string, RecipientRow[]>();
     for (const r of rcpts) {
       const list = byMessage.get(r.message_id) ?? [];
@@ -321,6 +335,7 @@ export class Store {
       tlsMode: m.tls_mode,
       recipients: (byMessage.get(m.id) ?? []).map(toRecipient),
       unencrypted: unencrypted.has(m.id),
+      recipientTls: pickRecipientTls(tlsByMessage.get(m.id) ?? []),
     }));
   }
 

@@ -18,13 +18,14 @@
  */
 import { X509Certificate, createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { TlsaClass } from '../../../shared/domain';
 import type { TlsaRecord } from '../dns/types';
 import { spkiFromCertificate } from './der';
 import { normalizeHostName } from './mta-sts-policy';
 
 export type { TlsaRecord };
 
-export type TlsaClass = 'usable' | 'all-unusable' | 'none';
+export type { TlsaClass };
 
 export type DaneFailure = 'tlsa-invalid' | 'validation-failure' | 'certificate-host-mismatch' | 'certificate-expired';
 

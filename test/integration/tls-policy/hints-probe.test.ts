@@ -4,6 +4,7 @@
  */
 import { expect, test } from 'vitest';
 import { ManualClock } from '../../../src-main/core/clock';
+import { recipientVerdict } from '../../../shared/verdict';
 import { mx, plainPeer, recordingPeer, stsPolicy, tlsaData, tlsPeer, useHarness } from './harness';
 
 const pki = useHarness();
@@ -136,4 +137,38 @@ test('§11 probe of a domain whose primary MX has no STARTTLS and a certificate 
   expect(r.hosts[1]).toMatchObject({ host: 'mx2.probe2.test', starttls: true, verification: 'none' });
   expect(r.hosts[1]!.verificationReason).toMatch(/self-signed/);
   expect(x.core.store.domainHints(['probe2.test'])[0]).toMatchObject({ starttls: false, requiretls: false });
+});
+
+test('§11 probe gives each host its TLSA class and MTA-STS match, and the verdict judges them as delivery would (DANE mismatch doomed)', async () => {
+  const x = await harness();
+  const cert = pki.ca.issue({ names: ['mx1.verdict.test'] });
+  const peer = await tlsPeer(x, cert);
+  x.dns.add('verdict.test', 'MX', [{ preference: 10, exchange: 'mx1.verdict.test' }], { ad: true });
+  x.dns.add('mx1.verdict.test', 'A', ['127.0.1.1'], { ad: true });
+  // A TLSA record that matches no certificate of the chain: DANE applies and fails.
+  x.dns.add('_25._tcp.mx1.verdict.test', 'TLSA', [{ usage: 3, selector: 1, matchingType: 1, data: Buffer.alloc(32, 9) }], { ad: true });
+  x.routes.set('127.0.1.1', peer.port);
+  stsPolicy(x, 'verdict.test', { id: 'v1', mode: 'testing', mx: ['mx1.verdict.test'] });
+
+  const r = await x.core.probe('verdict.test');
+  expect(r.dane).toBe(true);
+  expect(r.hosts[0]).toMatchObject({ tlsa: 'usable', mtaStsMatch: true, starttls: true, verification: 'none' });
+  const v = recipientVerdict({ tlsMode: 'default', probe: { status: 'done', result: r }, hint: x.core.store.domainHints(['verdict.test'])[0] });
+  expect(v.label).toBe('Will not be delivered: the server’s certificate does not match its DANE record');
+
+  // The engine agrees: the message is not delivered to that host.
+  const m = await x.send({ to: ['a@verdict.test'] });
+  expect(m.recipients[0]!.state).not.toBe('delivered');
+});
+
+test('§1 probe of a null-MX domain and of a missing one: permanent, with the engine error code; the verdict says why', async () => {
+  const x = await harness();
+  x.dns.add('nullmx.test', 'MX', [{ preference: 0, exchange: '' }]);
+  const nul = await x.core.probe('nullmx.test');
+  expect(nul).toMatchObject({ errorCode: 'NULL_MX', errorPermanent: true });
+  expect(recipientVerdict({ tlsMode: 'default', probe: { status: 'done', result: nul }, hint: undefined }).label).toBe(
+    'Will not be delivered: the domain does not accept mail (null MX)',
+  );
+  const nx = await x.core.probe('nosuch.test');
+  expect(nx).toMatchObject({ errorCode: 'DNS_NXDOMAIN', errorPermanent: true });
 });

@@ -39,6 +39,7 @@ describe('iterateAttemptRows', () => {
       status: 'delivered',
       transport: 'direct',
       route: null,
+      security: 'Encrypted and verified (MTA-STS)',
       host: 'mx1.example.org',
       ip: '127.0.0.1',
       port: 25,
@@ -61,6 +62,9 @@ describe('iterateAttemptRows', () => {
     });
     // Per-recipient values win over the attempt's.
     expect(rows[1]).toMatchObject({ code: 550, enhancedCode: '5.1.1', reply: HOSTILE.hyperlink });
+    // The security column speaks the outbox's words (shared/verdict.ts); pending rows have none.
+    expect(rows[1]!.security).toBe('Not delivered: the recipient’s server refused it');
+    expect(rows[2]!.security).toBeNull();
   });
 
   it('keeps an attempt without result rows as one row with no recipient and the attempt outcome', () => {

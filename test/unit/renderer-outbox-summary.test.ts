@@ -1,0 +1,30 @@
+/** The outbox row's summary, problem-first order and problem reply (src-renderer/lib/outbox-summary.ts). */
+import { expect, test } from 'vitest';
+import type { Recipient } from '../../shared/domain';
+import { orderRecipients, replyToShow, statusSummary } from '../../src-renderer/lib/outbox-summary';
+
+const r = (id: number, state: Recipient['state'], lastReply: string | null = null, lastAttemptAt: number | null = null) => ({
+  id,
+  state,
+  address: `r${id}@x.test`,
+  lastReply,
+  lastAttemptAt,
+  lastCode: lastReply ? (state === 'delivered' ? 250 : 550) : null,
+  lastEnhanced: null,
+});
+
+test('status summary counts each state, delivered first, then problems', () => {
+  expect(statusSummary([r(1, 'delivered'), r(2, 'deferred'), r(3, 'delivered'), r(4, 'failed'), r(5, 'delivered'), r(6, 'delivered')])).toBe('4 delivered · 1 failed · 1 retrying');
+  expect(statusSummary([r(1, 'queued')])).toBe('1 queued');
+});
+
+test('problem recipients come first', () => {
+  expect(orderRecipients([r(1, 'delivered'), r(2, 'queued'), r(3, 'failed'), r(4, 'deferred')]).map((x) => x.id)).toEqual([3, 4, 2, 1]);
+});
+
+test("the problem recipient's reply wins over a later 250 Ok of another recipient", () => {
+  const rs = [r(1, 'failed', 'mailbox unavailable', 10), r(2, 'delivered', 'Ok', 20)];
+  expect(replyToShow(rs)).toEqual({ address: 'r1@x.test', text: '550 mailbox unavailable' });
+  expect(replyToShow([r(2, 'delivered', 'Ok', 20)])).toEqual({ address: 'r2@x.test', text: '250 Ok' });
+  expect(replyToShow([r(2, 'queued')])).toBeNull();
+});
