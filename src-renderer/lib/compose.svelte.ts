@@ -35,6 +35,12 @@ export interface AttachmentItem {
 
 export const KINDS: RecipientKind[] = ['to', 'cc', 'bcc'];
 
+/**
+ * A whole message as the composer holds it: what Undo of Discard or of Delete brings back.
+ * Attachments are main's grant tokens; files main could no longer grant are listed by name.
+ */
+export type Snapshot = DraftInput & { unavailableAttachments?: { filename: string; error: string }[] };
+
 /** A recipient the confirmation before sending names: it would go unencrypted, or cannot be delivered. */
 export interface SecurityProblem {
   kind: RecipientKind;
@@ -373,29 +379,68 @@ export class ComposeStore {
   async openDraft(id: string): Promise<void> {
     try {
       const d = await call('drafts.load', { id });
-      this.#saveSoon.cancel();
-      this.#reset();
-      this.#draftId = id;
-      if (d.identityId != null) this.#identityId = d.identityId;
-      this.#from = d.from;
-      this.#subject = d.subject;
-      this.#text = d.text;
-      this.#chosenTls = d.tlsMode === 'default' ? null : d.tlsMode;
-      this.#attachments = [
-        ...d.attachments.map((a) => ({ id: nextId++, name: a.filename ?? 'attachment', size: a.size ?? 0, type: a.contentType ?? '', token: a.token, error: null })),
-        ...d.unavailableAttachments.map((a) => ({ id: nextId++, name: a.filename, size: 0, type: '', token: null, error: a.error })),
-      ];
-      for (const k of KINDS) if (d[k].length) this.addRecipients(k, d[k].join('\n'));
-      this.#saveSoon.cancel();
+      this.#apply(d, id);
     } catch (e) {
       this.#error = errorText(e);
     }
   }
 
-  async deleteDraft(id: string): Promise<void> {
+  /** Puts a draft (loaded, or a discarded message's snapshot) into the composer. */
+  #apply(d: Snapshot, id: string | null): void {
+    this.#saveSoon.cancel();
+    this.#reset();
+    this.#draftId = id;
+    if (d.identityId != null) this.#identityId = d.identityId;
+    this.#from = d.from ?? '';
+    this.#subject = d.subject ?? '';
+    this.#text = d.text ?? '';
+    this.#chosenTls = !d.tlsMode || d.tlsMode === 'default' ? null : d.tlsMode;
+    this.#attachments = [
+      ...(d.attachments ?? []).map((a) => ({ id: nextId++, name: a.filename ?? 'attachment', size: a.size ?? 0, type: a.contentType ?? '', token: a.token, error: null })),
+      ...(d.unavailableAttachments ?? []).map((a) => ({ id: nextId++, name: a.filename, size: 0, type: '', token: null, error: a.error })),
+    ];
+    for (const k of KINDS) if (d[k]?.length) this.addRecipients(k, d[k].join('\n'));
+    this.#saveSoon.cancel();
+  }
+
+  /**
+   * Discard really discards: the saved draft is deleted and the composer cleared. Returns a
+   * snapshot for `restore` (the Undo of the toast), which brings it back and saves it again.
+   */
+  async discard(): Promise<Snapshot | null> {
+    if (this.isEmpty) return null;
+    this.#saveSoon.cancel();
+    const snapshot = this.#draft();
+    const id = this.#draftId;
+    this.#reset();
+    if (id) await call('drafts.delete', { id }).catch(() => {});
+    await this.refreshDrafts();
+    return snapshot;
+  }
+
+  async restore(snapshot: Snapshot): Promise<void> {
+    this.#apply({ ...snapshot, id: undefined }, null);
+    await this.saveDraft();
+  }
+
+  /** Deletes a saved draft; returns it so the caller can offer Undo (`undeleteDraft`). */
+  async deleteDraft(id: string): Promise<Snapshot | null> {
+    let draft: Snapshot | null = null;
     try {
+      draft = await call('drafts.load', { id });
       await call('drafts.delete', { id });
       if (id === this.#draftId) this.#draftId = null;
+    } catch (e) {
+      this.#error = errorText(e);
+      draft = null;
+    }
+    await this.refreshDrafts();
+    return draft;
+  }
+
+  async undeleteDraft(draft: Snapshot): Promise<void> {
+    try {
+      await call('drafts.save', { ...draft, id: undefined });
     } catch (e) {
       this.#error = errorText(e);
     }

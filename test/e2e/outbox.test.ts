@@ -192,7 +192,7 @@ test('filters and hold / resume / retry now / cancel on a queued message', async
   await screenshot(page, 'outbox-held');
   await row.getByRole('button', { name: `Resume subject ${id(123)}` }).click();
   await expect.poll(state).toBe('queued');
-  await row.getByRole('button', { name: `Retry subject ${id(123)} now` }).click();
+  await row.getByRole('button', { name: `Retry now: subject ${id(123)}` }).click();
   await expect.poll(() => host.core.store.getMessage(id(123))!.events.map((e) => e.kind)).toContain('retry');
   await row.getByRole('button', { name: `Cancel subject ${id(123)}` }).click();
   await expect.poll(state).toBe('canceled');

@@ -7,66 +7,26 @@
  * before sending (remove, require TLS, send anyway; empty subject asked once), and the same
  * words on the outbox rows after delivery.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createTestCa, type TestCa } from '../helpers/certs';
-import { startHost, type Host } from '../host/host';
-import { mx, plainPeer, startHarness, stsPolicy, tlsaData, tlsPeer, type Harness } from '../integration/tls-policy/harness';
-import { launchBrowser, screenshot, watchErrors } from './browser';
+import type { Harness } from '../integration/tls-policy/harness';
+import { screenshot } from './browser';
+import { startWorld, type World } from './world';
 
-let ca: TestCa;
+let world: World;
 let h: Harness;
-let host: Host;
-let browser: Browser;
 let page: Page;
 let errors: string[];
-let exportsDir: string;
 
 beforeAll(async () => {
-  ca = createTestCa();
-  h = await startHarness({ ca });
-  // DANE, matching: the TLSA record pins the peer's key.
-  const daneCert = ca.issue({ names: ['mx.dane.test'] });
-  h.dns.add('dane.test', 'MX', [{ preference: 10, exchange: 'mx.dane.test' }], { ad: true });
-  h.dns.add('mx.dane.test', 'A', ['127.0.1.1'], { ad: true });
-  h.dns.add('_25._tcp.mx.dane.test', 'TLSA', [{ usage: 3, selector: 1, matchingType: 1, data: tlsaData(daneCert.certPem, 1, 1) }], { ad: true });
-  h.routes.set('127.0.1.1', (await tlsPeer(h, daneCert)).port);
-  // DANE, NOT matching: the same kind of record, for another key.
-  h.dns.add('badane.test', 'MX', [{ preference: 10, exchange: 'mx.badane.test' }], { ad: true });
-  h.dns.add('mx.badane.test', 'A', ['127.0.1.2'], { ad: true });
-  h.dns.add('_25._tcp.mx.badane.test', 'TLSA', [{ usage: 3, selector: 1, matchingType: 1, data: Buffer.alloc(32, 7) }], { ad: true });
-  h.routes.set('127.0.1.2', (await tlsPeer(h, ca.issue({ names: ['mx.badane.test'] }))).port);
-  // MTA-STS enforce with a valid certificate.
-  mx(h.dns, 'sts.test', [[10, 'mx.sts.test', '127.0.1.3']]);
-  stsPolicy(h, 'sts.test', { id: 's1', mode: 'enforce', mx: ['mx.sts.test'] });
-  h.routes.set('127.0.1.3', (await tlsPeer(h, ca.issue({ names: ['mx.sts.test'] }))).port);
-  // Opportunistic STARTTLS, no policy.
-  mx(h.dns, 'opp.test', [[10, 'mx.opp.test', '127.0.1.4']]);
-  h.routes.set('127.0.1.4', (await tlsPeer(h, ca.issue({ names: ['mx.opp.test'] }))).port);
-  // No STARTTLS at all.
-  mx(h.dns, 'plain.test', [[10, 'mx.plain.test', '127.0.1.5']]);
-  h.routes.set('127.0.1.5', (await plainPeer(h)).port);
-  // RFC 7505 null MX; nosuch.test has no records at all (NXDOMAIN).
-  h.dns.add('nullmx.test', 'MX', [{ preference: 0, exchange: '' }]);
-
-  exportsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-e2e-verdict-'));
-  host = await startHost({ dataDir: exportsDir, core: h.core });
-  browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  errors = watchErrors(page);
-  await page.goto(host.url);
+  world = await startWorld();
+  ({ h, page, errors } = world);
+  await page.goto(world.host.url);
   await page.getByRole('button', { name: 'New message' }).click();
 });
 
 afterAll(async () => {
-  await browser?.close().catch(() => {});
-  await host?.close();
-  await h?.close();
-  ca?.cleanup();
-  if (exportsDir) fs.rmSync(exportsDir, { recursive: true, force: true });
+  await world?.close();
 });
 
 const chipFor = (domain: string) => page.locator(`[data-testid="tls-indicators"][data-domain="${domain}"]`);

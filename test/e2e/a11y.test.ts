@@ -1,0 +1,137 @@
+/**
+ * Every view, light and dark: axe (WCAG 2.1 A/AA rules) finds no serious or critical
+ * violation, and a screenshot at 1280×800 and 900×700 (DOCS_SCREENSHOTS=1 writes them to
+ * docs/screenshots/ for the README; otherwise to test/e2e/screenshots/). Also keyboard
+ * behaviour: focus goes to To on New message, Esc closes popovers and dialogs, Back restores
+ * focus to the row that was opened.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import AxeBuilder from '@axe-core/playwright';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { screenshotDir } from './browser';
+import { startWorld, type World } from './world';
+
+const docsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots');
+const outDir = process.env.DOCS_SCREENSHOTS ? docsDir : screenshotDir;
+const VIEWPORTS = [
+  { width: 1280, height: 800 },
+  { width: 900, height: 700 },
+];
+const THEMES = ['light', 'dark'] as const;
+
+let world: World;
+let page: Page;
+
+beforeAll(async () => {
+  world = await startWorld();
+  page = world.page;
+  await page.goto(world.host.url);
+});
+afterAll(async () => {
+  await world?.close();
+});
+
+/** axe on the page as it is, in both themes, plus the screenshots; returns nothing, asserts. */
+async function checkView(name: string, prepare?: () => Promise<void>) {
+  fs.mkdirSync(outDir, { recursive: true });
+  for (const theme of THEMES) {
+    await page.emulateMedia({ colorScheme: theme });
+    await page.setViewportSize(VIEWPORTS[0]!);
+    await prepare?.();
+    // Let transitions settle before measuring contrast.
+    await page.waitForTimeout(150);
+    const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+    const bad = results.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => `${n.target.join(' ')} — ${n.failureSummary?.split('\n').slice(1, 2).join('')}`).join(' | ')}`);
+    expect(bad, `${name}, ${theme}`).toEqual([]);
+    for (const vp of VIEWPORTS) {
+      await page.setViewportSize(vp);
+      await page.waitForTimeout(100);
+      await page.screenshot({ path: path.join(outDir, `${name}-${theme}-${vp.width}x${vp.height}.png`) });
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize(VIEWPORTS[0]!);
+}
+
+const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: new RegExp(`^${name}`) });
+
+test('settings with an identity and its DKIM key', async () => {
+  await nav('Settings').click();
+  const add = page.getByRole('form', { name: 'Add identity' });
+  await add.getByLabel('Address').fill('me@client.test');
+  await add.getByLabel('Name').fill('Me Myself');
+  await add.getByRole('button', { name: 'Add identity' }).click();
+  const card = page.getByTestId('identity').filter({ hasText: 'me@client.test' });
+  await card.getByLabel('Selector').fill('desk');
+  await card.getByRole('button', { name: 'Generate DKIM key' }).click();
+  await expect.poll(() => card.getByTestId('dkim-name').count()).toBe(1);
+  await checkView('settings');
+});
+
+test('New message puts focus in To; the composer with every verdict on its chips', async () => {
+  await page.getByRole('button', { name: 'New message' }).click();
+  await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('rcpt-to');
+  await page.keyboard.type('ann@dane.test, bob@badane.test, cat@sts.test, dan@opp.test, eve@plain.test, fay@nullmx.test,');
+  for (const d of ['dane.test', 'badane.test', 'sts.test', 'opp.test', 'plain.test', 'nullmx.test']) {
+    await expect.poll(() => page.locator(`[data-testid="tls-indicators"][data-domain="${d}"]`).getAttribute('data-verdict'), { timeout: 20_000 }).not.toBe('checking');
+  }
+  await page.getByRole('textbox', { name: 'Subject' }).fill('Quarterly numbers');
+  await page.getByLabel('Message text').fill('Hello,\n\nthe numbers for the quarter are attached.\n\nBest,\nMe\n');
+  await checkView('compose');
+});
+
+test('the verdict popover (keyboard, Esc closes and focus returns)', async () => {
+  const badge = page.locator('[data-testid="tls-indicators"][data-domain="badane.test"] [data-testid="verdict"]');
+  await checkView('compose-popover', async () => {
+    if ((await badge.getAttribute('aria-expanded')) !== 'true') {
+      await badge.focus();
+      await page.keyboard.press('Enter');
+    }
+    await expect.poll(() => page.getByTestId('verdict-popover').isVisible()).toBe(true);
+  });
+  await page.keyboard.press('Escape');
+  await expect.poll(() => page.getByTestId('verdict-popover').count()).toBe(0);
+  expect(await badge.evaluate((el) => el === document.activeElement)).toBe(true);
+});
+
+test('the confirmation before sending (Esc closes it)', async () => {
+  const dialog = page.getByTestId('confirm-send');
+  await checkView('confirm-send', async () => {
+    if (!(await dialog.isVisible())) await page.getByRole('button', { name: 'Send', exact: true }).click();
+    await expect.poll(() => dialog.isVisible()).toBe(true);
+  });
+  await page.keyboard.press('Escape');
+  await expect.poll(() => dialog.isVisible()).toBe(false);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await dialog.getByRole('button', { name: 'Send anyway' }).click();
+  await expect.poll(() => page.getByRole('heading', { name: 'Outbox', exact: true }).isVisible()).toBe(true);
+});
+
+test('the outbox with delivered, retrying and failed recipients', async () => {
+  world.h.core.queue.start();
+  const row = page.getByTestId('message-row').first();
+  await expect.poll(() => row.getByTestId('status-summary').innerText(), { timeout: 30_000 }).toMatch(/4 delivered · 1 failed · 1 retrying/);
+  await checkView('outbox');
+});
+
+test('the message detail; Back restores focus to the row', async () => {
+  const open = page.getByTestId('message-row').first().getByRole('button', { name: /^Quarterly numbers/ });
+  await open.click();
+  await expect.poll(() => page.getByTestId('recipient-card').count()).toBe(6);
+  await checkView('message-detail');
+  await page.getByRole('button', { name: '← Back to outbox' }).click();
+  await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-row-button'))).toBe('0');
+});
+
+test('the delivery log', async () => {
+  await nav('Log').click();
+  await expect.poll(() => page.getByRole('heading', { name: /log/i }).first().isVisible()).toBe(true);
+  await checkView('log');
+  await world.h.core.queue.stop();
+  expect(world.errors).toEqual([]);
+});
