@@ -104,7 +104,7 @@ test('TLS indicators come from stored hints at once, with what they mean and whe
 
 test('a refused send shows each problem next to its field; drafts are saved automatically', async () => {
   const { page, host } = env;
-  await page.getByLabel('Subject').fill('Quarterly numbers');
+  await page.getByRole('textbox', { name: 'Subject' }).fill('Quarterly numbers');
   await page.getByLabel('Message text').fill('Hello,\n\nthe numbers are attached.\n');
   // The draft is saved a moment after the last change, and listed.
   await expect.poll(() => host.core.store.listDrafts().map((d) => d.subject)).toEqual(['Quarterly numbers']);

@@ -28,6 +28,10 @@ test('an identity gets a DKIM key, its TXT record, and a DNS check that turns gr
 
   await card.getByLabel('Selector').fill('desk');
   await card.getByRole('button', { name: 'Replace DKIM key' }).click();
+  // Replacing asks first, naming the keys that are lost; "Keep it" would change nothing.
+  const ask = page.getByTestId('confirm-dialog');
+  await expect.poll(() => ask.innerText()).toMatch(/rsa-sha256, selector .*ed25519-sha256, selector .*cannot be recovered/s);
+  await ask.getByRole('button', { name: 'Replace key' }).click();
   await expect
     .poll(() => card.getByTestId('dkim-name').allInnerTexts())
     .toEqual(['desk-rsa._domainkey.xn--bcher-kva.example', 'desk-ed25519._domainkey.xn--bcher-kva.example']);
