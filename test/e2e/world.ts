@@ -28,7 +28,7 @@ export interface World {
 
 export async function startWorld(viewport = { width: 1280, height: 800 }): Promise<World> {
   const ca = createTestCa();
-  const h = await startHarness({ ca });
+  const h = await startHarness({ ca, dnsTimeoutMs: 3000 });
   const peers: Record<string, SmtpPeer> = {};
   // DANE, matching: the TLSA record pins the peer's key.
   const daneCert = ca.issue({ names: ['mx.dane.test'] });

@@ -59,6 +59,8 @@ export interface HarnessOptions {
   ca?: TestCa;
   network?: Partial<NetworkOptions>;
   clock?: Clock;
+  /** Per-query DNS timeout of the stub resolver (default 500 ms; browser tests on a loaded machine want more). */
+  dnsTimeoutMs?: number;
 }
 
 export async function startHarness(opts: HarnessOptions): Promise<Harness> {
@@ -83,7 +85,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     dataDir: dir,
     ...(opts.clock ? { clock: opts.clock } : {}),
     network: {
-      resolver: createStubResolver({ servers: [dns.address], timeoutMs: 500, tries: 1 }),
+      resolver: createStubResolver({ servers: [dns.address], timeoutMs: opts.dnsTimeoutMs ?? 500, tries: 1 }),
       dialer,
       ehloName: 'client.outbox.test',
       timeouts: { greeting: 5000, command: 5000, mail: 5000, rcpt: 5000, dataInit: 5000, dataBlock: 5000, dataEnd: 5000, tlsHandshake: 5000, quit: 2000 },

@@ -172,3 +172,17 @@ test('§1 probe of a null-MX domain and of a missing one: permanent, with the en
   const nx = await x.core.probe('nosuch.test');
   expect(nx).toMatchObject({ errorCode: 'DNS_NXDOMAIN', errorPermanent: true });
 });
+
+test('§3 probe: a failing TLSA lookup on a secure name is not "no DANE" — the host is not judged (delivery would defer it)', async () => {
+  const x = await harness();
+  const peer = await tlsPeer(x, pki.ca.issue({ names: ['mx1.tlsafail.test'] }));
+  x.dns.add('tlsafail.test', 'MX', [{ preference: 10, exchange: 'mx1.tlsafail.test' }], { ad: true });
+  x.dns.add('mx1.tlsafail.test', 'A', ['127.0.1.1'], { ad: true });
+  x.dns.servfail('_25._tcp.mx1.tlsafail.test', 'TLSA');
+  x.routes.set('127.0.1.1', peer.port);
+  const r = await x.core.probe('tlsafail.test');
+  expect(r.hosts[0]!.error).toMatch(/DANE \(TLSA\) lookup failed/);
+  const v = recipientVerdict({ tlsMode: 'default', probe: { status: 'done', result: r }, hint: undefined });
+  expect(v.kind).toBe('unknown');
+  expect(v.hosts[0]!.outcome).toMatch(/^Not reached: DANE \(TLSA\) lookup failed/);
+});
