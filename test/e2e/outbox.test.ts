@@ -194,7 +194,16 @@ test('filters and hold / resume / retry now / cancel on a queued message', async
   await expect.poll(state).toBe('queued');
   await row.getByRole('button', { name: `Retry now: subject ${id(123)}` }).click();
   await expect.poll(() => host.core.store.getMessage(id(123))!.events.map((e) => e.kind)).toContain('retry');
+  // Cancel asks first, naming who will not receive it; "Keep it" changes nothing.
   await row.getByRole('button', { name: `Cancel subject ${id(123)}` }).click();
+  const ask = page.getByTestId('confirm-dialog');
+  await expect.poll(() => ask.innerText()).toContain(`will not receive “subject ${id(123)}”`);
+  expect(await ask.innerText()).toContain(host.core.store.getMessage(id(123))!.recipients[0]!.address);
+  await ask.getByRole('button', { name: 'Keep it' }).click();
+  await expect.poll(() => ask.isVisible()).toBe(false);
+  expect(await state()).toBe('queued');
+  await row.getByRole('button', { name: `Cancel subject ${id(123)}` }).click();
+  await ask.getByRole('button', { name: 'Cancel delivery' }).click();
   await expect.poll(state).toBe('canceled');
   await expect.poll(() => row.getByRole('button').count()).toBe(1); // only the open button is left
 
