@@ -122,7 +122,7 @@ export const MessageSummary = z.object({
         recipientId: z.number().int(),
         status: z.enum(['delivered', 'deferred', 'failed', 'not-attempted']),
         starttls: z.boolean(),
-        verification: Verification.nullable(),
+        verification: AchievedVerification.nullable(),
         mtaStsMode: MtaStsMode.nullable(),
         plaintextFallback: z.boolean(),
         dane: z.boolean(),

@@ -16,7 +16,7 @@
  * attacker presenting another), and a host without STARTTLS must read as "unencrypted".
  */
 import { decideHostPolicy } from '../src-main/core/delivery/host-policy';
-import type { Attempt, DomainTlsHint, MtaStsMode, ProbeHost, ProbeResult, TlsMode, Verification } from './domain';
+import type { AchievedVerification as Verification, Attempt, DomainTlsHint, MtaStsMode, ProbeHost, ProbeResult, TlsMode } from './domain';
 
 /** Ordered from worst to best; a domain is as weak as the weakest host that may get the mail. */
 export type VerdictKind = 'undeliverable' | 'unencrypted' | 'unverified' | 'mta-sts' | 'dane' | 'checking' | 'unknown';
@@ -131,11 +131,11 @@ export function hostFinding(h: ProbeHost, tlsMode: TlsMode, stsMode: MtaStsMode 
   if (policy.requireTlsExtension && !h.requiretls) return doomed(REASON.requireTlsUnsupported);
   // TLS-Required: No (rules §6) and opportunistic TLS verify nothing that could stop delivery.
   const enforced = !policy.ignoreVerifyErrors;
-  if (policy.verify === 'dane') {
+  if (policy.requiredVerification === 'dane') {
     const ok = h.verification === 'dane-ee' || h.verification === 'dane-ta';
     if (!ok && enforced) return doomed(REASON.daneMismatch);
     if (ok && enforced) return { ...base, kind: 'dane', facts, outcome: LABEL.dane };
-  } else if (policy.verify === 'pkix') {
+  } else if (policy.requiredVerification === 'pkix') {
     const ok = h.verification === 'pkix';
     if (!ok && enforced) return doomed(REASON.stsCertInvalid);
     if (ok && enforced) return { ...base, kind: 'mta-sts', facts, outcome: LABEL['mta-sts'] };
