@@ -440,7 +440,9 @@ export class ComposeStore {
 
   async undeleteDraft(draft: Snapshot): Promise<void> {
     try {
-      await call('drafts.save', { ...draft, id: undefined });
+      // What main could not grant again cannot be saved (the draft names files by token only).
+      const { unavailableAttachments: _gone, ...saved } = draft;
+      await call('drafts.save', { ...saved, id: undefined });
     } catch (e) {
       this.#error = errorText(e);
     }
