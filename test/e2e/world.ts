@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createTestCa, type TestCa } from '../helpers/certs';
 import type { SmtpPeer } from '../helpers/smtp-peer';
-import { startHost, type Host } from '../host/host';
+import { LOOPBACK_READINESS, startHost, type Host } from '../host/host';
 import { mx, plainPeer, startHarness, stsPolicy, tlsaData, tlsPeer, type Harness } from '../integration/tls-policy/harness';
 import { launchBrowser, watchErrors } from './browser';
 
@@ -28,7 +28,9 @@ export interface World {
 
 export async function startWorld(viewport = { width: 1280, height: 800 }): Promise<World> {
   const ca = createTestCa();
-  const h = await startHarness({ ca, dnsTimeoutMs: 3000 });
+  // The readiness check has run once, against loopback only (else its first-run panel tops every view).
+  const h = await startHarness({ ca, dnsTimeoutMs: 3000, network: { readinessTargets: LOOPBACK_READINESS, readinessTimeoutMs: 1000 } });
+  await h.core.readiness.run();
   const peers: Record<string, SmtpPeer> = {};
   // DANE, matching: the TLSA record pins the peer's key.
   const daneCert = ca.issue({ names: ['mx.dane.test'] });

@@ -57,7 +57,7 @@ const testKeychain = {
   decrypt: (b: Buffer) => Buffer.from(b.map((x) => x ^ 0x6b)).toString('utf8'),
 };
 /** The host is a test machine: its readiness check reaches nothing beyond the fake DNS. */
-const LOOPBACK_READINESS = { port25: [], myIp: [], dnsbl: [], dnssecSigned: 'signed.test', dnssecBogus: 'bogus.test' };
+export const LOOPBACK_READINESS = { port25: [], myIp: [], dnsbl: [], dnssecSigned: 'signed.test', dnssecBogus: 'bogus.test' };
 
 export async function startHost(opts: HostOptions): Promise<Host> {
   if (!fs.existsSync(path.join(rendererDir, 'index.html'))) {
