@@ -14,6 +14,19 @@ import { fileURLToPath } from 'node:url';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.find((a) => a.startsWith('--only'));
+/** `--NAME N` or `--NAME=N` from the command line, passed on to every part. */
+function numberArg(name: string): string | null {
+  const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return null;
+  const a = process.argv[i]!;
+  const v = a.includes('=') ? a.split('=')[1]! : process.argv[i + 1] ?? '';
+  if (!/^\d+$/.test(v)) throw new Error(`--${name} needs a whole number`);
+  return v;
+}
+const passOn = ['messages', 'repeats', 'scale'].flatMap((n) => {
+  const v = numberArg(n);
+  return v ? [`--${n}`, v] : [];
+});
 const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1]! : process.argv[process.argv.indexOf(onlyArg) + 1] ?? '').split(',') : null;
 
 interface Part {
@@ -21,15 +34,18 @@ interface Part {
   title: string;
   script: string;
   extra?: string[];
+  /** Runs only when named in --only (too long or too big for every run). */
+  optIn?: boolean;
 }
 
 const PARTS: Part[] = [
-  { name: 'throughput', title: '1. Throughput (50 domains → smtp-sink) vs smtp-source', script: 'throughput.ts' },
+  { name: 'throughput', title: "1. Throughput vs Postfix's own queue (50 domains and 1; smtp-sink and a STARTTLS sink) and smtp-source", script: 'throughput.ts' },
   { name: 'enqueue', title: '2. Enqueue latency (Outbox.submit, small draft)', script: 'enqueue.ts' },
   { name: 'queued-rss', title: '3. Main-process RSS with a large queue; listMessages({limit:100})', script: 'queued-rss.ts' },
   { name: 'attachment', title: '4. Peak memory sending a big attachment', script: 'attachment.ts' },
   { name: 'export', title: '5. Export of the attempt log', script: 'export.ts' },
   { name: 'retention', title: '6. History retention pass at 1M attempt rows', script: 'retention.ts' },
+  { name: 'scale', title: '7. Scale: RSS, outbox list and enqueue at 1k, 100k and 1M queued', script: 'scale.ts', optIn: true },
 ];
 
 function sh(cmd: string, argv: string[]): string {
@@ -53,7 +69,7 @@ function machine() {
 }
 
 function runPart(p: Part): Promise<{ command: string; result: Record<string, unknown> }> {
-  const argv = ['--expose-gc', '--import', 'tsx', path.join(HERE, 'parts', p.script), ...(p.extra ?? []), ...(quick ? ['--quick'] : [])];
+  const argv = ['--expose-gc', '--import', 'tsx', path.join(HERE, 'parts', p.script), ...(p.extra ?? []), ...(quick ? ['--quick'] : []), ...passOn];
   const command = `node ${argv.join(' ').replace(`${HERE}/`, 'bench/')}`;
   return new Promise((resolve) => {
     const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -72,7 +88,7 @@ console.log(`Direct Outbox benchmarks${quick ? ' (quick)' : ''} — ${info.date}
 console.log(`machine: ${info.nproc} CPU (${info.cpu}), ${info.memoryGiB} GiB, ${info.platform}, node ${info.node}, tmp on ${info.tmpFs}`);
 const results: Record<string, unknown> = {};
 for (const p of PARTS) {
-  if (only && !only.includes(p.name)) continue;
+  if (only ? !only.includes(p.name) : p.optIn) continue;
   console.log(`\n${p.title}`);
   const t0 = Date.now();
   const r = await runPart(p);
@@ -86,3 +102,16 @@ fs.mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `${info.date.slice(0, 10)}${quick ? '-quick' : ''}${only ? `-${only.join('+')}` : ''}.json`);
 fs.writeFileSync(file, `${JSON.stringify({ quick, machine: info, results }, null, 2)}\n`);
 console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
+
+// The throughput verdict lines come last, so scripts can read them with `tail -2`: ours divided
+// by Postfix's queue, plain sink, same run (medians).
+const tp = results.throughput as Record<string, { ratio?: number } | unknown> | undefined;
+if (tp) {
+  const r50 = (tp.plain_d50 as { ratio?: number } | undefined)?.ratio;
+  const r1 = (tp.plain_d1 as { ratio?: number } | undefined)?.ratio;
+  if (r50 === undefined || r1 === undefined) console.log(`no ratio-vs-postfix-queue: ${String(tp.postfix ?? tp.skipped ?? tp.error ?? 'Postfix part did not run')}`);
+  else {
+    console.log(`ratio-vs-postfix-queue domains=50 ${r50}`);
+    console.log(`ratio-vs-postfix-queue domains=1 ${r1}`);
+  }
+}

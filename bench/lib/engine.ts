@@ -36,7 +36,7 @@ export function smallDraft(i: number, domains: number): Draft {
     cc: [],
     bcc: [],
     subject: `bench message ${i}`,
-    text: `Hello,\n\nthis is benchmark message ${i}. ${'Lorem ipsum dolor sit amet. '.repeat(8)}\n\n-- \nbench\n`,
+    text: `Hello,\n\nthis is benchmark message ${i}. ${'Lorem ipsum dolor sit amet. '.repeat(24)}\n\n-- \nbench\n`,
     attachments: [],
     tlsMode: 'default',
   };

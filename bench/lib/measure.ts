@@ -73,6 +73,16 @@ export function log(msg: string): void {
   process.stderr.write(`  ${msg}\n`);
 }
 
-export function args(): { quick: boolean } {
-  return { quick: process.argv.includes('--quick') };
+/** A part's options: --quick, and --messages N / --repeats N / --scale N when run.ts passes them. */
+export function args(): { quick: boolean; messages?: number; repeats?: number; scale?: number } {
+  const num = (name: string): number | undefined => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  const out: { quick: boolean; messages?: number; repeats?: number; scale?: number } = { quick: process.argv.includes('--quick') };
+  for (const k of ['messages', 'repeats', 'scale'] as const) {
+    const v = num(k);
+    if (v !== undefined && Number.isFinite(v)) out[k] = v;
+  }
+  return out;
 }

@@ -6,7 +6,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 
 const DIRS = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', ...(process.env.PATH ?? '').split(':')];
 
@@ -70,9 +72,9 @@ export interface Sinks {
 }
 
 /** One smtp-sink per address, all on one port, counting messages (-c), with a deep backlog. */
-export async function startSinks(addresses: string[], backlog = 1000): Promise<Sinks> {
+export async function startSinks(addresses: string[], backlog = 1000, givenPort?: number): Promise<Sinks> {
   const bin = findTool('smtp-sink')!;
-  const port = await freePortOn(addresses);
+  const port = givenPort ?? (await freePortOn(addresses));
   const procs: { child: ChildProcess; count: number }[] = [];
   for (const a of addresses) {
     const argv = [...(process.getuid?.() === 0 ? ['-u', 'postfix'] : []), '-c', `${a}:${port}`, String(backlog)];
@@ -132,4 +134,38 @@ export function smtpSource(opts: { sessions: number; messages: number; length: n
       else reject(new Error(`${command} exited ${code}: ${err.trim()}`));
     });
   });
+}
+
+/**
+ * The TLS-capable sink (tls-sink-server.ts, its own process) on every address, one port: STARTTLS
+ * with `cert`/`key`, the same `mesg=N` counter as smtp-sink. Used for the figures with TLS,
+ * since smtp-sink has no STARTTLS and TLS is what real deliveries pay.
+ */
+export async function startTlsSinks(addresses: string[], port: number, cert: string, key: string): Promise<Sinks> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tls-sink-server.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', script, cert, key, String(port), ...addresses], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let count = 0;
+  let ready = false;
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    if (s.includes('ready')) ready = true;
+    const all = [...s.matchAll(/mesg=(\d+)/g)];
+    const last = all[all.length - 1];
+    if (last) count = Number(last[1]);
+  });
+  const until = Date.now() + 15000;
+  while (!ready) {
+    if (child.exitCode !== null || Date.now() > until) throw new Error('the TLS sink did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    addresses,
+    delivered: () => count,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
 }

@@ -335,6 +335,58 @@ export const migrations: readonly Migration[] = [
       db.exec('ALTER TABLE messages ADD COLUMN sha256 TEXT;');
     },
   },
+  {
+    version: 9,
+    name: 'outbox list: indexes for its order and filters, FTS5 trigram index for its text search',
+    up(db) {
+      // The outbox list (Store.listMessages) pages messages newest first and filters by a
+      // recipient's state or domain, or by text in subject, From or a recipient address. At a
+      // million messages a scan costs seconds; these make each filter an index walk.
+      // - messages_list: the page order (created_at, id) without a sort.
+      // - recipients_state_message / recipients_domain_message: the filters' message ids from
+      //   the index alone (the older indexes on state and domain need a table lookup per row).
+      // - messages_fts / recipients_fts: external-content FTS5 tables (SQLite keeps only the
+      //   index; the text stays in messages/recipients) with the trigram tokenizer, whose
+      //   phrase queries are case-insensitive substring matches: the same rows as LIKE '%x%'
+      //   for searches of three or more characters. Kept in sync by the triggers below, so
+      //   every write path — insert, update, delete, retention's prune, ON DELETE CASCADE —
+      //   updates them. messages has no INTEGER PRIMARY KEY, so its FTS rows are keyed by
+      //   SQLite's rowid: a VACUUM may renumber rowids and must be followed by
+      //   INSERT INTO messages_fts(messages_fts) VALUES('rebuild') (the app never VACUUMs).
+      db.exec(`
+        CREATE INDEX messages_list ON messages(created_at, id);
+        CREATE INDEX recipients_state_message ON recipients(state, message_id);
+        CREATE INDEX recipients_domain_message ON recipients(domain, message_id);
+
+        CREATE VIRTUAL TABLE messages_fts USING fts5(subject, from_header, content='messages', tokenize='trigram');
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+          INSERT INTO messages_fts(rowid, subject, from_header) VALUES (new.rowid, new.subject, new.from_header);
+        END;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+          INSERT INTO messages_fts(messages_fts, rowid, subject, from_header) VALUES ('delete', old.rowid, old.subject, old.from_header);
+        END;
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF subject, from_header ON messages BEGIN
+          INSERT INTO messages_fts(messages_fts, rowid, subject, from_header) VALUES ('delete', old.rowid, old.subject, old.from_header);
+          INSERT INTO messages_fts(rowid, subject, from_header) VALUES (new.rowid, new.subject, new.from_header);
+        END;
+
+        CREATE VIRTUAL TABLE recipients_fts USING fts5(address, content='recipients', content_rowid='id', tokenize='trigram');
+        CREATE TRIGGER recipients_fts_insert AFTER INSERT ON recipients BEGIN
+          INSERT INTO recipients_fts(rowid, address) VALUES (new.id, new.address);
+        END;
+        CREATE TRIGGER recipients_fts_delete AFTER DELETE ON recipients BEGIN
+          INSERT INTO recipients_fts(recipients_fts, rowid, address) VALUES ('delete', old.id, old.address);
+        END;
+        CREATE TRIGGER recipients_fts_update AFTER UPDATE OF address ON recipients BEGIN
+          INSERT INTO recipients_fts(recipients_fts, rowid, address) VALUES ('delete', old.id, old.address);
+          INSERT INTO recipients_fts(rowid, address) VALUES (new.id, new.address);
+        END;
+
+        INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+        INSERT INTO recipients_fts(recipients_fts) VALUES ('rebuild');
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -266,9 +266,9 @@ export class Store {
       params.domain = q.domain.toLowerCase();
     }
     if (q.text) {
-      where.push(`(m.subject LIKE @text ESCAPE '\\' OR m.from_header LIKE @text ESCAPE '\\'
-        OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.address LIKE @text ESCAPE '\\'))`);
-      params.text = `%${q.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const t = textFilter(q.text);
+      where.push(t.sql);
+      params.text = t.param;
     }
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const total = (this.db.prepare(`SELECT count(*) AS n FROM messages m ${whereSql}`).get(params) as { n: number }).n;
@@ -547,4 +547,27 @@ export class Store {
         .all(...unique) as DomainTlsRow[]
     ).map(toHint);
   }
+}
+
+/**
+ * The outbox list's text search: messages whose subject, From or one recipient address contains
+ * `text`, case-insensitively (ASCII). Three characters or more go through the FTS5 trigram
+ * indexes (migration 9): a phrase of trigrams is a substring match, and the phrase is one
+ * quoted FTS5 string, so no character the user types (", *, :, (, AND, NEAR…) is query syntax.
+ * Shorter searches have no trigram to look up and keep the LIKE scan, which gives the same rows;
+ * so does text with a NUL, which would end FTS5's query string early.
+ */
+export function textFilter(text: string): { sql: string; param: string } {
+  if ([...text].length >= 3 && !text.includes('\u0000')) {
+    return {
+      sql: `(m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH @text)
+        OR m.id IN (SELECT r.message_id FROM recipients r WHERE r.id IN (SELECT rowid FROM recipients_fts WHERE recipients_fts MATCH @text)))`,
+      param: `"${text.replaceAll('"', '""')}"`,
+    };
+  }
+  return {
+    sql: `(m.subject LIKE @text ESCAPE '\\' OR m.from_header LIKE @text ESCAPE '\\'
+        OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.address LIKE @text ESCAPE '\\'))`,
+    param: `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`,
+  };
 }
