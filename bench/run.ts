@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,export]`: runs every benchmark part in its
- * own process (so one part's heap never skews another's memory figure), prints the figures and
+ * `npm run bench [-- --quick] [-- --only throughput,export]`: runs every benchmark part (but the
+ * opt-in `scale`, which runs only when named) in its own process (so one part's heap never skews another's memory figure), prints the figures and
  * writes them with the machine's description to bench/results/<date>[-quick].json.
  * Benchmarks measure and print; they never assert. A part that cannot run says why and the
- * others go on.
+ * others go on. Passed on to the parts: --messages N, --repeats N (throughput), --scale N
+ * (scale: the largest queue), --modes plain|tls (throughput).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +28,10 @@ const passOn = ['messages', 'repeats', 'scale'].flatMap((n) => {
   const v = numberArg(n);
   return v ? [`--${n}`, v] : [];
 });
+{
+  const i = process.argv.indexOf('--modes');
+  if (i >= 0) passOn.push('--modes', process.argv[i + 1] ?? '');
+}
 const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1]! : process.argv[process.argv.indexOf(onlyArg) + 1] ?? '').split(',') : null;
 
 interface Part {

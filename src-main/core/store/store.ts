@@ -254,28 +254,11 @@ export class Store {
   }
 
   listMessages(q: MessageQuery): { total: number; items: MessageSummary[] } {
-    const where: string[] = [];
-    const params: Record<string, unknown> = {};
-    if (q.status) {
-      // IN (subquery) lets SQLite walk the recipients index once instead of probing per message.
-      where.push('m.id IN (SELECT message_id FROM recipients WHERE state = @status)');
-      params.status = q.status;
-    }
-    if (q.domain) {
-      where.push('m.id IN (SELECT message_id FROM recipients WHERE domain = @domain)');
-      params.domain = q.domain.toLowerCase();
-    }
-    if (q.text) {
-      const t = textFilter(q.text);
-      where.push(t.sql);
-      params.text = t.param;
-    }
-    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT count(*) AS n FROM messages m ${whereSql}`).get(params) as { n: number }).n;
-    const order = q.sort === 'oldest' ? 'ASC' : 'DESC';
+    const sql = messageListSql(q);
+    const total = (this.db.prepare(sql.count).get(sql.params) as { n: number }).n;
     const rows = this.db
-      .prepare(`SELECT m.* FROM messages m ${whereSql} ORDER BY m.created_at ${order}, m.id ${order} LIMIT @limit OFFSET @offset`)
-      .all({ ...params, limit: q.limit ?? 100, offset: q.offset ?? 0 }) as MessageRow[];
+      .prepare(sql.page(total))
+      .all({ ...sql.params, limit: q.limit ?? 100, offset: q.offset ?? 0 }) as MessageRow[];
     return { total, items: this.summaries(rows) };
   }
 
@@ -547,6 +530,49 @@ export class Store {
         .all(...unique) as DomainTlsRow[]
     ).map(toHint);
   }
+}
+
+/** Up to this many matches, a filtered page is read from the matches and sorted; above, along
+ *  the list's index (messages_list), newest first, until the page is full. */
+export const SORT_MATCHES_MAX = 2000;
+
+/**
+ * The outbox list's queries (Store.listMessages), decided here only: the filters (a recipient's
+ * state, a recipient's domain, text), the count of all matches, and the page in list order.
+ * - Count: one recipient filter alone counts distinct messages straight from its covering
+ *   index (recipients_state_message / recipients_domain_message), without visiting messages.
+ * - Page: SQLite would drive a filtered query from the matching ids and sort them all, which
+ *   at 100k matches costs more than the whole list; so when the count says the matches are
+ *   many, the page walks messages_list in order and stops at the page's end (the matches are
+ *   dense, so that is short), and when they are few it reads and sorts just them.
+ */
+export function messageListSql(q: MessageQuery): { count: string; page: (total: number) => string; params: Record<string, unknown> } {
+  const where: string[] = [];
+  const params: Record<string, unknown> = {};
+  if (q.status) {
+    // IN (subquery) lets SQLite walk the recipients index once instead of probing per message.
+    where.push('m.id IN (SELECT message_id FROM recipients WHERE state = @status)');
+    params.status = q.status;
+  }
+  if (q.domain) {
+    where.push('m.id IN (SELECT message_id FROM recipients WHERE domain = @domain)');
+    params.domain = q.domain.toLowerCase();
+  }
+  if (q.text) {
+    const t = textFilter(q.text);
+    where.push(t.sql);
+    params.text = t.param;
+  }
+  const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  let count = `SELECT count(*) AS n FROM messages m ${whereSql}`;
+  if (!q.text && (q.status ? !q.domain : q.domain)) {
+    count = `SELECT count(DISTINCT message_id) AS n FROM recipients WHERE ${q.status ? 'state = @status' : 'domain = @domain'}`;
+  }
+  const order = q.sort === 'oldest' ? 'ASC' : 'DESC';
+  const page = (total: number) =>
+    `SELECT m.* FROM messages m ${where.length && total > SORT_MATCHES_MAX ? 'INDEXED BY messages_list' : ''} ${whereSql}
+     ORDER BY m.created_at ${order}, m.id ${order} LIMIT @limit OFFSET @offset`;
+  return { count, page, params };
 }
 
 /**

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { RecipientState } from '../../../shared/domain';
 import { pruneHistory } from '../../../src-main/core/retention/retention';
-import { Store, textFilter } from '../../../src-main/core/store/store';
+import { messageListSql, SORT_MATCHES_MAX, Store, textFilter } from '../../../src-main/core/store/store';
 import { tmpDir } from '../../helpers/tmp';
 import { newMessage } from './fixtures';
 
@@ -241,36 +241,49 @@ describe('the search index follows every write', () => {
 });
 
 describe('each filter is an index walk, not a scan of every message', () => {
-  function plan(q: { status?: RecipientState; domain?: string; text?: string }): string {
-    const where: string[] = [];
-    const params: Record<string, unknown> = {};
-    if (q.status) {
-      where.push('m.id IN (SELECT message_id FROM recipients WHERE state = @status)');
-      params.status = q.status;
-    }
-    if (q.domain) {
-      where.push('m.id IN (SELECT message_id FROM recipients WHERE domain = @domain)');
-      params.domain = q.domain;
-    }
-    if (q.text) {
-      const f = textFilter(q.text);
-      where.push(f.sql);
-      params.text = f.param;
-    }
-    const sql = `EXPLAIN QUERY PLAN SELECT m.* FROM messages m ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY m.created_at DESC, m.id DESC LIMIT 100`;
-    return (store.db.prepare(sql).all(params) as { detail: string }[]).map((r) => r.detail).join('\n');
+  type Q = { status?: RecipientState; domain?: string; text?: string; sort?: 'newest' | 'oldest' };
+  function plan(q: Q, total: number): string {
+    const sql = messageListSql(q);
+    return (store.db.prepare(`EXPLAIN QUERY PLAN ${sql.page(total)}`).all({ ...sql.params, limit: 100, offset: 0 }) as { detail: string }[]).map((r) => r.detail).join('\n');
+  }
+  function countPlan(q: Q): string {
+    const sql = messageListSql(q);
+    return (store.db.prepare(`EXPLAIN QUERY PLAN ${sql.count}`).all(sql.params) as { detail: string }[]).map((r) => r.detail).join('\n');
   }
 
   test('plans', () => {
     seed(20);
     // The page order comes from an index: no sort of all messages.
-    expect(plan({})).toContain('messages_list');
-    expect(plan({})).not.toContain('TEMP B-TREE');
-    expect(plan({ status: 'deferred' })).toContain('recipients_state_message');
-    expect(plan({ domain: 'example.org' })).toContain('recipients_domain_message');
-    const text = plan({ text: 'report' });
+    expect(plan({}, 20)).toContain('messages_list');
+    expect(plan({}, 20)).not.toContain('TEMP B-TREE');
+    expect(countPlan({ status: 'deferred' })).toContain('COVERING INDEX recipients_state_message');
+    expect(countPlan({ status: 'deferred' })).not.toMatch(/\bm\b|messages/);
+    expect(countPlan({ domain: 'example.org' })).toContain('COVERING INDEX recipients_domain_message');
+    expect(plan({ status: 'deferred' }, 5)).toContain('recipients_state_message');
+    expect(plan({ domain: 'example.org' }, 5)).toContain('recipients_domain_message');
+    // Many matches: along the list's index, no sort of the matches.
+    for (const q of [{ status: 'deferred' }, { domain: 'example.org' }, { text: 'report' }, { text: 'report', sort: 'oldest' }] as Q[]) {
+      expect(plan(q, SORT_MATCHES_MAX + 1), JSON.stringify(q)).toContain('messages_list');
+      expect(plan(q, SORT_MATCHES_MAX + 1), JSON.stringify(q)).not.toContain('TEMP B-TREE');
+    }
+    const text = plan({ text: 'report' }, 5);
     expect(text).toContain('messages_fts');
     expect(text).toContain('recipients_fts');
     expect(text).not.toMatch(/SCAN r\b|SCAN recipients\b/);
+  });
+
+  test('the two ways of reading a page give the same rows', () => {
+    const seeded = seed(150);
+    for (const q of [{ status: 'deferred' }, { status: 'queued', sort: 'oldest' }, { domain: 'odd.example' }, { text: 'example' }, { text: 'Re' }, { status: 'deferred', domain: 'example.org', text: 'example' }] as Q[]) {
+      const sql = messageListSql(q);
+      for (const offset of [0, 7, 40]) {
+        const p = { ...sql.params, limit: 13, offset };
+        const sorted = (store.db.prepare(sql.page(0)).all(p) as { id: string }[]).map((r) => r.id);
+        const walked = (store.db.prepare(sql.page(SORT_MATCHES_MAX + 1)).all(p) as { id: string }[]).map((r) => r.id);
+        expect(walked, JSON.stringify({ q, offset })).toEqual(sorted);
+        const want = expectedIds(seeded, q);
+        expect(sorted, JSON.stringify({ q, offset })).toEqual((q.sort === 'oldest' ? [...want].reverse() : want).slice(offset, offset + 13));
+      }
+    }
   });
 });
