@@ -577,9 +577,10 @@ export function messageListSql(q: MessageQuery): { count: string; page: (total: 
 
 /**
  * The outbox list's text search: messages whose subject, From or one recipient address contains
- * `text`, case-insensitively (ASCII). Three characters or more go through the FTS5 trigram
- * indexes (migration 9): a phrase of trigrams is a substring match, and the phrase is one
- * quoted FTS5 string, so no character the user types (", *, :, (, AND, NEAR…) is query syntax.
+ * `text`, case-insensitively. Three characters or more go through the FTS5 trigram indexes
+ * (migration 9): a phrase of trigrams is a substring match, the same rows as the LIKE scan
+ * (except that non-ASCII letters match across case too, where LIKE folded ASCII only), and the
+ * phrase is one quoted FTS5 string, so no character the user types (", *, :, (, AND, NEAR…) is query syntax.
  * Shorter searches have no trigram to look up and keep the LIKE scan, which gives the same rows;
  * so does text with a NUL, which would end FTS5's query string early.
  */
