@@ -81,6 +81,8 @@ export const channels = {
       platform: z.string(),
       /** What the core noticed at start-up, e.g. a stored setting it ignored (issue 11 §2). */
       startupNotices: z.array(z.string()),
+      /** Why sending is paused right now by the queue itself (disk full), or null; `queue-state` events follow. */
+      queueNotice: z.string().nullable(),
     }),
   ),
   'settings.get': channel(Empty, Settings),

@@ -37,6 +37,7 @@ import {
 import type { Outbox } from './core/outbox';
 import { DeliveryError } from './core/errors';
 import { QueueFeatureError } from './core/queue-features';
+import { DISK_FULL_NOTICE } from './core/queue/queue';
 import { transportHandlers } from './ipc-transport';
 
 /** What differs between the desktop and the headless host: dialogs and the OS shell. */
@@ -77,7 +78,14 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
   };
   const now = () => core.clock.now();
   return {
-    'app.info': () => ({ version: core.version, dataDir: core.dataDir, logDir: core.logDir, platform: process.platform, startupNotices: core.startupNotices }),
+    'app.info': () => ({
+      version: core.version,
+      dataDir: core.dataDir,
+      logDir: core.logDir,
+      platform: process.platform,
+      startupNotices: core.startupNotices,
+      queueNotice: core.queue.paused ? DISK_FULL_NOTICE : null,
+    }),
     'settings.get': () => store.getSettings(),
     'settings.set': (patch) => {
       const next = store.setSettings(patch);

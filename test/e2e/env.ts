@@ -41,7 +41,8 @@ export async function startEnv(
     ...hostOptions,
   });
   const browser = await launchBrowser();
-  const page = await browser.newPage({ viewport, acceptDownloads: true });
+  // A context of its own (axe needs one; browser.newPage's implicit context refuses it).
+  const page = await (await browser.newContext({ viewport, acceptDownloads: true })).newPage();
   const errors = watchErrors(page);
   return {
     dataDir,
