@@ -263,10 +263,19 @@ export type Identity = z.infer<typeof Identity>;
 export const HeaderText = z.string().max(998).regex(/^[^\r\n\0]*$/, 'must not contain line breaks');
 
 /** Text a person reads as one line (names, subjects, file names): shared/text.ts decides. */
-export const DisplayText = z.string().max(998).superRefine((s, ctx) => {
-  const problem = unsafeTextProblem(s);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+export function displayText(max: number) {
+  return z.string().max(max).superRefine((s, ctx) => {
+    const problem = unsafeTextProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
+export const DisplayText = displayText(998);
+
+/**
+ * The longest subject a draft may have. Longer than a header line (RFC 5322 §2.1.1): compose
+ * folds it (§2.2.3), with RFC 2047 encoded-words where a word is too long to fold.
+ */
+export const MAX_SUBJECT_CHARS = 2000;
 
 /** RFC 6376 §3.1: a DKIM selector, one or more DNS labels. */
 export const DkimSelector = z
@@ -295,7 +304,7 @@ const draftFields = {
   cc: z.array(HeaderText).max(1000).default([]),
   bcc: z.array(HeaderText).max(1000).default([]),
   replyTo: HeaderText.optional(),
-  subject: DisplayText.default(''),
+  subject: displayText(MAX_SUBJECT_CHARS).default(''),
   text: z.string().max(10 * 1024 * 1024).default(''),
   html: z.string().max(10 * 1024 * 1024).optional(),
   tlsMode: TlsMode.default('default'),

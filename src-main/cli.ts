@@ -656,6 +656,13 @@ function print(json: unknown, value: unknown, text: string): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Node decodes argv as UTF-8 and turns invalid bytes into U+FFFD: a name or subject in another
+  // encoding (Latin-1 from an old script) would be sent garbled. Refuse it instead.
+  const bad = argv.findIndex((a) => a.includes('\uFFFD'));
+  if (bad >= 0) {
+    console.error(`outbox: argument ${bad + 1} is not valid UTF-8 (convert it, e.g. with iconv, and try again)`);
+    return 2;
+  }
   const [command, ...rest] = argv;
   // `--wait` without a number: give it an empty value so parseArgs accepts it.
   const args = rest.flatMap((a, i) => (a === '--wait' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('--')) ? ['--wait='] : [a]));

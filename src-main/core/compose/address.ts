@@ -14,6 +14,7 @@
  */
 import { domainToASCII, domainToUnicode } from 'node:url';
 import addressparser from 'nodemailer/lib/addressparser';
+import { unsafeTextProblem } from '../../../shared/text';
 
 /** A mailbox that passed every check. */
 export interface ParsedAddress {
@@ -203,7 +204,9 @@ export function parseDomain(input: string): DomainResult {
 
 /** Checks a display name: anything printable, no line breaks or controls, bounded length. */
 function checkName(name: string, field: string, index: number | undefined): AddressResult | undefined {
-  if (hasControlChars(name)) return fail(field, index, 'control-char', 'display name contains a control character or line break');
+  // One rule for one-line display text (shared/text.ts): controls, line separators, bidi.
+  const problem = unsafeTextProblem(name);
+  if (problem) return fail(field, index, 'control-char', `display name ${problem}`);
   if (name.length > 256) return fail(field, index, 'too-long', 'display name is too long');
   return undefined;
 }

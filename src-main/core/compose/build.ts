@@ -25,6 +25,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import * as mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { Options as MailComposerOptions } from 'nodemailer/lib/mail-composer';
 import { dkimSign } from 'mailauth/lib/dkim/sign';
 import { DeliveryError } from '../errors';
@@ -135,7 +136,7 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
     from: headerAddress(addrs.from),
     to: addrs.to.map(headerAddress),
     // Bcc is deliberately not passed: the composer must never see it (RFC 5322 §3.6.3).
-    subject: draft.subject,
+    subject: foldableSubject(draft.subject),
     text: draft.text,
     messageId,
     date: opts.date,
@@ -256,6 +257,16 @@ class ExactLength extends Transform {
   override _flush(cb: TransformCallback): void {
     cb(this.#seen === this.size ? null : this.error());
   }
+}
+
+/**
+ * RFC 5322 §2.2.3: a long Subject is folded at whitespace (nodemailer folds at 76). A word too
+ * long to fold (a pasted URL, a run without spaces) would leave a line over 998 characters
+ * (§2.1.1), so such a subject is written as RFC 2047 encoded-words, which may be split anywhere
+ * and decode back to the same text (§6.2: whitespace between encoded-words is dropped).
+ */
+function foldableSubject(subject: string): string {
+  return subject.split(/[ \t]+/).some((w) => w.length > 60) ? mimeFuncs.encodeWord(subject, 'Q', 52) : subject;
 }
 
 /**

@@ -16,6 +16,8 @@ import { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import type { FieldError, ParsedAddress } from './address';
 import { hasControlChars, parseMailbox, parseNamedMailbox } from './address';
+import { MAX_SUBJECT_CHARS } from '../../../shared/domain';
+import { unsafeTextProblem } from '../../../shared/text';
 
 export type { FieldError } from './address';
 
@@ -60,8 +62,7 @@ export interface DraftLimits {
 export const DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
 const DEFAULT_MAX_RECIPIENTS = 1000;
 const DEFAULT_MAX_ATTACHMENTS = 100;
-/** Subjects longer than this are a paste accident; RFC 5322 §2.1.1 folds, but keep it sane. */
-const MAX_SUBJECT_CHARS = 2000;
+export { MAX_SUBJECT_CHARS };
 
 export type RecipientKind = 'to' | 'cc' | 'bcc';
 
@@ -135,9 +136,10 @@ export async function validateDraft(draft: Draft, limits: DraftLimits = {}): Pro
 
   if (typeof draft.subject !== 'string') {
     errors.push({ field: 'subject', code: 'bad-syntax', message: 'subject must be text' });
-  } else if (hasControlChars(draft.subject.replace(/\t/g, ' '))) {
-    // RFC 5322 §2.2: CR/LF would end the Subject field and start another one.
-    errors.push({ field: 'subject', code: 'control-char', message: 'subject contains a line break or control character' });
+  } else if (unsafeTextProblem(draft.subject)) {
+    // RFC 5322 §2.2: CR/LF would end the Subject field and start another one; bidi controls
+    // make it read as something else (shared/text.ts).
+    errors.push({ field: 'subject', code: 'control-char', message: `subject ${unsafeTextProblem(draft.subject)}` });
   } else if (draft.subject.length > MAX_SUBJECT_CHARS) {
     errors.push({ field: 'subject', code: 'too-long', message: `subject is longer than ${MAX_SUBJECT_CHARS} characters` });
   }
@@ -190,7 +192,8 @@ async function checkAttachment(a: DraftAttachment, index: number): Promise<{ siz
   if (a.filename !== undefined) {
     if (typeof a.filename !== 'string' || a.filename.trim() === '') return err('bad-filename', 'attachment file name is empty');
     // The name lands in Content-Disposition/Content-Type parameters (RFC 2231): one line only.
-    if (hasControlChars(a.filename)) return err('control-char', 'attachment file name contains a line break or control character');
+    const problem = unsafeTextProblem(a.filename);
+    if (problem) return err('control-char', `attachment file name ${problem}`);
     if (a.filename.length > 255) return err('bad-filename', 'attachment file name is too long');
   }
   if (a.contentType !== undefined) {

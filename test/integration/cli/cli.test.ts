@@ -4,11 +4,12 @@
  * commands, identities with DKIM (verified by an independent verifier, dkimpy, against the key
  * the test DNS serves), export, and bad input.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
 import { startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
@@ -169,6 +170,45 @@ test('export: CSV parses back with one row per attempt result; --eml returns the
   expect(eml.stdout).toBe(fs.readFileSync(path.join(dir, 'messages', `${id}.eml`), 'utf8'));
 });
 
+test('arguments that are not UTF-8 are refused (exit 2), not sent with U+FFFD in them', async () => {
+  const fresh = tmpDir('outbox-cli-latin1-');
+  try {
+    // A Latin-1 "café" (0xE9) from the shell, as an old script would pass it.
+    const child = spawn('/bin/sh', ['-c', `exec "$0" "$1" send --from me@sender.test --to a@dest.test --subject "$(printf 'caf\\351')" --data-dir "$2" --dns "$3"`, process.execPath, path.join(root, 'bin/outbox.mjs'), fresh.dir, dns.address]);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^outbox: argument 7 is not valid UTF-8/);
+    expect(fs.existsSync(path.join(fresh.dir, 'messages')) ? fs.readdirSync(path.join(fresh.dir, 'messages')) : []).toEqual([]);
+  } finally {
+    fresh.cleanup();
+  }
+});
+
+test('a subject of 998 characters is folded (RFC 5322 §2.2.3) and sent, not refused', async () => {
+  const fresh = tmpDir('outbox-cli-long-subject-');
+  try {
+    // One word too long to fold at whitespace (a pasted token): before this, "line of 999 characters".
+    const subject = 'x'.repeat(998);
+    expect(subject).toHaveLength(998);
+    const before = peer.messages.length;
+    const out = await cli(['send', '--from', 'me@sender.test', '--to', 'long@dest.test', '--subject', subject, '--wait', '30', '--json', '--data-dir', fresh.dir, '--dns', dns.address, '--smtp-port', String(peer.port), '--ehlo', 'cli.outbox.test']);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout).recipients).toMatchObject([{ address: 'long@dest.test', status: 'delivered' }]);
+    const got = peer.messages.slice(before).find((m) => m.rcptTo.includes('long@dest.test'))!;
+    const raw = got.body.toString('utf8');
+    const header = raw.slice(0, raw.indexOf('\r\n\r\n'));
+    // Folded: every header line is within the §2.1.1 limit, and the Subject reads back whole.
+    expect(Math.max(...header.split('\r\n').map((l) => l.length))).toBeLessThanOrEqual(998);
+    expect(header.split('\r\n').filter((l) => /^Subject:|^[ \t]/.test(l)).length).toBeGreaterThan(1);
+    expect((await simpleParser(raw)).subject).toBe(subject);
+  } finally {
+    fresh.cleanup();
+  }
+});
+
 test.each([
   [['send', '--to', 'a@dest.test'], /--from is required/],
   [['send', '--from', 'me@sender.test'], /at least one --to/],
@@ -178,6 +218,11 @@ test.each([
   [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--bogus'], /Unknown option/],
   [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--dns', '127.0.0.1#5353'], /^outbox: --dns 127\.0\.0\.1#5353: must be an IP address/],
   [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--ehlo', 'bad host!'], /^outbox: --ehlo: must be a host name/],
+  [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--subject', 'Invoice \u202efdp.exe'], /^outbox: subject: subject contains a bidirectional control character/],
+  [['send', '--from', 'Eve\u2066 <me@sender.test>', '--to', 'a@dest.test'], /^outbox: from/],
+  [['send', '--from', 'me@sender.test', '--to', 'a@dest.test', '--subject', 'line\u2028break'], /^outbox: subject: subject contains a line break or control character/],
+  [['identity', 'add', '--address', 'me@sender.test', '--name', 'Me\u202eSender'], /bidirectional control character/],
+  [['identity', 'add', '--address', 'me@sender.test', '--name', 'Me\u0085Sender'], /control character/],
   [['hold', 'no-such-id'], /no message/],
   [['export', '--format', 'xlsx'], /--format/],
   [['frobnicate'], /unknown command/],
