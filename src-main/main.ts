@@ -10,7 +10,8 @@ import path from 'node:path';
 import { app, BrowserWindow, dialog, Menu, session, shell } from 'electron';
 import log from 'electron-log/main';
 import { EVENT_PREFIX } from '../shared/contract';
-import { Outbox } from './core/outbox';
+import type { Outbox } from './core/outbox';
+import { openOutboxForApp } from './core/startup';
 import { isSafeExternalUrl } from './external-links';
 import { registerIpc } from './ipc';
 import { keychain } from './keychain';
@@ -134,18 +135,29 @@ async function start(): Promise<void> {
 
   const indexHtml = path.join(__dirname, '../renderer/index.html');
   const appUrl = `file://${path.dirname(indexHtml).replaceAll('\\', '/')}`;
-  try {
-    core = new Outbox({
+  // A lost or damaged database over queued mail is explained and recovered (core/startup.ts);
+  // the app never starts as an empty outbox over queued files.
+  core = await openOutboxForApp(
+    {
       dataDir: app.getPath('userData'),
       nativeBinding: nativeBindingPath(),
       version: app.getVersion(),
       logDir: path.dirname(log.transports.file.getFile().path),
       secretCipher: keychain,
-    });
-  } catch (e) {
-    log.error('cannot open the outbox database', e);
-    dialog.showErrorBox('Direct Outbox cannot start', `The outbox database could not be opened:\n${String(e)}`);
-    app.exit(1);
+    },
+    {
+      async ask(p) {
+        log.warn(`start-up: ${p.message}\n${p.detail}`);
+        const r = await dialog.showMessageBox({ type: p.type, title: p.title, message: p.message, detail: p.detail, buttons: p.choices.map((c) => c.label), defaultId: 0, cancelId: p.cancel, noLink: true });
+        return r.response;
+      },
+      async showFolder(dir) {
+        await shell.openPath(dir);
+      },
+    },
+  );
+  if (!core) {
+    app.exit(0);
     return;
   }
   log.info(`Direct Outbox ${app.getVersion()} data in ${core.dataDir}`);

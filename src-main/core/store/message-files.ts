@@ -134,6 +134,16 @@ export function pendingEnvelopeIds(messagesDir: string): string[] {
 
 export type RecoveryProblem = { file: string; reason: string };
 
+/** A pending envelope as stored (not checked against its .eml), or null when unreadable. */
+export function peekEnvelope(messagesDir: string, id: string): Envelope | null {
+  try {
+    const parsed = Envelope.safeParse(JSON.parse(fs.readFileSync(envelopePath(messagesDir, id), 'utf8')));
+    return parsed.success && parsed.data.id === id ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Reads and checks one envelope and its .eml (size and SHA-256). */
 export async function readQueuedFile(messagesDir: string, id: string): Promise<{ ok: true; envelope: Envelope } | { ok: false; problem: RecoveryProblem }> {
   const file = path.join('messages', `${id}.json`);

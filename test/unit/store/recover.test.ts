@@ -107,15 +107,20 @@ test('recovery re-queues every queued file with its envelope; finished messages 
   }
 });
 
-test('recovery reports a queued file that no longer matches its envelope and leaves it alone', async () => {
+test('recovery reports a queued file that no longer matches its envelope and keeps it aside, where the next start leaves it', async () => {
   const ids = await seed(2);
   fs.rmSync(db());
   const changed = path.join(dir, 'messages', `${ids[0]}.eml`);
   fs.appendFileSync(changed, 'tampered');
   const report = await Outbox.recover(dir);
   expect(report.requeued).toEqual([ids[1]]);
-  expect(report.problems).toEqual([{ file: path.join('messages', `${ids[0]}.eml`), reason: expect.stringMatching(/does not match/) }]);
-  expect(fs.existsSync(changed)).toBe(true);
+  expect(report.problems).toEqual([{ file: path.join('messages', `${ids[0]}.eml`), reason: expect.stringMatching(/does not match/), keptIn: expect.stringMatching(/^unrecovered-/) }]);
+  // Moved aside, not deleted: left in messages/ the next start would remove it as an enqueue
+  // that never committed.
+  expect(fs.existsSync(changed)).toBe(false);
+  expect(fs.readFileSync(path.join(dir, report.problems[0]!.keptIn, `${ids[0]}.eml`), 'utf8')).toMatch(/tampered$/);
+  new Outbox({ dataDir: dir }).store.close();
+  expect(fs.existsSync(path.join(dir, report.problems[0]!.keptIn, `${ids[0]}.eml`))).toBe(true);
   expect(report.movedAside).toBeNull();
 });
 
