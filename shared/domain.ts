@@ -190,14 +190,19 @@ export type Attempt = z.infer<typeof Attempt>;
 export type AttemptRecord = Omit<Attempt, 'id' | 'messageId'>;
 
 /**
- * A reply for people: "550 5.1.1 no such user". `reply` already starts with the code when a
- * server sent it; codes are prefixed only when it does not (our own messages). The one place
- * a code, an enhanced code and a reply text are put together, so none is shown twice.
+ * A reply for people: "550 5.1.1 no such user". The one place a code, an enhanced code and a
+ * reply text are put together, so none is shown twice: the engine stores a server's reply with
+ * its codes ("250 2.0.0 Ok"), its own messages without ("connection timed out"), and a give-up
+ * quotes the last reply ("gave up after 9 attempts; last: 451 4.3.0 …"). A code is put in front
+ * only when the text does not already show it as a word.
  */
 export function describeReply(r: { code: number | null; enhancedCode: string | null; reply: string | null }): string {
-  const text = (r.reply ?? '').trim();
-  if (r.code !== null && /^\d{3}(?:[ -]|$)/.test(text)) return text;
-  return [r.code, r.enhancedCode, text].filter((x) => x !== null && x !== '').join(' ');
+  const text = (r.reply ?? '').replace(/\s+/g, ' ').trim();
+  const words = new Set(text.split(/[\s;:()/,]+|-(?=\S)/));
+  const shows = (token: string) => words.has(token);
+  const code = r.code !== null && !shows(String(r.code)) ? String(r.code) : null;
+  const enhanced = r.enhancedCode && !shows(r.enhancedCode) ? r.enhancedCode : null;
+  return [code, enhanced, text].filter((x) => x !== null && x !== '').join(' ');
 }
 
 export const MessageEvent = z.object({

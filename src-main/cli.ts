@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Attempt, DkimAlgorithm, DkimKey, LocalDraft, MessageDetail, TlsMode } from '../shared/domain';
+import { describeReply, type Attempt, type DkimAlgorithm, type DkimKey, type LocalDraft, type MessageDetail, type TlsMode } from '../shared/domain';
 import { exportAttempts, exportMessageEml } from './core/export/export';
 import { checkDns, createIdentity, DEFAULT_DKIM_ALGORITHMS, dkimRecords, getIdentity, IdentityError, publicIdentity } from './core/identities';
 import { Outbox, type NetworkOptions } from './core/outbox';
@@ -222,7 +222,7 @@ async function cmdSend(args: string[]): Promise<number> {
     const m = core.store.getMessage(messageId)!;
     const recipients = recipientReport(m);
     if (values.json) process.stdout.write(`${JSON.stringify({ messageId, recipients })}\n`);
-    else for (const r of recipients) console.log(`${r.status.padEnd(9)} ${r.address}  ${[r.code, r.enhancedCode, r.reply].filter(Boolean).join(' ')}${r.host ? `  (${r.host})` : ''}`);
+    else for (const r of recipients) console.log(`${r.status.padEnd(9)} ${r.address}  ${describeReply(r)}${r.host ? `  (${r.host})` : ''}`);
     return recipients.every((r) => r.status === 'delivered') ? 0 : 1;
   } finally {
     await core.close();
@@ -341,7 +341,7 @@ async function cmdRecover(args: string[]): Promise<number> {
   const lines = [
     ...(report.movedAside ? [`the damaged database was moved to ${report.movedAside}`] : []),
     `re-queued ${report.requeued.length} message(s)${report.requeued.length ? `: ${report.requeued.join(', ')}` : ''}`,
-    ...report.problems.map((p) => `not recovered: ${p.file}: ${p.reason}`),
+    ...report.problems.map((p) => `not recovered: ${p.file}: ${p.reason} (kept in ${p.keptIn}/)`),
   ];
   print(values.json, report, lines.join('\n'));
   return report.problems.length ? 1 : 0;

@@ -577,7 +577,7 @@ export class Queue {
       } else {
         const failedAttempts = r.attempts + 1;
         if (shouldGiveUp(failedAttempts, r.created_at, now, this.#o.lifetimeMs)) {
-          const gaveUp: RecipientOutcome = { ...o, errorCode: 'GIVE_UP', reply: `gave up after ${failedAttempts} attempts; last: ${o.reply ?? o.errorCode ?? 'no reply'}` };
+          const gaveUp: RecipientOutcome = { ...o, errorCode: 'GIVE_UP', reply: `gave up after ${failedAttempts} attempts; last: ${describeReply({ code: o.code, enhancedCode: o.enhancedCode, reply: o.reply ?? o.errorCode ?? 'no reply' })}` };
           updates.push({ ...base, reply: gaveUp.reply, errorCode: 'GIVE_UP', state: 'failed', nextAttemptAt: null });
           notices.push({ recipientId: r.id, text: failureText(r.address, gaveUp) });
         } else {
