@@ -72,7 +72,14 @@ if (values.ehlo !== undefined) {
 }
 
 const dataDir = values['data-dir'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-dev-'));
-const core = new Outbox({ dataDir, network, version: 'dev-host' });
+let core: Outbox;
+try {
+  core = new Outbox({ dataDir, network, version: 'dev-host' });
+} catch (e) {
+  // A lost or damaged database over queued files (DataDirError) names them and says to run
+  // `outbox recover --data-dir DIR`; never a stack trace, never an empty outbox.
+  die((e as Error).message);
+}
 for (const notice of core.startupNotices) console.error(`dev:host: warning: ${notice}`);
 core.queue.start();
 const choices = (values['attach-choice'] ?? []).map((f) => path.resolve(f));
