@@ -6,6 +6,11 @@
  * accept tokens only. Tokens live while the app runs; a saved draft keeps the granted path in
  * main's store and is granted again (re-checked) when loaded.
  *
+ * A drop is confirmed by the user in main's own dialog (DropConfirmation, ipc-handlers.ts):
+ * the paths arrive from the renderer process, and a compromised renderer process could send
+ * any path on that channel; the dialog names each file by its real path, so nothing the user
+ * did not see and accept is granted.
+ *
  * Even a file the user picked is refused when it is not a plain file of theirs: the app's own
  * data (the outbox database holds the DKIM private keys) and logs, anything under /proc, /sys
  * or /dev, FIFOs, sockets and devices — checked on the real path, so a symlink into the data
@@ -36,12 +41,17 @@ export class AttachmentGrants {
     this.#forbidden = [...SYSTEM_ROOTS, ...forbidden.filter((d): d is string => !!d).flatMap(realAndGiven)];
   }
 
+  /** Whether a path may be granted, and the file's real path and size; never opens it. */
+  check(p: unknown): { real: string; size: number } | { error: string } {
+    if (typeof p !== 'string' || p === '' || p.includes('\0') || !path.isAbsolute(p)) return { error: 'not an absolute path' };
+    return checkFile(p, this.#forbidden);
+  }
+
   /** Checks a path the user chose or dropped and, when it may be read, grants a token for it. */
   grant(p: unknown): AttachmentInfo {
     const filename = typeof p === 'string' ? path.basename(p) : '';
     const refuse = (error: string): AttachmentInfo => ({ token: null, filename, size: null, error });
-    if (typeof p !== 'string' || p === '' || p.includes('\0') || !path.isAbsolute(p)) return refuse('not an absolute path');
-    const checked = checkFile(p, this.#forbidden);
+    const checked = this.check(p);
     if ('error' in checked) return refuse(checked.error);
     const token = crypto.randomBytes(18).toString('base64url');
     this.#grants.set(token, { path: checked.real, filename });

@@ -9,6 +9,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import {
   channels,
@@ -47,6 +48,8 @@ export interface Platform {
   /** Where to save an export; null when the user cancels. */
   chooseSavePath(defaultName: string): Promise<string | null>;
   openPath(path: string): Promise<void>;
+  /** Confirms dropped files in main's own UI (see dropHandler); absent: every drop is refused. */
+  confirmDrop?: ConfirmDrop;
 }
 
 /** An error a handler throws on purpose; it crosses IPC as its code and message. */
@@ -261,11 +264,59 @@ function feature<T>(fn: () => T): T {
 
 const NO_PATH = 'this window cannot tell where the file is stored; use "Attach files…" instead';
 
-/** The preload's drop channel: each dropped File's path (null when it had none) → a grant. */
-export function grantDropped(grants: AttachmentGrants, paths: unknown): IpcResult<AttachmentInfo[]> {
-  const parsed = z.array(z.string().max(4096).nullable()).max(100).safeParse(paths);
-  if (!parsed.success) return { ok: false, error: { code: 'VALIDATION', message: 'invalid dropped files', fields: zodFields(parsed.error) } };
-  return { ok: true, value: parsed.data.map((p) => (p === null ? { token: null, filename: '', size: null, error: NO_PATH } : grants.grant(p))) };
+/** A dropped file main is about to grant: its real path (symlinks resolved) and size. */
+export interface DroppedFile {
+  path: string;
+  size: number;
+}
+
+/**
+ * Asks the user, in main's own UI, whether to attach these dropped files; resolves true to
+ * attach. The paths come from the renderer process (the preload's webUtils), which a
+ * compromised renderer process controls: the user's confirmation of the real paths is what
+ * makes a drop a grant.
+ */
+export type ConfirmDrop = (files: DroppedFile[]) => Promise<boolean>;
+
+const NOT_CONFIRMED = 'not attached: the drop was not confirmed';
+const BUSY = 'not attached: another drop is waiting for confirmation';
+
+/**
+ * The preload's drop channel: each dropped File's path (null when it had none) is checked,
+ * the acceptable ones are shown to the user for confirmation (one confirmation at a time, so a
+ * hostile page cannot stack dialogs), and only confirmed files are granted.
+ */
+export function dropHandler(grants: AttachmentGrants, confirm: ConfirmDrop): (paths: unknown) => Promise<IpcResult<AttachmentInfo[]>> {
+  let asking = false;
+  return async (paths) => {
+    const parsed = z.array(z.string().max(4096).nullable()).max(100).safeParse(paths);
+    if (!parsed.success) return { ok: false, error: { code: 'VALIDATION', message: 'invalid dropped files', fields: zodFields(parsed.error) } };
+    const list = parsed.data;
+    const refused = (p: string | null, error: string): AttachmentInfo => ({ token: null, filename: p === null ? '' : path.basename(p), size: null, error });
+    const checked = list.map((p) => (p === null ? ({ error: NO_PATH } as const) : grants.check(p)));
+    const acceptable = checked.flatMap((c) => ('error' in c ? [] : [{ path: c.real, size: c.size }]));
+    let confirmed = false;
+    if (acceptable.length) {
+      if (asking) return { ok: true, value: list.map((p, i) => { const c = checked[i]!; return refused(p, 'error' in c ? c.error : BUSY); }) };
+      asking = true;
+      try {
+        confirmed = await confirm(acceptable);
+      } catch {
+        confirmed = false;
+      } finally {
+        asking = false;
+      }
+    }
+    return {
+      ok: true,
+      value: list.map((p, i) => {
+        const c = checked[i]!;
+        if ('error' in c) return refused(p, c.error);
+        // Granted on the path the user saw (re-checked: it may have changed while they looked).
+        return confirmed ? { ...grants.grant(c.real), filename: path.basename(p!) } : refused(p, NOT_CONFIRMED);
+      }),
+    };
+  };
 }
 
 /**

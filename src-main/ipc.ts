@@ -7,11 +7,12 @@
 import { ipcMain, type BrowserWindow, type IpcMainInvokeEvent, type WebFrameMain } from 'electron';
 import { channelNames, DROP_CHANNEL, EVENT_PREFIX, INVOKE_PREFIX, READY_CHANNEL, type OutboxEvent } from '../shared/contract';
 import type { Outbox } from './core/outbox';
-import { attachmentGrantsFor, createHandlers, dispatch, grantDropped, isAppUrl, type Platform } from './ipc-handlers';
+import { attachmentGrantsFor, createHandlers, dispatch, dropHandler, isAppUrl, type Platform } from './ipc-handlers';
 
 export function registerIpc(core: Outbox, platform: Platform, getWindow: () => BrowserWindow | null, appUrl: string): () => void {
   const grants = attachmentGrantsFor(core);
   const table = createHandlers(core, platform, grants);
+  const drop = dropHandler(grants, platform.confirmDrop ?? (async () => false));
   let ready = false;
   const held: OutboxEvent[] = [];
 
@@ -30,10 +31,11 @@ export function registerIpc(core: Outbox, platform: Platform, getWindow: () => B
     });
   }
 
-  // Dropped files: paths from the preload (webUtils), granted by main; see attachment-grants.ts.
+  // Dropped files: paths from the preload (webUtils), confirmed by the user in main's dialog,
+  // then granted by main; see dropHandler and attachment-grants.ts.
   ipcMain.handle(DROP_CHANNEL, (event: IpcMainInvokeEvent, paths: unknown) => {
     if (!trusted(event.senderFrame)) return { ok: false, error: { code: 'FORBIDDEN', message: 'untrusted sender' } };
-    return grantDropped(grants, paths);
+    return drop(paths);
   });
 
   const send = (batch: OutboxEvent[]) => getWindow()?.webContents.send(`${EVENT_PREFIX}outbox.events`, batch);

@@ -63,6 +63,10 @@ function ownerOnly(dataDir: string, logDir: string): void {
   }
 }
 
+function formatSize(n: number): string {
+  return n < 1024 ? `${n} bytes` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
 let mainWindow: BrowserWindow | null = null;
 let core: Outbox | null = null;
 
@@ -177,6 +181,22 @@ async function start(): Promise<void> {
       },
       async openPath(p) {
         await shell.openPath(p);
+      },
+      // A drop's paths come from the renderer process: the user confirms the real paths here,
+      // in main's own dialog, before main grants them (issue 11: a compromised renderer reads nothing).
+      async confirmDrop(files) {
+        const options = {
+          type: 'question' as const,
+          title: 'Attach dropped files',
+          message: files.length === 1 ? `Attach ${path.basename(files[0]!.path)}?` : `Attach these ${files.length} files?`,
+          detail: files.map((f) => `${f.path} (${formatSize(f.size)})`).join('\n'),
+          buttons: ['Attach', 'Cancel'],
+          defaultId: 0,
+          cancelId: 1,
+          noLink: true,
+        };
+        const r = mainWindow ? await dialog.showMessageBox(mainWindow, options) : await dialog.showMessageBox(options);
+        return r.response === 0;
       },
     },
     () => mainWindow,

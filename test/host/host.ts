@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppCommand, OutboxEvent } from '../../shared/contract';
 import { Outbox, type OutboxOptions } from '../../src-main/core/outbox';
-import { attachmentGrantsFor, createHandlers, dispatch, grantDropped } from '../../src-main/ipc-handlers';
+import { attachmentGrantsFor, createHandlers, dispatch, dropHandler } from '../../src-main/ipc-handlers';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const rendererDir = path.resolve(here, '../../dist/renderer');
@@ -85,6 +85,9 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     },
     async openPath() {},
   }, grants);
+  // The host has no dialog of main's own to confirm a drop in, so it refuses them (its browser
+  // Files carry no path anyway); "Attach files…" (chooseFiles) is how host tests attach.
+  const drop = dropHandler(grants, async () => false);
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -134,7 +137,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
         return;
       }
       // The preload's drop channel: the same grant registry as the table's.
-      const result = msg.drop !== undefined ? grantDropped(grants, msg.drop) : await dispatch(table, msg.channel, msg.payload);
+      const result = msg.drop !== undefined ? await drop(msg.drop) : await dispatch(table, msg.channel, msg.payload);
       ws.send(JSON.stringify({ id: msg.id, result }));
     });
   });

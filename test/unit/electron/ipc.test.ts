@@ -2,6 +2,7 @@
  * The Electron layer under a fake `electron` module (as Electron Fiddle tests its main code):
  * every handler checks its sender, and events wait until the renderer says it is ready.
  */
+import fs from 'node:fs';
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 
 type Handler = (event: unknown, payload: unknown) => unknown;
@@ -29,12 +30,14 @@ const win = { webContents: { mainFrame, send: (ch: string, payload: unknown) => 
 let core: InstanceType<typeof Outbox>;
 let cleanup: () => void;
 let unregister: () => void;
+const confirmations: string[][] = [];
+let confirmAnswer = false;
 
 beforeAll(() => {
   const t = tmpDir('outbox-electron-');
   cleanup = t.cleanup;
   core = new Outbox({ dataDir: t.dir, version: '9.9.9' });
-  unregister = registerIpc(core, { chooseFiles: async () => [], chooseSavePath: async () => null, openPath: async () => {} }, () => win as never, appUrl);
+  unregister = registerIpc(core, { chooseFiles: async () => [], chooseSavePath: async () => null, openPath: async () => {}, confirmDrop: async (files) => (confirmations.push(files.map((f) => f.path)), confirmAnswer) }, () => win as never, appUrl);
 });
 afterAll(async () => {
   unregister();
@@ -68,6 +71,17 @@ test('dropped files come through the drop channel from our frame only, and are g
   expect(r.ok).toBe(true);
   expect(r.value.map((v) => v.token)).toEqual([null, null]);
   expect(await drop({ senderFrame: mainFrame }, 'not a list')).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+  // An ordinary file: granted only when main's confirmation (the platform's dialog) says so.
+  const file = `${core.dataDir}/../dropped-${process.pid}.txt`;
+  fs.writeFileSync(file, 'dropped\n');
+  try {
+    expect(await drop({ senderFrame: mainFrame }, [file])).toMatchObject({ ok: true, value: [{ token: null, error: expect.stringMatching(/not confirmed/) }] });
+    confirmAnswer = true;
+    expect(await drop({ senderFrame: mainFrame }, [file])).toMatchObject({ ok: true, value: [{ token: expect.any(String), error: null }] });
+    expect(confirmations).toEqual([[fs.realpathSync(file)], [fs.realpathSync(file)]]);
+  } finally {
+    fs.rmSync(file);
+  }
 });
 
 test('calls from our window\'s main frame are served', async () => {

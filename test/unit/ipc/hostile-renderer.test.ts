@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
 import { Outbox } from '../../../src-main/core/outbox';
-import { attachmentGrantsFor, createHandlers, dispatch, grantDropped, type HandlerTable } from '../../../src-main/ipc-handlers';
+import { attachmentGrantsFor, createHandlers, dispatch, dropHandler, type DroppedFile, type HandlerTable } from '../../../src-main/ipc-handlers';
 import type { AttachmentGrants } from '../../../src-main/attachment-grants';
 import { tmpDir } from '../../helpers/tmp';
 
@@ -108,7 +108,10 @@ test('files of the app, symlinks into its data, /proc files and FIFOs are refuse
   ];
   chosen = hostile;
   const picked = await call('compose.pickAttachments', {});
-  const dropped = grantDropped(grants, hostile);
+  const asked: DroppedFile[][] = [];
+  const dropped = await dropHandler(grants, async (files) => (asked.push(files), true))(hostile);
+  // Nothing acceptable: the user is not even asked.
+  expect(asked).toEqual([]);
   for (const infos of [picked.value, (dropped as { value: any[] }).value]) {
     expect(infos).toHaveLength(hostile.length);
     for (const [i, info] of infos.entries()) {
@@ -152,4 +155,38 @@ test('a stored draft whose file became a symlink into the data directory is not 
   const loaded = await call('drafts.load', { id: saved.value.id });
   expect(loaded.value.attachments).toEqual([]);
   expect(loaded.value.unavailableAttachments).toEqual([{ filename: 'later.txt', error: expect.any(String) }]);
+});
+
+test('a drop is granted only after the user confirms the real paths in main\'s dialog: a compromised renderer\'s forged drop of ~/.ssh/id_rsa gets nothing', async () => {
+  const before = core.store.listMessages({}).total;
+  const key = path.join(outside, 'id_rsa');
+  const disguised = path.join(outside, 'holiday.jpg');
+  fs.symlinkSync(key, disguised);
+  const asked: DroppedFile[][] = [];
+  // The user sees main's dialog naming the key (the symlink resolved) and declines.
+  const declined = await dropHandler(grants, async (files) => (asked.push(files), false))([key, disguised, null]);
+  expect(asked).toEqual([[{ path: fs.realpathSync(key), size: fs.statSync(key).size }, { path: fs.realpathSync(key), size: fs.statSync(key).size }]]);
+  expect(declined).toMatchObject({ ok: true, value: [{ token: null, error: /not confirmed/ }, { token: null, filename: 'holiday.jpg', error: /not confirmed/ }, { token: null }] });
+  // A failing dialog is a refusal too.
+  expect(await dropHandler(grants, async () => { throw new Error('no window'); })([key])).toMatchObject({ ok: true, value: [{ token: null, error: /not confirmed/ }] });
+  nothingSent(before);
+
+  // A file the user really dropped and confirms is granted, under its dropped name.
+  const report = path.join(outside, 'report.txt');
+  const accepted = (await dropHandler(grants, async () => true)([report])) as { ok: true; value: { token: string | null; filename: string; size: number | null }[] };
+  expect(accepted.value).toEqual([{ token: expect.stringMatching(/^[A-Za-z0-9_-]{16,}$/), filename: 'report.txt', size: 17, error: null }]);
+  expect(JSON.stringify(accepted)).not.toContain(outside);
+});
+
+test('one drop confirmation at a time: a hostile page cannot stack dialogs', async () => {
+  let release!: (v: boolean) => void;
+  let dialogs = 0;
+  const drop = dropHandler(grants, () => (dialogs++, new Promise<boolean>((r) => (release = r))));
+  const first = drop([path.join(outside, 'report.txt')]);
+  const second = await drop([path.join(outside, 'report.txt')]);
+  expect(second).toMatchObject({ ok: true, value: [{ token: null, error: /another drop is waiting/ }] });
+  release(false);
+  expect(await first).toMatchObject({ ok: true, value: [{ token: null, error: /not confirmed/ }] });
+  expect(dialogs).toBe(1);
+  expect(await drop('not a list')).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
 });
