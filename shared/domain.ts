@@ -175,6 +175,16 @@ export const Attempt = z.object({
   plaintextFallback: z.boolean(),
   tlsrptPolicy: TlsrptPolicyType.nullable(),
   tlsrptFailure: TlsrptFailure.nullable(),
+  /**
+   * RFC 8460 §4.4, recorded at attempt time so a report says what was in force then: the
+   * policy-string (the MTA-STS policy's lines, or the TLSA records as "usage selector type
+   * hex"), the MTA-STS policy's mx patterns, and our own address on the connection
+   * (sending-mta-ip; null when no connection was made or it went through a proxy). Absent in
+   * attempts recorded before these were kept.
+   */
+  tlsrptPolicyString: z.array(z.string()).nullable().optional(),
+  tlsrptMxHost: z.array(z.string()).nullable().optional(),
+  localIp: z.string().nullable().optional(),
   code: z.number().nullable(),
   enhancedCode: z.string().nullable(),
   /** The server's reply as received, code first ("550 5.1.1 no such user"), or our own message. */

@@ -18,7 +18,9 @@ import { probeDomain, ProbeCache } from './probe';
 import { ReadinessService, type RouteCarrier } from './readiness/service';
 import type { ReadinessTargets } from './readiness/targets';
 import { Queue } from './queue/queue';
+import { signingKeys } from './identities';
 import { SqlitePolicyCache } from './store/mtasts-cache';
+import type { StoredIdentity } from './store/rows';
 import { recoverQueuedFiles, type RecoveryReport } from './store/recover';
 import { Store } from './store/store';
 import { TransportsRepo } from './store/transports-repo';
@@ -203,20 +205,23 @@ export class Outbox {
   }
 
   /** Who the TLS reports are from: the default identity, else postmaster at the EHLO name. */
-  #reportIdentity(): ReportIdentity {
-    const id = this.store.listIdentities().find((i) => i.isDefault) ?? this.store.listIdentities()[0];
-    const address = id?.address ?? `postmaster@${this.engine.ehloName}`;
-    return { organizationName: 'Direct Outbox', contactInfo: address, submitter: address.slice(address.lastIndexOf('@') + 1).toLowerCase() };
+  #reportIdentity(): { who: ReportIdentity; identity: StoredIdentity | undefined } {
+    const identity = this.store.listIdentities().find((i) => i.isDefault) ?? this.store.listIdentities()[0];
+    const address = identity?.address ?? `postmaster@${this.engine.ehloName}`;
+    return { who: { organizationName: 'Direct Outbox', contactInfo: address, submitter: address.slice(address.lastIndexOf('@') + 1).toLowerCase() }, identity };
   }
 
   #reportDeps(): ReportSendDeps {
     const net = this.#network;
     const resolver = () => this.engine.resolver;
+    const { who, identity } = this.#reportIdentity();
     return {
       store: this.store,
       clock: this.clock,
       resolver: resolver(),
-      who: this.#reportIdentity(),
+      who,
+      // RFC 8460 §3: signed with the reporting identity's keys, like every message it sends.
+      ...(identity ? { dkim: signingKeys(identity), identityId: identity.id } : {}),
       post:
         net.reportPoster ??
         httpsPoster({
@@ -228,22 +233,12 @@ export class Outbox {
             return ip;
           },
         }),
-      // §4.4 policy-string: the MTA-STS policy as cached; the MX host's TLSA records.
-      policyStrings: async (g) => {
-        if (g.type === 'sts') {
-          const p = new SqlitePolicyCache(this.store).get(g.policyDomain)?.policy;
-          return p ? { policyString: p.policyText.split(/\r?\n/).map((l) => l.trim()).filter(Boolean), mxHost: p.policy.mx } : null;
-        }
-        const t = await resolver().tlsa(`_25._tcp.${g.policyDomain}`);
-        return { policyString: t.records.map((r) => `${r.usage} ${r.selector} ${r.matchingType} ${Buffer.from(r.data).toString('hex')}`) };
-      },
     };
   }
 
   /** The TLS reports one UTC day's attempts make (not sent). */
   buildTlsReports(day: string): Promise<BuiltReport[]> {
-    const deps = this.#reportDeps();
-    return buildDayReports(this.store, day, deps.who, deps.policyStrings);
+    return buildDayReports(this.store, day, this.#reportIdentity().who);
   }
 
   /** Sends one UTC day's TLS reports (each destination once); mailto: reports are queued. */

@@ -34,8 +34,9 @@ export const Rfc8460Report = z
               z
                 .object({
                   'result-type': z.enum(RESULT_TYPES),
-                  // Required by §4.4; not known to a desktop sender (report.ts "todo spec").
-                  'sending-mta-ip': z.string().optional(),
+                  // §4.4: our address on the failed session; absent only when no connection was
+                  // made (a policy fetch error happens before any).
+                  'sending-mta-ip': z.union([z.ipv4(), z.ipv6()]).optional(),
                   'receiving-mx-hostname': z.string().optional(),
                   'receiving-mx-helo': z.string().optional(),
                   'receiving-ip': z.string().optional(),

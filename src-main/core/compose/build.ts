@@ -168,7 +168,7 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
       size = await writeFileSynced(tmpFinal, [() => source], [scan]);
     } else {
       await writeFileSynced(tmpUnsigned, [() => source], [scan], false);
-      const signature = await sign(tmpUnsigned, dkim, opts.date);
+      const signature = await sign(createReadStream(tmpUnsigned), dkim, opts.date);
       size = await writeFileSynced(tmpFinal, [() => bufferStream(signature), () => createReadStream(tmpUnsigned)], []);
     }
     scan.check();
@@ -319,14 +319,24 @@ function checkedDkim(k: DkimOptions): DkimOptions {
 }
 
 /**
+ * A message the outbox composed itself (a TLS report, a DSN), signed like the user's mail:
+ * the DKIM-Signature fields (one per key, same headers and canonicalization) put in front.
+ */
+export async function signMessageBytes(bytes: Buffer, keys: readonly DkimOptions[], date: Date): Promise<Buffer> {
+  if (keys.length === 0) return bytes;
+  const signature = await sign(Readable.from([bytes]), keys.map(checkedDkim), date);
+  return Buffer.concat([signature, bytes]);
+}
+
+/**
  * One pass over the unsigned message on disk; returns the DKIM-Signature header lines, one per
  * key (mailauth hashes the body once per canonicalization and signs with each key).
  */
-async function sign(file: string, keys: readonly DkimOptions[], date: Date): Promise<Buffer> {
+async function sign(source: Readable, keys: readonly DkimOptions[], date: Date): Promise<Buffer> {
   const k = keys[0]!;
   let result;
   try {
-    result = await dkimSign(createReadStream(file), {
+    result = await dkimSign(source, {
       signingDomain: k.domain,
       selector: k.selector,
       privateKey: k.privateKeyPem,

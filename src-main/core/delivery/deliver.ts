@@ -35,7 +35,7 @@ import type { HostFacts } from './classify';
 import { gatherDestinations, pickAddresses, resolveHost, type Destination, type Destinations } from './destinations';
 import { attemptHost, outcomeOf, type HostPlan } from './host-attempt';
 import { decideHostPolicy } from './host-policy';
-import { AttemptRecorder } from './record';
+import { AttemptRecorder, stsPolicyDetails, tlsaPolicyDetails } from './record';
 import { gatherTlsa } from './tlsa';
 import type { AttemptRecord, DeliverFn, DeliveryJob, DeliveryOutcome, EngineOptions, RecipientOutcome } from './types';
 
@@ -154,7 +154,7 @@ async function planHost(run: DomainRun, target: Destination, dest: Destinations,
     // RFC 8689 §5: recorded, and the host is used without DANE.
   }
   const tlsaClass = tlsa.kind === 'records' ? tlsa.tlsaClass : 'none';
-  if (tlsaClass !== 'none') rec.policy('tlsa');
+  if (tlsaClass !== 'none' && tlsa.kind === 'records') rec.policy('tlsa', tlsaPolicyDetails(tlsa.records));
 
   const policy = decideHostPolicy({ tlsMode: job.tlsMode, stsMode, stsMatches, tlsa: tlsaClass });
   if (!policy.allowed) {
@@ -284,7 +284,8 @@ class DomainRun {
   recorder(sts: MtaStsResult | null = null, host: string | null = null): AttemptRecorder {
     const rec = AttemptRecorder.start(this.job.domain, host ? this.o.clock.now() : this.#startedAt);
     rec.host(host, sts?.mode ?? null);
-    rec.policy(sts?.mode && sts.mode !== 'none' ? 'sts' : 'no-policy-found');
+    const applies = !!sts?.mode && sts.mode !== 'none';
+    rec.policy(applies ? 'sts' : 'no-policy-found', applies && sts?.policyText ? stsPolicyDetails(sts.policyText, sts.policy?.mx) : undefined);
     return rec;
   }
 

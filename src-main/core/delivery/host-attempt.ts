@@ -120,6 +120,7 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
 
 async function connect(plan: HostPlan, ip: string, port: number, rec: AttemptRecorder, o: EngineOptions): Promise<SmtpSession> {
   const socket = await plan.dialer({ ip, port, timeoutMs: o.connectTimeoutMs ?? 30_000, signal: plan.signal });
+  rec.connectedFrom(socket, ip);
   const sink = rec.transcriptSink();
   return SmtpSession.open({
     socket,

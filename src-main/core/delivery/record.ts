@@ -22,6 +22,22 @@ export type { AttemptRecord };
 
 export type ResultStatus = OutcomeStatus | 'not-attempted';
 
+/** RFC 8460 §4.4: what a policy said when it was applied. */
+export interface PolicyDetails {
+  policyString: string[];
+  mxHost?: string[] | undefined;
+}
+
+/** §4.4 policy-string of an MTA-STS policy: its lines as fetched. */
+export function stsPolicyDetails(policyText: string, mx: readonly string[] | undefined): PolicyDetails {
+  return { policyString: policyText.split(/\r?\n/).map((l) => l.trim()).filter(Boolean), ...(mx?.length ? { mxHost: [...mx] } : {}) };
+}
+
+/** §4.4 policy-string of a DANE policy: each TLSA record as "usage selector matching-type hex". */
+export function tlsaPolicyDetails(records: readonly { usage: number; selector: number; matchingType: number; data: Uint8Array }[]): PolicyDetails {
+  return { policyString: records.map((r) => `${r.usage} ${r.selector} ${r.matchingType} ${Buffer.from(r.data).toString('hex')}`) };
+}
+
 /** An empty record, for a fresh attempt (and for fixtures in tests). */
 export function blankAttempt(domain: string, startedAt: number): AttemptRecord {
   return {
@@ -46,6 +62,9 @@ export function blankAttempt(domain: string, startedAt: number): AttemptRecord {
     plaintextFallback: false,
     tlsrptPolicy: null,
     tlsrptFailure: null,
+    tlsrptPolicyString: null,
+    tlsrptMxHost: null,
+    localIp: null,
     code: null,
     enhancedCode: null,
     reply: null,
@@ -106,10 +125,28 @@ export class AttemptRecorder {
     return this;
   }
 
-  /** RFC 8460 §4.3: which policy applied. A DANE policy (tlsa) is the stronger statement. */
-  policy(type: TlsrptPolicyType): this {
+  /**
+   * RFC 8460 §4.3: which policy applied. A DANE policy (tlsa) is the stronger statement.
+   * `details` is what the policy said at this moment (§4.4 policy-string, mx-host); a change
+   * of policy type without details leaves none (nothing else is known to be in force).
+   */
+  policy(type: TlsrptPolicyType, details?: PolicyDetails): this {
     if (this.#r.tlsrptPolicy === 'tlsa' && type !== 'tlsa') return this;
+    if (details || this.#r.tlsrptPolicy !== type) {
+      this.#r.tlsrptPolicyString = details?.policyString ?? null;
+      this.#r.tlsrptMxHost = details?.mxHost ?? null;
+    }
     this.#r.tlsrptPolicy = type;
+    return this;
+  }
+
+  /**
+   * Our own address on the connection (RFC 8460 §4.4 sending-mta-ip). Only when the socket is
+   * connected to the receiving IP itself: through a proxy the local address is not the one the
+   * receiver saw.
+   */
+  connectedFrom(socket: { localAddress?: string | undefined; remoteAddress?: string | undefined }, ip: string): this {
+    this.#r.localIp = socket.remoteAddress === ip && socket.localAddress ? socket.localAddress : null;
     return this;
   }
 

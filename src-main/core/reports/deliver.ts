@@ -4,7 +4,8 @@
  * - mailto: (§5.3) a multipart/report; report-type="tlsrpt" message with the report attached,
  *   Subject "Report Domain: … Submitter: … Report-ID: <…>", TLS-Report-Domain and
  *   TLS-Report-Submitter, and `TLS-Required: No` (RFC 8689 §5, RFC 8460 §3: a report about TLS
- *   trouble must get through that trouble); queued through the outbox like any message.
+ *   trouble must get through that trouble); DKIM-signed with the reporting identity's keys
+ *   (§3: "the report SHOULD be DKIM-signed") and queued through the outbox like any message.
  * - https: (§5.4) POST with Content-Type application/tlsrpt+gzip; any 2xx is success.
  * Each (day, report, destination) is sent at most once: a restart or a second run does not
  * send the same report again.
@@ -16,6 +17,7 @@ import crypto from 'node:crypto';
 import https from 'node:https';
 import zlib from 'node:zlib';
 import type { Clock } from '../clock';
+import type { DkimOptions } from '../compose/build';
 import type { Resolver } from '../dns/types';
 import type { Store } from '../store/store';
 import { submitBytes } from '../submit-bytes';
@@ -33,8 +35,9 @@ export interface ReportSendDeps {
   resolver: Resolver;
   post: ReportPoster;
   who: ReportIdentity;
-  /** §4.4 policy-string / mx-host for a group (see buildDayReports). */
-  policyStrings?: Parameters<typeof buildDayReports>[3];
+  /** The keys of the identity the reports are from: mailto: reports are DKIM-signed with them. */
+  dkim?: readonly DkimOptions[];
+  identityId?: number | null;
 }
 
 export interface DestinationResult {
@@ -129,7 +132,7 @@ export function httpsPoster(opts: { ca?: string[]; timeoutMs?: number; connectTo
 export async function sendDayReports(deps: ReportSendDeps, date: string): Promise<DestinationResult[]> {
   const { store, clock } = deps;
   const { start, end } = utcDay(date);
-  const reports = await buildDayReports(store, date, deps.who, deps.policyStrings);
+  const reports = await buildDayReports(store, date, deps.who);
   const done = store.db.prepare('SELECT 1 FROM tls_report_sends WHERE day = ? AND policy_domain = ? AND dane = ? AND destination = ? AND ok = 1');
   const record = store.db.prepare(
     `INSERT INTO tls_report_sends (day, policy_domain, dane, destination, at, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -156,7 +159,16 @@ export async function sendDayReports(deps: ReportSendDeps, date: string): Promis
         if (dest.kind === 'mailto') {
           const bytes = composeReportMail({ from: deps.who.contactInfo, to: dest.address, submitter: deps.who.submitter, policyDomain: r.policyDomain, reportId: r.report['report-id'], gz, filename, date: clock.now() });
           const id = await submitBytes(
-            { mailFrom: deps.who.contactInfo, to: [dest.address], fromHeader: deps.who.contactInfo, subject: `Report Domain: ${r.policyDomain}`, messageIdHeader: null, tlsMode: 'tls-optional', bytes },
+            {
+              mailFrom: deps.who.contactInfo,
+              to: [dest.address],
+              fromHeader: deps.who.contactInfo,
+              subject: `Report Domain: ${r.policyDomain}`,
+              messageIdHeader: null,
+              tlsMode: 'tls-optional',
+              bytes,
+              ...(deps.dkim?.length ? { dkim: deps.dkim, identityId: deps.identityId ?? null } : {}),
+            },
             { store, clock },
           );
           result = { policyDomain: r.policyDomain, dane: r.dane, destination, ok: true, detail: `queued as ${id}` };

@@ -13,9 +13,11 @@
  * - A session counts as successful when TLS was established and no failure was recorded, as a
  *   failure when a failure type was recorded; an attempt that never reached TLS (a refused
  *   connection, a DNS failure) is no TLS session and is not counted.
- *
- * todo spec: "sending-mta-ip" (§4.4) is left out: attempts do not record our own address, and
- * behind NAT the local address is not the one the receiver saw.
+ * - policy-string and mx-host are the ones each attempt recorded when it was made (what was in
+ *   force then; a policy that changed during the day gives two policy entries), and
+ *   sending-mta-ip is the local address each attempt's connection had (behind NAT that is
+ *   the private address: the only one a desktop sender knows). An attempt that failed before
+ *   connecting (a policy fetch error) has none, and a detail is then reported without it.
  */
 import type { Store } from '../store/store';
 
@@ -31,6 +33,7 @@ export interface ReportPolicy {
   summary: { 'total-successful-session-count': number; 'total-failure-session-count': number };
   'failure-details'?: {
     'result-type': string;
+    'sending-mta-ip'?: string;
     'receiving-mx-hostname'?: string;
     'receiving-ip'?: string;
     'failed-session-count': number;
@@ -73,6 +76,9 @@ interface Row {
   domain: string;
   host: string | null;
   ip: string | null;
+  local_ip: string | null;
+  tlsrpt_policy_string: string | null;
+  tlsrpt_mx_host: string | null;
   starttls: number;
   tlsrpt_policy: string | null;
   tlsrpt_failure: string | null;
@@ -84,29 +90,23 @@ interface Group {
   policyDomain: string;
   dane: boolean;
   type: ReportPolicy['policy']['policy-type'];
+  policyString: string[] | null;
+  mxHost: string[] | null;
   success: number;
   failure: number;
   details: Map<string, NonNullable<ReportPolicy['failure-details']>[number]>;
   recipientDomains: Set<string>;
 }
 
-/**
- * The reports of one UTC day, one per policy domain (DANE apart), from the stored attempts.
- * `policyStrings` supplies §4.4 policy-string / mx-host for a group (the MTA-STS policy, the
- * TLSA records); without it those optional fields are left out.
- */
-export async function buildDayReports(
-  store: Store,
-  date: string,
-  who: ReportIdentity,
-  policyStrings: (g: { type: 'sts' | 'tlsa'; policyDomain: string }) => Promise<{ policyString: string[]; mxHost?: string[] } | null> = async () => null,
-): Promise<BuiltReport[]> {
+/** The reports of one UTC day, one per policy domain (DANE apart), from the stored attempts. */
+export async function buildDayReports(store: Store, date: string, who: ReportIdentity): Promise<BuiltReport[]> {
   const { start, end } = utcDay(date);
   const rows = store.db
     .prepare(
-      `SELECT domain, host, ip, starttls, tlsrpt_policy, tlsrpt_failure, min(verification_reason) AS verification_reason, count(*) AS n
+      `SELECT domain, host, ip, local_ip, tlsrpt_policy_string, tlsrpt_mx_host, starttls, tlsrpt_policy, tlsrpt_failure,
+              min(verification_reason) AS verification_reason, count(*) AS n
        FROM attempts WHERE started_at >= ? AND started_at < ? AND tlsrpt_policy IS NOT NULL
-       GROUP BY domain, host, ip, starttls, tlsrpt_policy, tlsrpt_failure`,
+       GROUP BY domain, host, ip, local_ip, tlsrpt_policy_string, tlsrpt_mx_host, starttls, tlsrpt_policy, tlsrpt_failure`,
     )
     .all(start, end) as Row[];
   const groups = new Map<string, Group>();
@@ -117,10 +117,23 @@ export async function buildDayReports(
     const policyDomain = (dane ? r.host! : r.domain).toLowerCase();
     const failed = r.tlsrpt_failure !== null;
     if (!failed && r.starttls !== 1) continue; // never reached TLS: not a TLS session
-    const key = `${policyDomain}|${dane ? 'dane' : 'sts'}|${type}`;
+    // One policy entry per policy in force: the same type with another policy-string is another.
+    const policyString = type === 'no-policy-found' ? null : r.tlsrpt_policy_string;
+    const mxHost = type === 'sts' ? r.tlsrpt_mx_host : null;
+    const key = `${policyDomain}|${dane ? 'dane' : 'sts'}|${type}|${policyString ?? ''}|${mxHost ?? ''}`;
     let g = groups.get(key);
     if (!g) {
-      g = { policyDomain, dane, type, success: 0, failure: 0, details: new Map(), recipientDomains: new Set() };
+      g = {
+        policyDomain,
+        dane,
+        type,
+        policyString: policyString === null ? null : (JSON.parse(policyString) as string[]),
+        mxHost: mxHost === null ? null : (JSON.parse(mxHost) as string[]),
+        success: 0,
+        failure: 0,
+        details: new Map(),
+        recipientDomains: new Set(),
+      };
       groups.set(key, g);
     }
     g.recipientDomains.add(r.domain);
@@ -129,9 +142,10 @@ export async function buildDayReports(
       continue;
     }
     g.failure += r.n;
-    const dkey = `${r.tlsrpt_failure}|${r.host ?? ''}|${r.ip ?? ''}`;
+    const dkey = `${r.tlsrpt_failure}|${r.local_ip ?? ''}|${r.host ?? ''}|${r.ip ?? ''}`;
     const d = g.details.get(dkey) ?? {
       'result-type': r.tlsrpt_failure!,
+      ...(r.local_ip ? { 'sending-mta-ip': r.local_ip } : {}),
       ...(r.host ? { 'receiving-mx-hostname': r.host } : {}),
       ...(r.ip ? { 'receiving-ip': r.ip } : {}),
       'failed-session-count': 0,
@@ -152,13 +166,12 @@ export async function buildDayReports(
     const first = list[0]!;
     const policies: ReportPolicy[] = [];
     for (const g of list) {
-      const extra = g.type === 'no-policy-found' ? null : await policyStrings({ type: g.type, policyDomain: g.policyDomain }).catch(() => null);
       policies.push({
         policy: {
           'policy-type': g.type,
-          ...(extra ? { 'policy-string': extra.policyString } : {}),
+          ...(g.policyString ? { 'policy-string': g.policyString } : {}),
           'policy-domain': g.policyDomain,
-          ...(extra?.mxHost ? { 'mx-host': extra.mxHost } : {}),
+          ...(g.mxHost?.length ? { 'mx-host': g.mxHost } : {}),
         },
         summary: { 'total-successful-session-count': g.success, 'total-failure-session-count': g.failure },
         ...(g.details.size ? { 'failure-details': [...g.details.values()] } : {}),

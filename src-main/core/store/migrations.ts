@@ -387,6 +387,20 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 10,
+    name: 'TLSRPT facts of each attempt at attempt time (RFC 8460 §4.4)',
+    up(db) {
+      // The policy in force (policy-string, mx-host; JSON arrays) and our own address on the
+      // connection (sending-mta-ip), so a report built later says what applied then. NULL for
+      // attempts recorded before.
+      db.exec(`
+        ALTER TABLE attempts ADD COLUMN tlsrpt_policy_string TEXT;
+        ALTER TABLE attempts ADD COLUMN tlsrpt_mx_host TEXT;
+        ALTER TABLE attempts ADD COLUMN local_ip TEXT;
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

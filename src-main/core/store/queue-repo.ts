@@ -190,10 +190,12 @@ export class QueueRepo {
     const insAttempt = this.#s(
       `INSERT INTO attempts (message_id, started_at, duration_ms, domain, host, ip, port, stage, starttls, tls_version, tls_cipher,
          cert_fingerprint, verification, verification_reason, mta_sts_mode, dane, requiretls, plaintext_fallback, tlsrpt_policy,
-         tlsrpt_failure, code, enhanced_code, reply, error_code, permanent, transcript, transport, route_id)
+         tlsrpt_failure, code, enhanced_code, reply, error_code, permanent, transcript, transport, route_id,
+         tlsrpt_policy_string, tlsrpt_mx_host, local_ip)
        VALUES (@messageId, @startedAt, @durationMs, @domain, @host, @ip, @port, @stage, @starttls, @tlsVersion, @tlsCipher,
          @certFingerprint, @verification, @verificationReason, @mtaStsMode, @dane, @requiretls, @plaintextFallback, @tlsrptPolicy,
-         @tlsrptFailure, @code, @enhancedCode, @reply, @errorCode, @permanent, @transcript, @transport, @routeId)`,
+         @tlsrptFailure, @code, @enhancedCode, @reply, @errorCode, @permanent, @transcript, @transport, @routeId,
+         @tlsrptPolicyStringJson, @tlsrptMxHostJson, @localIp)`,
     );
     const insResult = this.#s(
       'INSERT OR REPLACE INTO attempt_results (attempt_id, recipient_id, status, code, enhanced_code, reply) VALUES (?, ?, ?, ?, ?, ?)',
@@ -216,6 +218,9 @@ export class QueueRepo {
           plaintextFallback: a.plaintextFallback ? 1 : 0,
           permanent: a.permanent ? 1 : 0,
           transcript: JSON.stringify(a.transcript),
+          tlsrptPolicyStringJson: a.tlsrptPolicyString ? JSON.stringify(a.tlsrptPolicyString) : null,
+          tlsrptMxHostJson: a.tlsrptMxHost ? JSON.stringify(a.tlsrptMxHost) : null,
+          localIp: a.localIp ?? null,
         });
         for (const r of a.results) insResult.run(info.lastInsertRowid, r.recipientId, r.status, r.code, r.enhancedCode, r.reply);
       }

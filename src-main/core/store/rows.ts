@@ -84,6 +84,9 @@ export interface AttemptRow {
   plaintext_fallback: number;
   tlsrpt_policy: Attempt['tlsrptPolicy'];
   tlsrpt_failure: Attempt['tlsrptFailure'];
+  tlsrpt_policy_string: string | null;
+  tlsrpt_mx_host: string | null;
+  local_ip: string | null;
   code: number | null;
   enhanced_code: string | null;
   reply: string | null;
@@ -119,6 +122,9 @@ export function toAttempt(a: AttemptRow, results: Attempt['results']): Attempt {
     plaintextFallback: a.plaintext_fallback === 1,
     tlsrptPolicy: a.tlsrpt_policy,
     tlsrptFailure: a.tlsrpt_failure,
+    tlsrptPolicyString: a.tlsrpt_policy_string === null ? null : (JSON.parse(a.tlsrpt_policy_string) as string[]),
+    tlsrptMxHost: a.tlsrpt_mx_host === null ? null : (JSON.parse(a.tlsrpt_mx_host) as string[]),
+    localIp: a.local_ip,
     code: a.code,
     enhancedCode: a.enhanced_code,
     reply: a.reply,

@@ -30,6 +30,9 @@ test('§2 MTA-STS enforce + matching MX + trusted certificate → delivered, ver
   expect(m.attempts).toHaveLength(1);
   expect(m.attempts[0]).toMatchObject({ host: 'mx1.sts-ok.test', starttls: true, verification: 'pkix', mtaStsMode: 'enforce', tlsrptPolicy: 'sts', tlsrptFailure: null, plaintextFallback: false });
   expect(x.policyRequests.get('sts-ok.test')).toBe(1);
+  // RFC 8460 §4.4: the policy in force is recorded on the attempt (a later report says what applied then).
+  expect(m.attempts[0]!.tlsrptPolicyString).toEqual(expect.arrayContaining(['version: STSv1', 'mode: enforce', 'mx: *.sts-ok.test']));
+  expect(m.attempts[0]!.tlsrptMxHost).toEqual(['*.sts-ok.test']);
 });
 
 test('§2 MTA-STS enforce: an MX not matching the policy is skipped with the reason recorded; the matching second MX gets the mail', async () => {

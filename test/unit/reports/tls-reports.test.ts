@@ -26,6 +26,7 @@ import { tmpDir } from '../../helpers/tmp';
 import { newMessage } from '../store/fixtures';
 
 const DAY = '2026-11-30';
+const STS_POLICY = ['version: STSv1', 'mode: enforce', 'mx: mx.sts.example', 'max_age: 86400'];
 const T = Date.UTC(2026, 10, 30, 12, 0, 0);
 let store: Store;
 let cleanup: () => void;
@@ -41,6 +42,7 @@ function attempt(over: Partial<AttemptRecord>): AttemptRecord {
     startedAt: T, transport: 'direct', routeId: null, durationMs: 10, domain: 'sts.example', host: 'mx.sts.example', ip: '127.0.0.10', port: 25, stage: 'data', starttls: true,
     tlsVersion: 'TLSv1.3', tlsCipher: null, certFingerprint: null, verification: 'pkix', verificationReason: null, mtaStsMode: 'enforce',
     dane: false, requiretls: false, plaintextFallback: false, tlsrptPolicy: 'sts', tlsrptFailure: null, code: 250, enhancedCode: '2.0.0',
+    tlsrptPolicyString: STS_POLICY, tlsrptMxHost: ['mx.sts.example'], localIp: '127.0.0.2',
     reply: 'ok', errorCode: null, permanent: false, transcript: [], results: [], ...over,
   };
 }
@@ -90,17 +92,19 @@ function seedDay(): void {
   record([attempt({}), attempt({}), attempt({})]);
   record([attempt({ tlsrptFailure: 'certificate-not-trusted', starttls: false, verificationReason: 'self-signed', code: null })]);
   // DANE: reported to the MX host, apart from the recipient domain's MTA-STS report.
-  record([attempt({ domain: 'dane.example', host: 'mx.dane.example', ip: '127.0.0.13', tlsrptPolicy: 'tlsa', dane: true, mtaStsMode: null })]);
-  record([attempt({ domain: 'dane.example', host: 'mx.dane.example', ip: '127.0.0.13', tlsrptPolicy: 'tlsa', tlsrptFailure: 'tlsa-invalid', mtaStsMode: null })]);
-  record([attempt({ domain: 'plain.example', host: 'mx.plain.example', tlsrptPolicy: 'no-policy-found', mtaStsMode: null })]);
+  const dane: Partial<AttemptRecord> = { domain: 'dane.example', host: 'mx.dane.example', ip: '127.0.0.13', tlsrptPolicy: 'tlsa', mtaStsMode: null, tlsrptPolicyString: ['3 1 1 abcd'], tlsrptMxHost: null };
+  record([attempt({ ...dane, dane: true })]);
+  record([attempt({ ...dane, tlsrptFailure: 'tlsa-invalid' })]);
+  const plain: Partial<AttemptRecord> = { domain: 'plain.example', host: 'mx.plain.example', tlsrptPolicy: 'no-policy-found', mtaStsMode: null, tlsrptPolicyString: null, tlsrptMxHost: null };
+  record([attempt(plain)]);
   // Never reached TLS (refused): not a TLS session. Another day: not in this report.
-  record([attempt({ domain: 'plain.example', host: 'mx.plain.example', tlsrptPolicy: 'no-policy-found', starttls: false, stage: 'connect' })]);
+  record([attempt({ ...plain, starttls: false, stage: 'connect' })]);
   record([attempt({ startedAt: T + 24 * 3600_000 })]);
 }
 
 test('reports are built per policy domain and UTC day from the recorded attempts, MTA-STS and DANE apart, and validate against RFC 8460 §4.4', async () => {
   seedDay();
-  const reports = await buildDayReports(store, DAY, who, async (g) => (g.type === 'sts' ? { policyString: ['version: STSv1', 'mode: enforce', 'mx: mx.sts.example', 'max_age: 86400'], mxHost: ['mx.sts.example'] } : { policyString: ['3 1 1 abcd'] }));
+  const reports = await buildDayReports(store, DAY, who);
   expect(reports.map((r) => [r.policyDomain, r.dane])).toEqual([['mx.dane.example', true], ['plain.example', false], ['sts.example', false]]);
   for (const r of reports) expect(() => Rfc8460Report.parse(r.report)).not.toThrow();
   const sts = reports.find((r) => r.policyDomain === 'sts.example')!.report;
@@ -109,15 +113,33 @@ test('reports are built per policy domain and UTC day from the recorded attempts
     {
       policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1', 'mode: enforce', 'mx: mx.sts.example', 'max_age: 86400'], 'policy-domain': 'sts.example', 'mx-host': ['mx.sts.example'] },
       summary: { 'total-successful-session-count': 3, 'total-failure-session-count': 1 },
-      'failure-details': [{ 'result-type': 'certificate-not-trusted', 'receiving-mx-hostname': 'mx.sts.example', 'receiving-ip': '127.0.0.10', 'failed-session-count': 1, 'additional-information': 'self-signed' }],
+      'failure-details': [{ 'result-type': 'certificate-not-trusted', 'sending-mta-ip': '127.0.0.2', 'receiving-mx-hostname': 'mx.sts.example', 'receiving-ip': '127.0.0.10', 'failed-session-count': 1, 'additional-information': 'self-signed' }],
     },
   ]);
   const dane = reports.find((r) => r.dane)!.report;
-  expect(dane.policies[0]).toMatchObject({ policy: { 'policy-type': 'tlsa', 'policy-domain': 'mx.dane.example' }, summary: { 'total-successful-session-count': 1, 'total-failure-session-count': 1 } });
+  expect(dane.policies[0]).toMatchObject({ policy: { 'policy-type': 'tlsa', 'policy-string': ['3 1 1 abcd'], 'policy-domain': 'mx.dane.example' }, summary: { 'total-successful-session-count': 1, 'total-failure-session-count': 1 } });
   const plain = reports.find((r) => r.policyDomain === 'plain.example')!.report;
   expect(plain.policies[0]!.summary).toEqual({ 'total-successful-session-count': 1, 'total-failure-session-count': 0 });
+  expect(plain.policies[0]!.policy).toEqual({ 'policy-type': 'no-policy-found', 'policy-domain': 'plain.example' });
   expect(await buildDayReports(store, '2026-11-29', who)).toEqual([]);
   await expect(buildDayReports(store, '2026-13-01', who)).rejects.toThrow(/date/);
+});
+
+test('a policy that changed during the day is two policy entries, each with the policy-string its attempts recorded', async () => {
+  const v2 = ['version: STSv1', 'mode: testing', 'mx: *.sts.example', 'max_age: 600'];
+  record([attempt({}), attempt({})]);
+  record([attempt({ tlsrptPolicyString: v2, tlsrptMxHost: ['*.sts.example'], tlsrptFailure: 'validation-failure', localIp: '127.0.0.3' })]);
+  // An attempt from before policy strings were recorded: reported without one.
+  record([attempt({ tlsrptPolicyString: undefined, tlsrptMxHost: undefined, localIp: undefined })]);
+  const [r] = await buildDayReports(store, DAY, who);
+  expect(() => Rfc8460Report.parse(r!.report)).not.toThrow();
+  const entries = r!.report.policies.map((p) => [p.policy['policy-string'] ?? null, p.policy['mx-host'] ?? null, p.summary['total-successful-session-count'], p.summary['total-failure-session-count'], p['failure-details']?.map((d) => d['sending-mta-ip'])]);
+  expect(entries).toHaveLength(3);
+  expect(entries).toEqual(expect.arrayContaining([
+    [STS_POLICY, ['mx.sts.example'], 2, 0, undefined],
+    [v2, ['*.sts.example'], 0, 1, ['127.0.0.3']],
+    [null, null, 1, 0, undefined],
+  ]));
 });
 
 test('the TLSRPT record: mailto and https only, exactly one v=TLSRPTv1 record', () => {
