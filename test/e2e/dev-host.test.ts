@@ -46,7 +46,8 @@ beforeAll(async () => {
     const timer = setTimeout(() => reject(new Error(`dev:host printed no URL; stderr: ${stderr}`)), 60_000);
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
-      const m = /Direct Outbox \(headless host\): (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
+      // Both lines: the URL, then the data folder and "the queue is running".
+      const m = /Direct Outbox \(headless host\): (http:\/\/127\.0\.0\.1:\d+\/)\n.*the queue is running/.exec(stdout);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

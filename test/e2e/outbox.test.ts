@@ -224,6 +224,10 @@ test('the log lists attempts and exports them as a CSV download', async () => {
   await page.getByRole('button', { name: 'Log', exact: true }).click();
   await expect.poll(() => page.getByRole('table', { name: 'Attempts' }).locator('tbody tr').count()).toBe(2);
   await screenshot(page, 'logs');
+  // One reply formatter (describeReply): the codes once, then the text; never "550 5.7.30 … 550 5.7.30".
+  const results = await page.getByRole('table', { name: 'Attempts' }).locator('tbody tr td.res').allInnerTexts();
+  expect(results.join('\n')).toMatch(/550 5\.7\.30 REQUIRETLS not supported/);
+  for (const text of results) expect(text.match(/\b[245]\d\d\b/g)?.length ?? 0, text).toBeLessThanOrEqual(1);
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'CSV' }).click()]);
   expect(download.suggestedFilename()).toMatch(/^direct-outbox-log-\d{4}-\d{2}-\d{2}\.csv$/);
   const file = await download.path();
