@@ -73,7 +73,8 @@ export async function openOutboxForApp(opts: OutboxOptions, ui: StartupUi, deps:
     return fail(ui, 'The queued messages could not be recovered.', e, opts.dataDir);
   }
   const done = recoveredPrompt(report);
-  core.startupNotices.push(done.message + (report.problems.length ? ` ${report.problems.length} file(s) could not be recovered (kept in ${report.problems[0]!.keptIn}).` : ''));
+  // Told in the box below (and logged by main), not as a start-up notice: those are the
+  // renderer's "stored setting ignored" banner.
   const action = done.choices[await ui.ask(done)]?.action ?? 'continue';
   if (action === 'quit') {
     await core.close();
