@@ -123,7 +123,19 @@ test('the message detail; Back restores focus to the row', async () => {
   const open = page.getByTestId('message-row').first().getByRole('button', { name: /^Quarterly numbers/ });
   await open.click();
   await expect.poll(() => page.getByTestId('recipient-card').count()).toBe(6);
+  // The real history (issue 13 item 4), not only "queued": each recipient's outcome, oldest first.
+  const history = await page.getByTestId('history-entry').allInnerTexts();
+  expect(history[0]).toMatch(/Queued/);
+  for (const want of [/Delivered to ann@dane\.test at mx\.dane\.test/, /Deferred for bob@badane\.test at mx\.badane\.test \(will retry\)/, /Failed for fay@nullmx\.test/, /Delivered to eve@plain\.test/]) {
+    expect(history.some((h) => want.test(h)), `${want} in ${history.join(' | ')}`).toBe(true);
+  }
   await checkView('message-detail');
+  for (const theme of THEMES) {
+    await page.emulateMedia({ colorScheme: theme });
+    await page.getByTestId('history').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(outDir, `message-history-${theme}-1280x800.png`) });
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
   await page.getByRole('button', { name: '← Back to outbox' }).click();
   await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-row-button'))).toBe('0');
 });
