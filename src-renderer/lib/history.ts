@@ -4,7 +4,7 @@
  * interrupted delivery, a recovery) merged with what each attempt did to each recipient
  * (delivered, deferred, failed), in words, with the server's reply where there is one.
  */
-import type { MessageDetail } from '../../shared/domain';
+import { describeReply, type MessageDetail } from '../../shared/domain';
 
 export interface HistoryEntry {
   at: number;
@@ -45,10 +45,8 @@ export function messageHistory(m: MessageDetail): HistoryEntry[] {
     for (const r of a.results) {
       if (r.status === 'not-attempted') continue;
       const rcpt = who.get(r.recipientId) ?? a.domain;
-      // The stored reply may already start with its codes ("250 OK"): never show a code twice.
-      const text0 = r.reply ?? '';
-      const codes = [r.code, r.enhancedCode].filter((x) => x !== null && !text0.startsWith(String(x)));
-      const reply = [...codes, text0].filter((x) => x !== '').join(' ');
+      // The one reply formatter: a code is never shown twice.
+      const reply = describeReply(r);
       const text = r.status === 'delivered' ? `Delivered to ${rcpt}${server}` : r.status === 'deferred' ? `Deferred for ${rcpt}${server} (will retry)` : `Failed for ${rcpt}${server}`;
       entries.push({ at: a.startedAt, tone: r.status === 'delivered' ? 'ok' : r.status === 'deferred' ? 'retry' : 'bad', text, detail: reply });
     }
