@@ -16,7 +16,7 @@ import { SmtpSession } from './smtp/client';
 import { verifyDane } from './tls-policy/dane';
 import { resolveMtaSts } from './tls-policy/mta-sts';
 import { policyAllowsMx } from './tls-policy/mta-sts-policy';
-import { caWithExtra } from './tls-policy/pkix';
+import { secureContextFor } from './tls-policy/pkix';
 import { tlsFailureFromAuthorizationError } from './tls-policy/tlsrpt';
 import type { Store } from './store/store';
 
@@ -79,7 +79,7 @@ export async function probeDomain(input: string, o: EngineOptions, store: Store)
         const timeouts = { greeting: PROBE_TIMEOUT_MS, command: PROBE_TIMEOUT_MS, tlsHandshake: PROBE_TIMEOUT_MS, quit: 2_000 };
         session = await SmtpSession.open({ socket, host: target.host, ip, ehloName: o.ehloName, clock: o.clock, timeouts });
         if (session.capabilities.starttls) {
-          const tls = await session.starttls({ servername: target.host, ca: caWithExtra(o.extraCa) });
+          const tls = await session.starttls({ servername: target.host, secureContext: secureContextFor(o.extraCa) });
           host.starttls = true;
           host.tlsVersion = tls.version;
           host.requiretls = session.capabilities.requireTls;

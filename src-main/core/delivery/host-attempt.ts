@@ -17,7 +17,7 @@ import type { Dialer } from '../net/dialer';
 import { SmtpSession, type TlsInfo } from '../smtp/client';
 import { C451LocalErr, C452StorageFull, C550MailboxUnavail, SePol7RequireTLS30, SeProto5TooManyRcpts3Temp, SeSec7CryptoFailure5 } from '../smtp/codes';
 import { verifyDane } from '../tls-policy/dane';
-import { caWithExtra } from '../tls-policy/pkix';
+import { secureContextFor } from '../tls-policy/pkix';
 import { tlsFailureFromAuthorizationError } from '../tls-policy/tlsrpt';
 import { classifyHostError, isPermanentRefusal, type HostFacts } from './classify';
 import type { HostPolicy } from './host-policy';
@@ -151,7 +151,7 @@ async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder
   }
   let tls: TlsInfo;
   try {
-    tls = await session.starttls({ servername: host, ca: caWithExtra(o.extraCa) });
+    tls = await session.starttls({ servername: host, secureContext: secureContextFor(o.extraCa) });
   } catch (e) {
     session.close();
     const err = classifyHostError(e, 'tls', plan.facts, session.ip);

@@ -28,7 +28,7 @@ import { DeliveryError, toDeliveryError } from '../errors';
 import type { Dialer } from '../net/dialer';
 import { familyAllows, familyDialer } from '../net/ip-family';
 import { SmtpSession, type SmtpTimeouts } from '../smtp/client';
-import { caWithExtra } from '../tls-policy/pkix';
+import { secureContextFor } from '../tls-policy/pkix';
 import { tlsFailureFromAuthorizationError } from '../tls-policy/tlsrpt';
 import type { TransportConfig } from '../transport/config';
 import { pickMechanism, saslClient, type SaslMechanismName } from '../smtp/sasl';
@@ -61,7 +61,7 @@ export async function openRelay(t: TransportConfig, o: RelayOptions, record: Att
   record.port = port;
   const addrs = await relayAddresses(host, t, o.resolver);
   const dial = familyDialer(t.ipFamily, o.dialer);
-  const ca = caWithExtra(o.extraCa);
+  const secureContext = secureContextFor(o.extraCa);
   const servername = net.isIP(host) ? undefined : host;
   let lastError: DeliveryError | null = null;
   for (const ip of addrs) {
@@ -70,7 +70,7 @@ export async function openRelay(t: TransportConfig, o: RelayOptions, record: Att
     let session: SmtpSession;
     try {
       let socket: net.Socket = await dial({ ip, port, timeoutMs: o.connectTimeoutMs ?? 30_000, signal: need.signal });
-      if (t.tls === 'implicit') socket = await implicitTls(socket, { servername, ca, timeoutMs: o.timeouts?.tlsHandshake ?? 60_000, clock: o.clock }, host, ip);
+      if (t.tls === 'implicit') socket = await implicitTls(socket, { servername, secureContext, timeoutMs: o.timeouts?.tlsHandshake ?? 60_000, clock: o.clock }, host, ip);
       session = await SmtpSession.open({ socket, host, ip, ehloName: o.ehloName, clock: o.clock, timeouts: o.timeouts, onTranscript: (l) => record.transcript.push(l) });
     } catch (e) {
       // A connection that never got to SMTP: the next address may work (rules §7).
@@ -79,7 +79,7 @@ export async function openRelay(t: TransportConfig, o: RelayOptions, record: Att
       throw lastError;
     }
     try {
-      await secure(session, t, { servername, ca }, record);
+      await secure(session, t, { servername, secureContext }, record);
       if (need.requireTls) {
         record.requiretls = true;
         // RFC 8689 §4.2.1: the next hop must announce REQUIRETLS after TLS, and the connection
@@ -164,7 +164,7 @@ export async function deliverViaRelay(job: DeliveryJob, t: TransportConfig, o: R
 }
 
 /** STARTTLS (or the implicit TLS already up), then the PKIX verdict as the transport says. */
-async function secure(session: SmtpSession, t: TransportConfig, tlsOpts: { servername: string | undefined; ca: (string | Buffer)[] | undefined }, record: AttemptDraft): Promise<void> {
+async function secure(session: SmtpSession, t: TransportConfig, tlsOpts: { servername: string | undefined; secureContext: tls.SecureContext }, record: AttemptDraft): Promise<void> {
   const host = t.host!;
   let info = session.tls;
   if (!info) {
@@ -174,7 +174,7 @@ async function secure(session: SmtpSession, t: TransportConfig, tlsOpts: { serve
       record.verificationReason = 'the relay does not offer STARTTLS';
       throw new DeliveryError({ code: 'TLS_REQUIRED', stage: 'starttls', permanent: false, smtpCode: 451, enhancedCode: '4.7.5', host, ip: session.ip, message: `relay ${host} does not offer STARTTLS; this transport sends only over TLS` });
     }
-    info = await session.starttls({ ...(tlsOpts.servername ? { servername: tlsOpts.servername } : {}), ...(tlsOpts.ca ? { ca: tlsOpts.ca } : {}), checkServerIdentity: identityOf(host) });
+    info = await session.starttls({ ...(tlsOpts.servername ? { servername: tlsOpts.servername } : {}), secureContext: tlsOpts.secureContext, checkServerIdentity: identityOf(host) });
   }
   record.starttls = true;
   record.tlsVersion = info.version;
@@ -238,10 +238,10 @@ async function relayAddresses(host: string, t: TransportConfig, resolver: Resolv
   return out;
 }
 
-function implicitTls(socket: net.Socket, opts: { servername: string | undefined; ca: (string | Buffer)[] | undefined; timeoutMs: number; clock: Clock }, host: string, ip: string): Promise<tls.TLSSocket> {
+function implicitTls(socket: net.Socket, opts: { servername: string | undefined; secureContext: tls.SecureContext; timeoutMs: number; clock: Clock }, host: string, ip: string): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     // Verification is decided after the handshake (secure()), as for STARTTLS.
-    const s = tls.connect({ socket, ...(opts.servername ? { servername: opts.servername } : {}), ...(opts.ca ? { ca: opts.ca } : {}), checkServerIdentity: identityOf(host), rejectUnauthorized: false });
+    const s = tls.connect({ socket, ...(opts.servername ? { servername: opts.servername } : {}), secureContext: opts.secureContext, checkServerIdentity: identityOf(host), rejectUnauthorized: false });
     const timer = opts.clock.setTimer(opts.timeoutMs, () => fail(new Error(`TLS handshake timed out after ${opts.timeoutMs} ms`)));
     const fail = (e: Error) => {
       timer.cancel();

@@ -11,7 +11,7 @@ import type { EngineOptions } from '../delivery/deliver';
 import { blankAttempt } from '../delivery/record';
 import { toDeliveryError } from '../errors';
 import { SmtpSession } from '../smtp/client';
-import { caWithExtra } from '../tls-policy/pkix';
+import { secureContextFor } from '../tls-policy/pkix';
 import type { StoredTransport, TransportsRepo } from '../store/transports-repo';
 import { normalizeTransport, type FieldError } from '../transport/config';
 import { openRelay } from '../delivery/relay';
@@ -178,8 +178,7 @@ export class TransportService {
       const socket = await e.dialer({ ip, port: record.port, timeoutMs: e.connectTimeoutMs ?? 30_000 });
       const session = await SmtpSession.open({ socket, host: mx.host, ip, ehloName: e.ehloName, clock: e.clock, timeouts: e.timeouts, onTranscript: (l) => record.transcript.push(l) });
       if (session.capabilities.starttls) {
-        const ca = caWithExtra(e.extraCa);
-        const info = await session.starttls({ servername: mx.host, ...(ca ? { ca } : {}) });
+        const info = await session.starttls({ servername: mx.host, secureContext: secureContextFor(e.extraCa) });
         record.tlsVersion = info.version;
         record.verification = info.authorized ? 'pkix' : 'none';
         record.verificationReason = info.authorized ? null : (info.authorizationError ?? null);

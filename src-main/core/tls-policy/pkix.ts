@@ -13,6 +13,7 @@
  * host. With rejectUnauthorized false (opportunistic TLS) node does not fail the handshake, so
  * the verdict must be read explicitly — never assumed.
  */
+import { createHash } from 'node:crypto';
 import tls from 'node:tls';
 import type { TlsrptFailure } from './tlsrpt';
 import { tlsFailureFromAuthorizationError } from './tlsrpt';
@@ -29,6 +30,29 @@ export function caWithExtra(extra?: PemLike | readonly PemLike[] | undefined): P
   const list = Array.isArray(extra) ? (extra as readonly PemLike[]) : [extra as PemLike];
   if (list.length === 0) return undefined;
   return [...tls.rootCertificates, ...list];
+}
+
+/**
+ * Building a secure context parses every CA of its store: with an extra CA that means the whole
+ * bundle (~150 roots, ~20 ms of CPU) per TLS connection. One context per distinct CA
+ * configuration is built once and shared by every connection that uses it (a context holds
+ * only trust anchors and defaults: no per-connection state, and tls.connect's servername,
+ * checkServerIdentity and session options still apply per connection).
+ */
+const contexts = new Map<string, tls.SecureContext>();
+/** Distinct CA configurations in one process are few (the app's, a test's); bounded anyway. */
+const MAX_CONTEXTS = 16;
+
+export function secureContextFor(extra?: PemLike | readonly PemLike[] | undefined): tls.SecureContext {
+  const ca = caWithExtra(extra);
+  const key = ca === undefined ? '' : createHash('sha256').update(ca.slice(tls.rootCertificates.length).join('\0')).digest('hex');
+  let ctx = contexts.get(key);
+  if (!ctx) {
+    ctx = tls.createSecureContext(ca ? { ca } : {});
+    if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value as string);
+    contexts.set(key, ctx);
+  }
+  return ctx;
 }
 
 export type PkixVerdict =
