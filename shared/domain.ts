@@ -173,6 +173,11 @@ export const Attempt = z.object({
   dane: z.boolean(),
   requiretls: z.boolean(),
   plaintextFallback: z.boolean(),
+  /**
+   * The session was kept from an earlier message (connection reuse, RFC 5321 §4.1.4), not
+   * opened for this one. Absent (records made before reuse existed, fixtures): a new session.
+   */
+  reusedSession: z.boolean().optional(),
   tlsrptPolicy: TlsrptPolicyType.nullable(),
   tlsrptFailure: TlsrptFailure.nullable(),
   /**

@@ -10,6 +10,7 @@ import type { LocalDraft } from '../../shared/domain';
 import { systemClock, type Clock } from './clock';
 import type { EngineOptions } from './delivery/deliver';
 import type { DeliverFn } from './delivery/types';
+import { SessionPool, type SessionPoolOptions } from './delivery/session-pool';
 import { createStubResolver } from './dns';
 import type { Resolver } from './dns/types';
 import { EventBatcher } from './events';
@@ -73,6 +74,8 @@ export interface NetworkOptions {
   dialerFor?: EngineOptions['dialerFor'];
   /** Replaces the HTTPS POST of TLS reports (tests). */
   reportPoster?: import('./reports/deliver').ReportPoster;
+  /** Connection reuse (delivery/session-pool.ts): its limits, or false for a session per message. */
+  sessionPool?: Partial<Omit<SessionPoolOptions, 'clock'>> | false;
 }
 
 export interface OutboxOptions {
@@ -172,7 +175,7 @@ export class Outbox {
       delayNoticeMs: settings.delayNoticeHours * 3600_000,
       ...(opts.random ? { random: opts.random } : {}),
     });
-    this.features = new QueueFeatures({ store: this.store, clock: this.clock, queue: this.queue, events: this.events });
+    this.features = new QueueFeatures({ store: this.store, clock: this.clock, queue: this.queue, events: this.events, onPause: () => void this.closeIdleSessions() });
     this.retention = new HistoryRetention({ store: this.store, clock: this.clock });
     this.tlsReports = new DailyTlsReports({ clock: this.clock, send: (day) => this.sendTlsReports(day) });
     this.events.subscribe((batch) => {
@@ -293,7 +296,16 @@ export class Outbox {
       ...(net.domainBudgetMs ? { domainBudgetMs: net.domainBudgetMs } : {}),
       ...(net.dialerFor ? { dialerFor: net.dialerFor } : {}),
       ...(opts.random ? { random: opts.random } : {}),
+      ...(net.sessionPool === false ? {} : { sessionPool: new SessionPool({ clock: this.clock, ...net.sessionPool }) }),
     };
+  }
+
+  /**
+   * Closes the kept SMTP sessions that are idle (QUIT). For whoever stops sending for a while:
+   * pause (QueueFeatures), the queue's stop, close(). Sessions in use are kept by their delivery.
+   */
+  closeIdleSessions(): Promise<void> {
+    return this.engine.sessionPool?.closeIdle() ?? Promise.resolve();
   }
 
   /**
@@ -347,6 +359,7 @@ export class Outbox {
     this.events.flush();
     await Promise.all([...this.#dsnSends]);
     await this.queue.stop();
+    await this.engine.sessionPool?.close();
     this.events.flush();
     this.store.close();
   }

@@ -33,7 +33,7 @@ const parsers = {
 };
 
 export class QueueFeatures {
-  constructor(private readonly deps: { store: Store; clock: Clock; queue: Queue; events: EventBatcher }) {}
+  constructor(private readonly deps: { store: Store; clock: Clock; queue: Queue; events: EventBatcher; onPause?: (() => void) | undefined }) {}
 
   // ---- suppression list ----------------------------------------------------------------
 
@@ -98,7 +98,10 @@ export class QueueFeatures {
 
   /** "Pause sending": a rule without criteria, so it holds everything and survives restarts. */
   pause(): HoldRule {
-    return this.listHoldRules().find(isPauseRule) ?? this.addHoldRule({});
+    const rule = this.listHoldRules().find(isPauseRule) ?? this.addHoldRule({});
+    // Nothing is sent while paused: kept sessions are closed rather than left idle.
+    this.deps.onPause?.();
+    return rule;
   }
 
   /** Removes every criteria-less rule; releases what they held. */

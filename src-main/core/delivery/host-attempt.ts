@@ -9,12 +9,21 @@
  * a missing STARTTLS, a failed handshake or a failed verification ends the attempt — there is
  * no plaintext retry. Only without such a policy does a failed handshake fall back to
  * plaintext (rules §4), and that is recorded prominently (plaintextFallback).
+ *
+ * Connection reuse (RFC 5321 §4.1.4; session-pool.ts): with a session pool, a session that
+ * carried its transactions without a session-level error is given back to the pool under the
+ * key of everything that decided how it was secured (sessionKey), and the next message whose
+ * plan gives the same key takes it (RSET first) instead of dialing. Its TLS facts — version,
+ * cipher, certificate, and the verification verdict reached under that same policy — are
+ * recorded for that message too (recordFacts), and the record says the session was reused.
  */
+import { createHash } from 'node:crypto';
 import type { DomainTlsHint, MtaStsMode } from '../../../shared/domain';
 import type { TlsaRecord } from '../dns/types';
 import { DeliveryError } from '../errors';
 import type { Dialer } from '../net/dialer';
 import { SmtpSession, type TlsInfo } from '../smtp/client';
+import type { TlsrptFailure } from '../tls-policy/tlsrpt';
 import { C451LocalErr, C452StorageFull, C550MailboxUnavail, SePol7RequireTLS30, SeProto5TooManyRcpts3Temp, SeSec7CryptoFailure5 } from '../smtp/codes';
 import { verifyDane } from '../tls-policy/dane';
 import { secureContextFor } from '../tls-policy/pkix';
@@ -22,6 +31,7 @@ import { tlsFailureFromAuthorizationError } from '../tls-policy/tlsrpt';
 import { classifyHostError, isPermanentRefusal, type HostFacts } from './classify';
 import type { HostPolicy } from './host-policy';
 import { replyOf, type AttemptRecorder } from './record';
+import type { PooledSession, SessionFacts, SessionPool } from './session-pool';
 import type { AttemptRecord, DeliveryJob, EngineOptions, RecipientOutcome } from './types';
 
 /** Everything decided about a host before connecting to it. */
@@ -68,54 +78,152 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
     const record = rec.finish(error, unreached.map((r) => r.id), o.clock.now(), 'data');
     return { record, outcomes, error, ...state };
   };
+  const pool = poolFor(o);
+  const key = pool ? sessionKey(plan, ip, port, o) : null;
 
-  let plaintext = false;
-  for (;;) {
+  // 0. A kept session to this very destination, secured under this very policy (RFC 5321 §4.1.4).
+  const pooled = pool && key ? await takePooled(pool, key, plan, rec, o) : null;
+  let session: SmtpSession | null = pooled?.session ?? null;
+  let facts: SessionFacts | null = pooled?.facts ?? null;
+  if (pooled) {
+    recordFacts(rec, pooled.facts);
+    rec.reusedSession();
+  }
+  for (let plaintext = false; !session; ) {
     // 1. Connect: dial, greeting, EHLO.
-    let session: SmtpSession;
+    let fresh: SmtpSession;
     try {
-      session = await connect(plan, ip, port, rec, o);
+      fresh = await connect(plan, ip, port, rec, o);
     } catch (e) {
       return done(classifyHostError(e, 'connect', plan.facts, ip));
     }
     try {
       // 2. Secure the session as the host policy says (or go on in plaintext, recorded).
-      const secured = await secure(plan, session, rec, plaintext, o);
+      const secured = await secure(plan, fresh, rec, plaintext, o);
       if (secured === 'reconnect-plaintext') {
         plaintext = true;
         continue;
       }
-      if (secured) {
-        await session.quit();
+      if (secured instanceof DeliveryError) {
+        await fresh.quit();
         return done(secured);
       }
-      // Rules §11: what this session showed of the domain's TLS support.
-      state.hint = {
-        domain: plan.job.domain,
-        starttls: rec.starttls,
-        requiretls: rec.starttls && session.capabilities.requireTls,
-        mtaStsMode: plan.stsMode,
-        dane: rec.dane,
-        seenAt: o.clock.now(),
-      };
-      // 3. RFC 8689 §4.2.1: the next hop must announce REQUIRETLS after STARTTLS.
-      if (plan.policy.requireTlsExtension) {
-        rec.requireTls();
-        if (!session.capabilities.requireTls) {
-          state.requireTlsRefused = true;
-          await session.quit();
-          return done(new DeliveryError({ code: 'REQUIRETLS_UNSUPPORTED', stage: 'mail', permanent: false, smtpCode: C550MailboxUnavail, enhancedCode: SePol7RequireTLS30, host: plan.facts.host, ip, message: `${plan.facts.host} does not support REQUIRETLS` }));
-        }
-      }
-      // 4. The transactions.
-      const error = await transactions(plan, session, recipients, outcomes, rec, () => (state.reachedRecipients = true));
-      await session.quit();
-      return done(error);
+      // Rules §4: a session that fell back to plaintext is never kept; each message tries TLS again.
+      facts = plaintext ? null : secured;
     } catch (e) {
-      session.close();
+      fresh.close();
       return done(classifyHostError(e, 'data', plan.facts, ip));
     }
+    session = fresh;
   }
+  try {
+    // Rules §11: what this session showed of the domain's TLS support.
+    state.hint = {
+      domain: plan.job.domain,
+      starttls: rec.starttls,
+      requiretls: rec.starttls && session.capabilities.requireTls,
+      mtaStsMode: plan.stsMode,
+      dane: rec.dane,
+      seenAt: o.clock.now(),
+    };
+    // 3. RFC 8689 §4.2.1: the next hop must announce REQUIRETLS after STARTTLS.
+    if (plan.policy.requireTlsExtension) {
+      rec.requireTls();
+      if (!session.capabilities.requireTls) {
+        state.requireTlsRefused = true;
+        await session.quit();
+        return done(new DeliveryError({ code: 'REQUIRETLS_UNSUPPORTED', stage: 'mail', permanent: false, smtpCode: C550MailboxUnavail, enhancedCode: SePol7RequireTLS30, host: plan.facts.host, ip, message: `${plan.facts.host} does not support REQUIRETLS` }));
+      }
+    }
+    // 4. The transactions.
+    const error = await transactions(plan, session, recipients, outcomes, rec, () => (state.reachedRecipients = true));
+    if (pool && key && facts && !error) keep(pool, key, session, facts);
+    else await session.quit();
+    return done(error);
+  } catch (e) {
+    session.close();
+    return done(classifyHostError(e, 'data', plan.facts, ip));
+  }
+}
+
+// ---- connection reuse ----------------------------------------------------------------------------
+
+function poolFor(o: EngineOptions): SessionPool | null {
+  // A per-job dialer (the dialerFor test seam) has no transport identity to key sessions by.
+  if (!o.sessionPool || (o.dialerFor && o.transportKey === undefined)) return null;
+  return o.sessionPool;
+}
+
+/**
+ * Everything that decided how a session was established and secured: the transport, the
+ * destination, the TLS policy of the host (the message's TLS mode, MTA-STS mode, DANE records
+ * and names, required verification, REQUIRETLS), the trusted CAs and our EHLO name. Two
+ * messages with the same key would get the same session, verified the same way.
+ */
+export function sessionKey(plan: HostPlan, ip: string, port: number, o: EngineOptions): string {
+  const h = createHash('sha256');
+  h.update(
+    JSON.stringify([
+      o.transportKey ?? '',
+      plan.facts.host,
+      ip,
+      port,
+      o.ehloName,
+      plan.job.tlsMode,
+      plan.stsMode,
+      plan.policy,
+      plan.tlsa.map((r) => `${r.usage} ${r.selector} ${r.matchingType} ${r.data.toString('hex')}`),
+      [...plan.daneNames].sort(),
+      o.extraCa ?? [],
+    ]),
+  );
+  return h.digest('hex');
+}
+
+/** An idle kept session for `key`, RSET and bound to this delivery; null when there is none. */
+async function takePooled(pool: SessionPool, key: string, plan: HostPlan, rec: AttemptRecorder, o: EngineOptions): Promise<PooledSession | null> {
+  for (;;) {
+    const pooled = pool.take(key);
+    if (!pooled) return null;
+    const { session } = pooled;
+    bind(session, plan, rec);
+    rec.line(`reusing the session to ${plan.facts.host} [${session.ip}] (transaction ${session.transactions + 1} on it)`, o.clock.now());
+    try {
+      // RFC 5321 §4.1.1.5: a clean slate for the transaction, and proof the session is alive.
+      await session.reset();
+      return pooled;
+    } catch {
+      // A server that dropped the idle connection: not this message's failure — open a new one.
+      session.close();
+      rec.line('the kept session is no longer usable; opening a new one', o.clock.now());
+    }
+  }
+}
+
+function keep(pool: SessionPool, key: string, session: SmtpSession, facts: SessionFacts): void {
+  // Idle: no delivery's signal or transcript is attached until the next one takes it.
+  session.rebind({});
+  pool.give(key, { session, facts });
+}
+
+function bind(session: SmtpSession, plan: HostPlan, rec: AttemptRecorder): void {
+  const sink = rec.transcriptSink();
+  session.rebind({
+    signal: plan.signal,
+    onTranscript: (line) => {
+      sink(line);
+      plan.job.onActivity?.();
+    },
+  });
+}
+
+/** Writes a session's TLS facts to an attempt's record: the one place they are recorded. */
+function recordFacts(rec: AttemptRecorder, f: SessionFacts): void {
+  if (f.starttlsMissing) rec.failure('starttls-not-supported', 'the server does not offer STARTTLS');
+  if (f.tls) rec.tlsEstablished(f.tls);
+  if (f.daneApplied) rec.daneApplies();
+  if (f.verdict?.kind === 'verified') rec.verified(f.verdict.method);
+  else if (f.verdict) rec.notVerified(f.verdict.reason, f.verdict.failure);
 }
 
 async function connect(plan: HostPlan, ip: string, port: number, rec: AttemptRecorder, o: EngineOptions): Promise<SmtpSession> {
@@ -138,15 +246,17 @@ async function connect(plan: HostPlan, ip: string, port: number, rec: AttemptRec
 }
 
 /**
- * STARTTLS and verification. Returns null to go on, 'reconnect-plaintext' for the rules §4
- * fallback, or the error that ends the session.
+ * STARTTLS and verification. Returns the session's TLS facts to go on (already recorded),
+ * 'reconnect-plaintext' for the rules §4 fallback, or the error that ends the session.
  */
-async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder, plaintext: boolean, o: EngineOptions): Promise<DeliveryError | 'reconnect-plaintext' | null> {
+async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder, plaintext: boolean, o: EngineOptions): Promise<DeliveryError | 'reconnect-plaintext' | SessionFacts> {
   const { host } = plan.facts;
-  if (plaintext) return null;
+  const facts: SessionFacts = { tls: null, starttlsMissing: false, daneApplied: false, verdict: null };
+  if (plaintext) return facts;
   if (!session.capabilities.starttls) {
-    rec.failure('starttls-not-supported', 'the server does not offer STARTTLS');
-    if (!plan.policy.tlsRequired) return null;
+    facts.starttlsMissing = true;
+    recordFacts(rec, facts);
+    if (!plan.policy.tlsRequired) return facts;
     return new DeliveryError({ code: 'TLS_REQUIRED', stage: 'starttls', permanent: false, smtpCode: C451LocalErr, enhancedCode: SeSec7CryptoFailure5, host, ip: session.ip, message: `${host} does not offer STARTTLS, but a TLS policy requires it` });
   }
   let tls: TlsInfo;
@@ -164,35 +274,37 @@ async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder
     rec.line('TLS handshake failed; reconnecting without TLS (no policy requires TLS)', o.clock.now());
     return 'reconnect-plaintext';
   }
-  rec.tlsEstablished(tls);
-  return verify(plan, tls, rec, o.clock.now());
+  facts.tls = tls;
+  const error = verify(plan, tls, facts, o.clock.now());
+  recordFacts(rec, facts);
+  return error ?? facts;
 }
 
-/** Applies the host policy's required verification to a finished handshake. */
-function verify(plan: HostPlan, tls: TlsInfo, rec: AttemptRecorder, now: number): DeliveryError | null {
+/** Applies the host policy's required verification to a finished handshake (into `facts`). */
+function verify(plan: HostPlan, tls: TlsInfo, facts: SessionFacts, now: number): DeliveryError | null {
   const { host } = plan.facts;
-  const refuse = (reason: string, failure: Parameters<AttemptRecorder['notVerified']>[1]) => {
-    rec.notVerified(reason, failure);
+  const refuse = (reason: string, failure: TlsrptFailure) => {
+    facts.verdict = { kind: 'not-verified', reason, failure };
     if (plan.policy.ignoreVerifyErrors) return null; // rules §6 / MTA-STS testing: record only
     return new DeliveryError({ code: 'CERT_INVALID', stage: 'tls', permanent: false, smtpCode: C451LocalErr, enhancedCode: SeSec7CryptoFailure5, host, message: `certificate of ${host} not accepted: ${reason}` });
   };
   if (plan.policy.requiredVerification === 'dane') {
-    rec.daneApplies();
+    facts.daneApplied = true;
     const verdict = verifyDane({ records: plan.tlsa, chain: tls.chain, allowedNames: plan.daneNames, now });
     if (verdict.verified) {
-      rec.verified(verdict.method);
+      facts.verdict = { kind: 'verified', method: verdict.method };
       return null;
     }
     return refuse(`DANE: ${verdict.reason}`, verdict.tlsrptFailure);
   }
   if (tls.authorized) {
-    rec.verified('pkix');
+    facts.verdict = { kind: 'verified', method: 'pkix' };
     return null;
   }
   const { tlsrptFailure, reason } = tlsFailureFromAuthorizationError(tls.authorizationError ?? undefined);
   if (plan.policy.requiredVerification === 'pkix') return refuse(`PKIX: ${reason}`, tlsrptFailure);
   // Opportunistic: unverified TLS is still TLS; record why it did not verify (rules §4).
-  rec.notVerified(reason, plan.policy.reportOnly ? tlsrptFailure : null);
+  facts.verdict = { kind: 'not-verified', reason, failure: plan.policy.reportOnly ? tlsrptFailure : null };
   return null;
 }
 

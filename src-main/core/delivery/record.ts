@@ -60,6 +60,7 @@ export function blankAttempt(domain: string, startedAt: number): AttemptRecord {
     dane: false,
     requiretls: false,
     plaintextFallback: false,
+    reusedSession: false,
     tlsrptPolicy: null,
     tlsrptFailure: null,
     tlsrptPolicyString: null,
@@ -212,6 +213,12 @@ export class AttemptRecorder {
     this.#r.verification = 'none';
     if (failure) this.failure(failure, reason);
     else this.note(reason);
+    return this;
+  }
+
+  /** The session was kept from an earlier message (connection reuse), not opened for this one. */
+  reusedSession(): this {
+    this.#r.reusedSession = true;
     return this;
   }
 

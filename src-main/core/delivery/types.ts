@@ -10,6 +10,7 @@ import type { Resolver } from '../dns/types';
 import type { Dialer } from '../net/dialer';
 import type { SmtpTimeouts } from '../smtp/client';
 import type { PolicyCache } from '../tls-policy/mta-sts-cache';
+import type { SessionPool } from './session-pool';
 import type { MtaStsFetcher } from '../tls-policy/mta-sts-fetch';
 
 export interface DeliveryJob {
@@ -88,4 +89,14 @@ export interface EngineOptions {
   /** Wall-clock budget of one delivery attempt to a domain, all hosts together (rules §7). */
   domainBudgetMs?: number | undefined;
   random?: (() => number) | undefined;
+  /**
+   * Kept SMTP sessions (connection reuse, session-pool.ts); none: a session per message. The
+   * owner closes it (Outbox.close; the queue's stop and pause through Outbox.closeIdleSessions).
+   */
+  sessionPool?: SessionPool | undefined;
+  /**
+   * Identifies the transport that opens connections (dialer, IP family, SOCKS proxy): part of
+   * a kept session's key, so a session is only reused by the transport that opened it.
+   */
+  transportKey?: string | undefined;
 }

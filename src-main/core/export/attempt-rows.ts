@@ -63,6 +63,8 @@ export interface ExportRow {
   tlsrptFailure: string | null;
   requiretls: boolean;
   plaintextFallback: boolean;
+  /** The attempt's session was kept from an earlier message (connection reuse). */
+  reusedSession: boolean;
   code: number | null;
   enhancedCode: string | null;
   reply: string | null;
@@ -185,6 +187,7 @@ type JoinedRow = Pick<
   | 'dane'
   | 'requiretls'
   | 'plaintext_fallback'
+  | 'reused_session'
   | 'tlsrpt_policy'
   | 'tlsrpt_failure'
   | 'code'
@@ -249,7 +252,7 @@ export function attemptRowsQuery(
            ar.attempt_id IS NOT NULL AS has_result, ${STATUS_SQL} AS status,
            a.started_at, a.duration_ms, a.domain, a.host, a.ip, a.port, a.stage, a.starttls,
            a.tls_version, a.tls_cipher, a.cert_fingerprint, a.verification, a.verification_reason,
-           a.mta_sts_mode, a.dane, a.requiretls, a.plaintext_fallback, a.tlsrpt_policy, a.tlsrpt_failure,
+           a.mta_sts_mode, a.dane, a.requiretls, a.plaintext_fallback, a.reused_session, a.tlsrpt_policy, a.tlsrpt_failure,
            COALESCE(ar.code, a.code) AS code,
            COALESCE(ar.enhanced_code, a.enhanced_code) AS enhanced_code,
            COALESCE(ar.reply, a.reply) AS reply,
@@ -301,6 +304,7 @@ function toExportRow(j: JoinedRow, transcript: ExportTranscriptLine[] | null | u
     tlsrptFailure: str(j.tlsrpt_failure),
     requiretls: j.requiretls === 1,
     plaintextFallback: j.plaintext_fallback === 1,
+    reusedSession: j.reused_session === 1,
     code: num(j.code),
     enhancedCode: str(j.enhanced_code),
     reply: str(j.reply),

@@ -67,6 +67,7 @@ export const CSV_COLUMNS: readonly { header: string; get: (r: ExportRow) => Cell
   { header: 'tlsrpt_failure', get: (r) => r.tlsrptFailure },
   { header: 'requiretls', get: (r) => r.requiretls },
   { header: 'plaintext_fallback', get: (r) => r.plaintextFallback },
+  { header: 'reused_session', get: (r) => r.reusedSession },
   { header: 'code', get: (r) => r.code },
   { header: 'enhanced_code', get: (r) => r.enhancedCode },
   { header: 'reply', get: (r) => r.reply },

@@ -51,7 +51,10 @@ export function directEngine(t: TransportConfig, base: EngineOptions, secrets: S
     if (!proxy) throw new Error(`transport ${t.name}: proxy ${t.proxy ?? ''} is not HOST:PORT`);
     dialer = socksDialer({ ...proxy, transport: t.name, user: t.user, password: secretRef ? async () => secrets.resolve(secretRef) : undefined });
   }
-  return { ...base, resolver: familyResolver(t.ipFamily, base.resolver), dialer: familyDialer(t.ipFamily, dialer) };
+  // Kept sessions are keyed by what opens the connection: a session opened through one proxy or
+  // address family is never reused by another transport.
+  const transportKey = JSON.stringify([t.type, t.ipFamily, t.type === 'direct-socks5' ? (t.proxy ?? '') : '', t.type === 'direct-socks5' ? (t.user ?? '') : '', secretRef ?? '']);
+  return { ...base, resolver: familyResolver(t.ipFamily, base.resolver), dialer: familyDialer(t.ipFamily, dialer), transportKey };
 }
 
 async function deliverWith(t: StoredTransport, job: DeliveryJob, o: RouterOptions): Promise<DeliveryOutcome> {

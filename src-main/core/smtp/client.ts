@@ -8,6 +8,8 @@
  *      or a socket that was TLS from the start, RFC 8314 implicit TLS).
  *   3. send(): one mail transaction (MAIL, RCPT…, DATA), pipelined when announced; returns a
  *      result per recipient. Call it again for recipients the server did not take this time.
+ *   3b. reset(): RSET before the next transaction on a kept session (RFC 5321 §4.1.1.5,
+ *      §4.1.4), after rebind() gave it the next delivery's abort signal and transcript.
  *   4. quit() / close().
  *
  * RFCs: RFC 5321 §3.2 (EHLO/HELO), §3.3 and §4.1.1 (transaction), §4.5.2 (transparency, in
@@ -184,12 +186,16 @@ export class SmtpSession {
   readonly #clock: Clock;
   readonly #timeouts: SmtpTimeouts;
   readonly #ehloName: string;
-  readonly #onTranscript: ((line: TranscriptLine) => void) | undefined;
+  #onTranscript: ((line: TranscriptLine) => void) | undefined;
+  /** MAIL commands sent on this session (transactions begun). */
+  #transactions = 0;
+  /** When the session was opened (its clock's time). */
+  readonly openedAt: number;
   /** Set once the connection is unusable; every later operation throws it. */
   #broken: DeliveryError | undefined;
   /** Set when the session was ended by its abort signal; what every operation reports then. */
   #aborted: DeliveryError | undefined;
-  readonly #signal: AbortSignal | undefined;
+  #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => {
     const r: unknown = this.#signal?.reason;
     const err =
@@ -209,6 +215,7 @@ export class SmtpSession {
     // RFC 8314 §3: a socket that is TLS from the start (port 465) — the session is encrypted.
     if (opts.socket instanceof tls.TLSSocket && opts.socket.encrypted) this.#tls = tlsInfo(opts.socket);
     this.#clock = opts.clock ?? systemClock;
+    this.openedAt = this.#clock.now();
     this.#timeouts = { ...defaultTimeouts, ...opts.timeouts };
     this.#ehloName = opts.ehloName;
     this.#onTranscript = opts.onTranscript;
@@ -243,6 +250,42 @@ export class SmtpSession {
   /** Extensions announced in the latest EHLO (after STARTTLS: the post-TLS ones only). */
   get capabilities(): Capabilities {
     return this.#capabilities;
+  }
+
+  /** Transactions begun on this session (MAIL commands sent). */
+  get transactions(): number {
+    return this.#transactions;
+  }
+
+  /** True once the connection is unusable (failed, closed, or closed by the server). */
+  get broken(): boolean {
+    return this.#broken !== undefined || this.#socket.destroyed;
+  }
+
+  /**
+   * Hands a kept session to the next delivery: its abort signal (budget, cancel) and where the
+   * transcript goes from now on. The previous delivery's signal no longer ends the session.
+   */
+  rebind(o: { signal?: AbortSignal | undefined; onTranscript?: ((line: TranscriptLine) => void) | undefined }): void {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#signal = o.signal;
+    this.#onTranscript = o.onTranscript;
+    if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
+    else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /**
+   * RFC 5321 §4.1.1.5: RSET, before the next transaction on a session that was idle. A reply
+   * other than 250 (an idle connection the server has closed, a 421) rejects; the caller then
+   * opens a new session.
+   */
+  async reset(): Promise<void> {
+    this.#enter();
+    try {
+      await this.#rset();
+    } finally {
+      this.#busy = false;
+    }
   }
 
   /** True when EHLO was refused and HELO used instead. */
@@ -460,6 +503,7 @@ export class SmtpSession {
     if (useUtf8) params.push('SMTPUTF8'); // RFC 6531 §3.4
     if (env.requireTls) params.push('REQUIRETLS'); // RFC 8689 §4.2.1
     const mailCmd = `MAIL FROM:<${env.mailFrom}>${params.map((p) => ` ${p}`).join('')}`;
+    this.#transactions++;
     const rcptCmds = todo.map((r) => `RCPT TO:<${r.address}>`);
     const mailCtx: ReplyContext = { stage: 'mail', command: mailCmd };
     const dataCtx: ReplyContext = { stage: 'data', command: 'DATA' };

@@ -401,6 +401,15 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 11,
+    name: 'whether an attempt reused a kept session',
+    up(db) {
+      // Connection reuse: each attempt says whether its session was new or kept from an
+      // earlier message, so the log stays truthful. Earlier attempts all opened their own.
+      db.exec('ALTER TABLE attempts ADD COLUMN reused_session INTEGER NOT NULL DEFAULT 0;');
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

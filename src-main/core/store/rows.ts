@@ -82,6 +82,7 @@ export interface AttemptRow {
   dane: number;
   requiretls: number;
   plaintext_fallback: number;
+  reused_session: number;
   tlsrpt_policy: Attempt['tlsrptPolicy'];
   tlsrpt_failure: Attempt['tlsrptFailure'];
   tlsrpt_policy_string: string | null;
@@ -120,6 +121,7 @@ export function toAttempt(a: AttemptRow, results: Attempt['results']): Attempt {
     dane: a.dane === 1,
     requiretls: a.requiretls === 1,
     plaintextFallback: a.plaintext_fallback === 1,
+    reusedSession: a.reused_session === 1,
     tlsrptPolicy: a.tlsrpt_policy,
     tlsrptFailure: a.tlsrpt_failure,
     tlsrptPolicyString: a.tlsrpt_policy_string === null ? null : (JSON.parse(a.tlsrpt_policy_string) as string[]),
