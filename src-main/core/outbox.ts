@@ -261,7 +261,8 @@ export class Outbox {
     const settings = this.store.getSettings();
     const servers = net.dnsServers?.length ? net.dnsServers : settings.dnsServers.length ? settings.dnsServers : undefined;
     const extraCa = net.extraCa ?? [];
-    const resolver = net.resolver ?? createStubResolver({ servers, clock: this.clock });
+    // The delivery engine's resolver caches answers per TTL (issue 14 item 4).
+    const resolver = net.resolver ?? createStubResolver({ servers, clock: this.clock, cache: {} });
     const engine = () => this.engine;
     // The policy host is found through the same resolver as the MX hosts (not the OS's), so a
     // configured resolver is used for everything; PKIX on the HTTPS connection still decides.
@@ -321,7 +322,9 @@ export class Outbox {
     });
     const net = this.#network;
     if (!net.resolver && !net.dnsServers?.length) {
-      this.engine.resolver = createStubResolver({ servers: settings.dnsServers.length ? settings.dnsServers : undefined, clock: this.clock });
+      // The previous resolver is not closed: deliveries in flight still use it; its sockets
+      // close when idle.
+      this.engine.resolver = createStubResolver({ servers: settings.dnsServers.length ? settings.dnsServers : undefined, clock: this.clock, cache: {} });
     }
     if (!net.ehloName) this.engine.ehloName = settings.ehloName || defaultEhloName();
     if (settings.tlsReports) this.tlsReports.start();
@@ -360,6 +363,7 @@ export class Outbox {
     await Promise.all([...this.#dsnSends]);
     await this.queue.stop();
     await this.engine.sessionPool?.close();
+    if (!this.#network.resolver) this.engine.resolver.close?.();
     this.events.flush();
     this.store.close();
   }

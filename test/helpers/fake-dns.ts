@@ -293,6 +293,8 @@ export interface ResponseSpec {
   id?: number;
   /** Override the question (e.g. to forge a mismatching one). */
   question?: { name: string; type: string };
+  /** Authority section (e.g. the SOA of a negative answer, RFC 2308 §3). */
+  authorities?: Answer[];
 }
 
 const RCODE_NUM = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
@@ -328,6 +330,7 @@ export function buildResponse(query: DecodedPacket, spec: ResponseSpec = {}): Bu
     flags,
     questions: q ? [{ name: q.name, type: q.type as 'A', class: 'IN' }] : [],
     answers: spec.answers ?? [],
+    authorities: spec.authorities ?? [],
     additionals,
   });
 }

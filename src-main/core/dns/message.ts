@@ -67,6 +67,12 @@ export interface ParsedResponse {
   /** TC bit (RFC 1035 §4.1.1): the answer did not fit; ask again over TCP. */
   tc: boolean;
   ede: ExtendedDnsError[];
+  /**
+   * RFC 2308 §5: how long a negative answer (NXDOMAIN, NODATA) may be cached — the smaller of
+   * the authority section's SOA TTL and its MINIMUM field; undefined without an SOA (then it
+   * is not cached).
+   */
+  negativeTtl: number | undefined;
 }
 
 export function encodeQuery(id: number, name: string, type: RRType): Buffer {
@@ -98,8 +104,9 @@ export function peekId(buf: Buffer): number | undefined {
 /** Strictly decodes a response. Throws DNS_BOGUS on anything malformed. */
 export function decodeResponse(buf: Buffer): ParsedResponse {
   let packet: DecodedPacket;
+  let negativeTtl: number | undefined;
   try {
-    packet = decodeStrict(buf);
+    ({ packet, negativeTtl } = decodeStrict(buf));
   } catch (e) {
     throw dnsBogus(`malformed DNS response: ${e instanceof Error ? e.message : String(e)}`, e);
   }
@@ -110,7 +117,7 @@ export function decodeResponse(buf: Buffer): ParsedResponse {
   // RFC 6891 §6.1.3: the OPT's EXTENDED-RCODE holds the upper 8 bits of a 12-bit rcode.
   const code = ((opt?.extendedRcode ?? 0) << 4) | ((packet.flags ?? 0) & 0xf);
   const answers = (packet.answers ?? []).flatMap((a): WireRecord[] =>
-    a.type === 'OPT' ? [] : [{ name: a.name, type: a.type, class: a.class ?? 'IN', ttl: a.ttl ?? 0, data: a.data }],
+    a.type === 'OPT' ? [] : [{ name: a.name, type: a.type, class: a.class ?? 'IN', ttl: ttlValue(a.ttl ?? 0), data: a.data }],
   );
   return {
     packet,
@@ -119,6 +126,7 @@ export function decodeResponse(buf: Buffer): ParsedResponse {
     ad: packet.flag_ad,
     tc: packet.flag_tc,
     ede: opt ? parseEde(opt.options ?? []) : [],
+    negativeTtl,
   };
 }
 
@@ -151,7 +159,7 @@ const DECODED_TYPES = new Set([1, 5, 12, 15, 16, 28, 41, 52]);
  * Decodes the header with dns-packet, then walks every RR with dns-packet's name and RR
  * decoders, requiring each decoded RR to end exactly where its RDLENGTH says.
  */
-function decodeStrict(buf: Buffer): DecodedPacket {
+function decodeStrict(buf: Buffer): { packet: DecodedPacket; negativeTtl: number | undefined } {
   if (buf.length < HEADER_LEN) throw new Error('shorter than a header');
   const qdcount = buf.readUInt16BE(4);
   const counts = [buf.readUInt16BE(6), buf.readUInt16BE(8), buf.readUInt16BE(10)] as const;
@@ -169,13 +177,22 @@ function decodeStrict(buf: Buffer): DecodedPacket {
     off = end;
   }
   const sections: Answer[][] = [[], [], []];
+  let negativeTtl: number | undefined;
   for (const [s, count] of counts.entries()) {
     for (let i = 0; i < count; i++) {
       parts.name.decode(buf, off);
       const fixed = off + parts.name.decode.bytes; // TYPE, CLASS, TTL, RDLENGTH follow
       if (fixed + 10 > buf.length) throw new Error('record header runs past the end');
-      const end = fixed + 10 + buf.readUInt16BE(fixed + 8);
+      const rdlength = buf.readUInt16BE(fixed + 8);
+      const end = fixed + 10 + rdlength;
       if (end > buf.length) throw new Error('RDATA runs past the end');
+      // RFC 2308 §5: an SOA in the authority section gives a negative answer's TTL. Only its
+      // TTL and MINIMUM (the RDATA's last 32 bits, after two names and four counters) are read.
+      if (s === 1 && buf.readUInt16BE(fixed) === SOA_TYPE && buf.readUInt16BE(fixed + 2) === CLASS_IN && rdlength >= 22) {
+        const soaTtl = ttlValue(buf.readUInt32BE(fixed + 4));
+        const minimum = ttlValue(buf.readUInt32BE(end - 4));
+        negativeTtl = Math.min(negativeTtl ?? Infinity, soaTtl, minimum);
+      }
       if (DECODED_TYPES.has(buf.readUInt16BE(fixed))) {
         const rr = parts.answer.decode(buf, off);
         if (off + parts.answer.decode.bytes !== end) throw new Error(`${rr.type} RDATA length does not match its content`);
@@ -187,5 +204,13 @@ function decodeStrict(buf: Buffer): DecodedPacket {
   // Trailing bytes after the last counted RR are ignored, as most stub resolvers do.
   packet.questions = questions;
   [packet.answers, packet.authorities, packet.additionals] = sections;
-  return packet;
+  return { packet, negativeTtl };
+}
+
+const SOA_TYPE = 6;
+const CLASS_IN = 1;
+
+/** RFC 2181 §8: a TTL with the most significant bit set is treated as zero. */
+function ttlValue(v: number): number {
+  return v > 0x7fffffff ? 0 : v;
 }

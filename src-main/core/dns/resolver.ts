@@ -12,6 +12,10 @@
  * Threat: data that is not what its type promises (an "A" record that is no address, an MX
  * target with control characters). Every record we hand out is checked; anything off is
  * DNS_BOGUS, so callers never see it.
+ *
+ * Cost (issue 14): answers are cached for their TTL with their authenticity (cache.ts; RFC 2308
+ * negative caching), concurrent lookups of the same name and type share one query, and UDP
+ * queries share one socket per server (udp-channel.ts).
  */
 import net from 'node:net';
 import { systemClock } from '../clock';
@@ -20,7 +24,9 @@ import { walkAnswer, type ChainState } from './cname';
 import { dnsBogus, dnsNxdomain } from './dns-errors';
 import type { WireRecord } from './message';
 import { formatEde } from './ede';
+import { DnsCache, type CachedOutcome } from './cache';
 import { canonicalAnswerName, normalizeQueryName } from './name';
+import { UdpChannels } from './udp-channel';
 import type { DnsAnswer, ExtendedDnsError, MxRecord, Resolver, RRType, StubResolverOptions, TlsaRecord } from './types';
 import { parseServer, systemServers, wireQuery, type WireQueryOptions } from './wire-query';
 
@@ -29,16 +35,45 @@ const DEFAULT_TRIES = 2;
 const DEFAULT_MAX_CNAME_HOPS = 8;
 
 export function createStubResolver(options: StubResolverOptions = {}): Resolver {
+  const clock = options.clock ?? systemClock;
+  const udp = new UdpChannels(clock);
   const wire: WireQueryOptions = {
     servers: options.servers ? options.servers.map(parseServer) : systemServers(),
     timeoutMs: positive(options.timeoutMs, DEFAULT_TIMEOUT_MS),
     tries: positive(options.tries, DEFAULT_TRIES),
-    clock: options.clock ?? systemClock,
+    clock,
     dialer: options.dialer ?? tcpDialer,
+    udp,
   };
   const maxHops = Math.max(0, Math.floor(options.maxCnameHops ?? DEFAULT_MAX_CNAME_HOPS));
-  const lookup = <T>(input: string, type: RRType, convert: (rr: WireRecord, owner: string) => T) =>
-    lookupChain(wire, maxHops, input, type, convert);
+  const cache = options.cache ? new DnsCache(clock, options.cache.maxEntries) : null;
+  const inFlight = new Map<string, Promise<CachedOutcome>>();
+  const lookup = async <T>(input: string, type: RRType, convert: (rr: WireRecord, owner: string) => T): Promise<DnsAnswer<T>> => {
+    const key = `${type} ${normalizeQueryName(input)}`;
+    let outcome = cache?.get(key);
+    if (!outcome) {
+      let pending = inFlight.get(key);
+      if (!pending) {
+        pending = lookupChain(wire, maxHops, input, type, convert).then(({ outcome: o, ttl }) => {
+          // Only complete answers get here: errors (SERVFAIL, timeouts, DNSSEC-bogus, malformed
+          // records) are thrown above and never cached.
+          cache?.set(key, o, ttl);
+          return o;
+        });
+        const p = pending;
+        inFlight.set(key, p);
+        void p.then(
+          () => inFlight.delete(key),
+          () => inFlight.delete(key),
+        );
+      }
+      outcome = await pending;
+    }
+    if (outcome.kind === 'nxdomain') throw dnsNxdomain(outcome.message, outcome.ede);
+    // Each caller gets its own copy of the arrays (the cache hands out copies too).
+    const a = outcome.answer as DnsAnswer<T>;
+    return { ...a, records: [...a.records], cnames: [...a.cnames], ede: [...a.ede] };
+  };
   return {
     mx: (name) => lookup(name, 'MX', toMx),
     a: (name) => lookup(name, 'A', toAddress(4)),
@@ -47,6 +82,10 @@ export function createStubResolver(options: StubResolverOptions = {}): Resolver 
     tlsa: (name) => lookup(name, 'TLSA', toTlsa),
     cname: (name) => lookup(name, 'CNAME', toCname),
     ptr: (name) => lookup(name, 'PTR', toPtr),
+    close: () => {
+      udp.close();
+      cache?.clear();
+    },
   };
 }
 
@@ -54,27 +93,36 @@ function positive(v: number | undefined, dflt: number): number {
   return v !== undefined && Number.isFinite(v) && v > 0 ? v : dflt;
 }
 
+/**
+ * One lookup, CNAME chain followed, as a cacheable outcome with its TTL in seconds: the lowest
+ * TTL of every record in the responses of the chain (RFC 2181 §5.2, §10.1.1: a chain is no
+ * fresher than its shortest-lived link); for NXDOMAIN and NODATA the SOA's negative TTL (RFC
+ * 2308 §5), 0 (not cached) without an SOA.
+ */
 async function lookupChain<T>(
   wire: WireQueryOptions,
   maxHops: number,
   input: string,
   type: RRType,
   convert: (rr: WireRecord, owner: string) => T,
-): Promise<DnsAnswer<T>> {
+): Promise<{ outcome: CachedOutcome; ttl: number }> {
   const name = normalizeQueryName(input);
   const state: ChainState = { seen: new Set([name]), cnames: [], maxHops };
   const ede: ExtendedDnsError[] = [];
   let chainAuthentic = true;
   let current = name;
+  let ttl = Infinity;
   for (;;) {
     const res = await wireQuery(wire, current, type);
     ede.push(...res.ede);
     chainAuthentic &&= res.ad;
+    for (const rr of res.answers) ttl = Math.min(ttl, rr.ttl);
     const walk = walkAnswer(res.answers, current, type, state);
     // RFC 6604 §3: with a CNAME chain, the rcode is about the last name of the chain.
     if (res.rcode === 'NXDOMAIN') {
       const at = walk.name === name ? name : `${walk.name} (CNAME target of ${name})`;
-      throw dnsNxdomain(`DNS name ${at} does not exist (NXDOMAIN${res.ad ? ', authenticated' : ''})`, ede.map(formatEde));
+      const message = `DNS name ${at} does not exist (NXDOMAIN${res.ad ? ', authenticated' : ''})`;
+      return { outcome: { kind: 'nxdomain', message, ede: ede.map(formatEde) }, ttl: Math.min(ttl, res.negativeTtl ?? 0) };
     }
     // A resolver that did not chase the chain to its end (or stopped at its own hop limit):
     // ask again for the target, which counts against the same hop limit and loop check.
@@ -82,9 +130,11 @@ async function lookupChain<T>(
       current = walk.name;
       continue;
     }
-    return {
+    const records = walk.records.map((rr) => convert(rr, walk.name));
+    if (records.length === 0) ttl = Math.min(ttl, res.negativeTtl ?? 0); // NODATA (RFC 2308 §5)
+    const answer: DnsAnswer<T> = {
       name,
-      records: walk.records.map((rr) => convert(rr, walk.name)),
+      records,
       authentic: res.ad,
       cnames: [...state.cnames],
       expandedName: walk.name,
@@ -92,6 +142,7 @@ async function lookupChain<T>(
       rcode: res.rcode,
       ede,
     };
+    return { outcome: { kind: 'answer', answer }, ttl: Number.isFinite(ttl) ? ttl : 0 };
   }
 }
 

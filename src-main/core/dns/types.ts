@@ -62,6 +62,8 @@ export interface Resolver {
   cname(name: string): Promise<DnsAnswer<string>>;
   /** PTR targets at `name` (an in-addr.arpa / ip6.arpa name, RFC 1035 §3.5, RFC 3596 §2.5). */
   ptr(name: string): Promise<DnsAnswer<string>>;
+  /** Releases the resolver's sockets and cache (optional: resolvers without either). */
+  close?(): void;
 }
 
 export interface StubResolverOptions {
@@ -76,4 +78,9 @@ export interface StubResolverOptions {
   clock?: Clock | undefined;
   /** Opens the TCP connection for truncated answers. Default tcpDialer. */
   dialer?: Dialer | undefined;
+  /**
+   * The answer cache (cache.ts), with its size bound (default 10,000 entries); absent or false:
+   * none, every lookup asks (readiness checks and tests that change records want that).
+   */
+  cache?: { maxEntries?: number | undefined } | false | undefined;
 }

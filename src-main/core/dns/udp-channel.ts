@@ -35,9 +35,6 @@ export interface UdpServer {
   family: 4 | 6;
 }
 
-/** Counts sockets ever opened, for tests and diagnostics (the item-4 acceptance test counts them). */
-export const udpSocketStats = { opened: 0 };
-
 class SharedSocket {
   readonly socket: dgram.Socket;
   readonly pending = new Map<number, Pending>();
@@ -52,8 +49,6 @@ class SharedSocket {
     readonly onDead: (s: SharedSocket) => void,
   ) {
     this.socket = dgram.createSocket(server.family === 6 ? 'udp6' : 'udp4');
-    udpSocketStats.opened++;
-    this.socket.unref();
     this.ready = new Promise((resolve, reject) => {
       this.socket.once('error', reject);
       this.socket.connect(server.port, server.ip, () => {
@@ -98,13 +93,19 @@ class SharedSocket {
     }
   }
 
+  /**
+   * A query is in flight: the socket holds the process open (a CLI awaiting an answer must not
+   * exit for an empty event loop); idle, it does not.
+   */
   busy(): void {
     this.#idle?.cancel();
     this.#idle = undefined;
+    this.socket.ref();
   }
 
   settled(): void {
     if (this.pending.size > 0 || this.dead) return;
+    this.socket.unref();
     if (this.used >= MAX_QUERIES_PER_SOCKET) return this.kill(undefined);
     this.#idle = this.clock.setTimer(IDLE_CLOSE_MS, () => {
       if (this.pending.size === 0) this.kill(undefined);

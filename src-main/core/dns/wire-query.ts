@@ -3,15 +3,14 @@
  * was truncated (RFC 1035 §4.2.1, RFC 7766 §5), with a timeout per attempt and rounds over
  * the servers (RFC 1123 §6.1.3.3 / resolv.conf "attempts").
  *
- * Threat: off-path spoofing of UDP answers (RFC 5452). Defences: a fresh socket, hence a fresh
- * random source port, per attempt (§9.2); a cryptographically random query ID (§9.2); the
- * socket is connected to the server, and each datagram's source address and port is checked
- * again (§9.1); a datagram whose ID or question does not match is dropped and we keep waiting
- * for the genuine answer instead of failing (§9.1). A datagram with the right ID that does not
- * parse fails the attempt as DNS_BOGUS; the next server or round may still answer.
+ * Threat: off-path spoofing of UDP answers (RFC 5452). The UDP side is udp-channel.ts: one
+ * socket per server shared by the resolver's queries (connected, source checked, a random ID
+ * unique among the queries in flight, a datagram whose ID or question does not match dropped
+ * while the genuine answer is awaited, the socket renewed — a new random port — every few
+ * hundred queries). A datagram with the right ID that does not parse fails the attempt as
+ * DNS_BOGUS; the next server or round may still answer.
  */
 import { randomInt } from 'node:crypto';
-import dgram from 'node:dgram';
 import { getServers } from 'node:dns';
 import net from 'node:net';
 import type { Clock } from '../clock';
@@ -21,6 +20,7 @@ import { DnsRcodeError, dnsBogus, dnsTemporary, isDnssecFailure } from './dns-er
 import { formatEde } from './ede';
 import { decodeResponse, encodeQuery, peekId, responseMismatch, type ParsedResponse } from './message';
 import type { RRType } from './types';
+import type { UdpChannels } from './udp-channel';
 
 export interface ServerAddress {
   ip: string;
@@ -34,6 +34,8 @@ export interface WireQueryOptions {
   tries: number;
   clock: Clock;
   dialer: Dialer;
+  /** The resolver's shared UDP sockets. */
+  udp: UdpChannels;
 }
 
 /** RFC 1035 §4.2.2: a TCP message is prefixed by its two-byte length, so at most 65535. */
@@ -88,7 +90,7 @@ export async function wireQuery(opts: WireQueryOptions, name: string, type: RRTy
   for (let round = 0; round < opts.tries; round++) {
     for (const server of opts.servers) {
       try {
-        let res = await udpExchange(opts, server, name, type);
+        let res = await opts.udp.exchange(server, name, type, opts.timeoutMs);
         // RFC 7766 §5: a truncated UDP answer is retried over TCP, to the same server.
         if (res.tc) res = await tcpExchange(opts, server, name, type);
         if (res.rcode === 'NOERROR' || res.rcode === 'NXDOMAIN') return res;
@@ -111,63 +113,6 @@ export async function wireQuery(opts: WireQueryOptions, name: string, type: RRTy
 
 function newId(): number {
   return randomInt(0, 0x10000); // RFC 5452 §9.2: unpredictable query IDs
-}
-
-function udpExchange(opts: WireQueryOptions, server: ServerAddress, name: string, type: RRType): Promise<ParsedResponse> {
-  const id = newId();
-  const query = encodeQuery(id, name, type);
-  const where = `${formatServer(server)} (udp)`;
-  return new Promise((resolve, reject) => {
-    // RFC 5452 §9.2: a new socket per attempt gets a new random ephemeral source port.
-    const socket = dgram.createSocket(server.family === 6 ? 'udp6' : 'udp4');
-    let peer: { address: string; port: number } | undefined;
-    let settled = false;
-    const finish = (err: DeliveryError | undefined, res?: ParsedResponse) => {
-      if (settled) return;
-      settled = true;
-      timer.cancel();
-      socket.removeAllListeners('message');
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-      if (err) reject(err);
-      else if (res) resolve(res);
-    };
-    const timer = opts.clock.setTimer(opts.timeoutMs, () =>
-      finish(dnsTemporary(`DNS query ${name} ${type} to ${where} timed out after ${opts.timeoutMs} ms`)),
-    );
-    // Stays attached after finish: a late socket error must not become an uncaught exception.
-    socket.on('error', (e) => finish(dnsTemporary(`DNS query ${name} ${type} to ${where} failed: ${e.message}`, undefined, e)));
-    socket.on('message', (msg, rinfo) => {
-      // RFC 5452 §9.1: only the server we asked, from the port we asked. The kernel already
-      // filters for a connected socket; this is the second lock.
-      if (!peer || rinfo.address !== peer.address || rinfo.port !== peer.port) return;
-      if (peekId(msg) !== id) return; // a spoofing attempt or a late answer to an earlier try
-      let res: ParsedResponse;
-      try {
-        res = decodeResponse(msg);
-      } catch (e) {
-        finish(e instanceof DeliveryError ? e : dnsBogus(`malformed DNS response from ${where}`, e));
-        return;
-      }
-      if (responseMismatch(res.packet, id, name, type) !== undefined) return; // RFC 5452 §9.1
-      finish(undefined, res);
-    });
-    socket.connect(server.port, server.ip, () => {
-      if (settled) return;
-      try {
-        peer = socket.remoteAddress();
-      } catch (e) {
-        finish(dnsTemporary(`DNS query ${name} ${type} to ${where} failed: ${String(e)}`, undefined, e));
-        return;
-      }
-      socket.send(query, (err) => {
-        if (err) finish(dnsTemporary(`DNS query ${name} ${type} to ${where} failed: ${err.message}`, undefined, err));
-      });
-    });
-  });
 }
 
 async function tcpExchange(opts: WireQueryOptions, server: ServerAddress, name: string, type: RRType): Promise<ParsedResponse> {
