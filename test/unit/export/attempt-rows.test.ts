@@ -53,6 +53,7 @@ describe('iterateAttemptRows', () => {
       tlsrptFailure: null,
       requiretls: false,
       plaintextFallback: false,
+      reusedSession: false,
       code: 250,
       enhancedCode: '2.0.0',
       reply: 'OK queued as 1',
