@@ -86,6 +86,7 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
   let session: SmtpSession | null = pooled?.session ?? null;
   let facts: SessionFacts | null = pooled?.facts ?? null;
   if (pooled) {
+    if (pooled.facts.endpoint) rec.connectedFrom(pooled.facts.endpoint, ip);
     recordFacts(rec, pooled.facts);
     rec.reusedSession();
   }
@@ -109,7 +110,7 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
         return done(secured);
       }
       // Rules §4: a session that fell back to plaintext is never kept; each message tries TLS again.
-      facts = plaintext ? null : secured;
+      facts = plaintext ? null : { ...secured, endpoint: fresh.endpoint };
     } catch (e) {
       fresh.close();
       return done(classifyHostError(e, 'data', plan.facts, ip));

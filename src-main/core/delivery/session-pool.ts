@@ -50,6 +50,8 @@ export interface SessionFacts {
   /** DANE decided the verification (usable TLSA records). */
   daneApplied: boolean;
   verdict: { kind: 'verified'; method: AchievedVerification } | { kind: 'not-verified'; reason: string; failure: TlsrptFailure | null } | null;
+  /** The connection's addresses when it was opened (a reused attempt's sending-mta-ip). */
+  endpoint?: { localAddress: string | undefined; remoteAddress: string | undefined } | undefined;
 }
 
 /** A kept session with its TLS facts. */

@@ -257,6 +257,11 @@ export class SmtpSession {
     return this.#transactions;
   }
 
+  /** The connection's addresses (our sending address for TLSRPT, RFC 8460 §4.4). */
+  get endpoint(): { localAddress: string | undefined; remoteAddress: string | undefined } {
+    return { localAddress: this.#socket.localAddress, remoteAddress: this.#socket.remoteAddress };
+  }
+
   /** True once the connection is unusable (failed, closed, or closed by the server). */
   get broken(): boolean {
     return this.#broken !== undefined || this.#socket.destroyed;

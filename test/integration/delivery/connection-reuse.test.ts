@@ -54,6 +54,8 @@ test('item 2: three messages to one host go through one session, RSET between tr
   // The reused session's TLS facts are those it was established with, recorded again.
   for (const r of [b!, c!]) {
     expect(r).toMatchObject({ starttls: true, verification: 'pkix', tlsVersion: a!.tlsVersion, tlsCipher: a!.tlsCipher, certFingerprint: a!.certFingerprint, ip: '127.0.1.1' });
+    // RFC 8460 §4.4 sending-mta-ip: the kept connection's, as recorded for the first message.
+    expect(r.localIp).toBe(a!.localIp);
     expect(r.transcript.some((l) => l.dir === 'c' && l.text === 'RSET')).toBe(true);
     expect(r.transcript.some((l) => l.dir === 'c' && l.text.startsWith('EHLO'))).toBe(false);
   }
