@@ -201,3 +201,41 @@ test('a send on a full disk is refused with a clear error and nothing half-writt
   await core.close();
   store = Store.open(dir);
 });
+
+test('disk full in the middle of a group commit: none of the batch is written, nothing new is claimed; when space returns each result is written once and nothing is sent again', async () => {
+  for (let i = 0; i < 4; i++) insertQueued(newMessage(`m${i}`, clock.now() - 10 + i, [`r${i}@d${i}.example`]));
+  insertQueued(newMessage('later', clock.now(), ['x@d0.example']));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const inner = deliverer('delivered');
+  const q = new Queue({
+    store, clock, events: batcher, random: () => 0.5, resumeProbeMs: 5000, concurrency: 4, perDomain: 1,
+    deliver: async (job) => {
+      await gate;
+      return inner(job);
+    },
+  });
+  q.start();
+  expect(states('later')).toEqual(['queued']);
+  // The four results finish together and are written in one transaction; the third result's
+  // attempt row meets the full disk, after two were already written inside it.
+  let rows = 0;
+  full.on({ test: (sql: string) => /INSERT INTO attempts/.test(sql) && ++rows >= 3 } as unknown as RegExp);
+  release();
+  await settle();
+  expect(q.paused).toBe(true);
+  // All or nothing: no result of the batch is on disk, and 'later' (due, its domain free) was not claimed.
+  expect(['m0', 'm1', 'm2', 'm3'].map((id) => states(id)[0])).toEqual(['sending', 'sending', 'sending', 'sending']);
+  expect(store.db.prepare('SELECT count(*) FROM attempts').pluck().get()).toBe(0);
+  expect(states('later')).toEqual(['queued']);
+  expect(sent).toHaveLength(4);
+  full.off();
+  clock.advance(5000);
+  await settle();
+  await q.drain();
+  expect(['m0', 'm1', 'm2', 'm3', 'later'].map((id) => states(id)[0])).toEqual(['delivered', 'delivered', 'delivered', 'delivered', 'delivered']);
+  expect(store.db.prepare('SELECT count(*) FROM attempts').pluck().get()).toBe(5);
+  expect(sent.map((j) => j.messageId).sort()).toEqual(['later', 'm0', 'm1', 'm2', 'm3']);
+  expect(rows).toBeGreaterThanOrEqual(3);
+  await q.stop();
+});

@@ -347,3 +347,19 @@ test('slow start: a domain starts at 5 deliveries at once, grows with success up
   expect(q.domainLimit('busy.example')).toBe(INITIAL_DOMAIN_CONCURRENCY); // forgotten once its work is done
   await q.stop();
 });
+
+test('a not-before time (undo send) is the next-attempt time: nothing is claimed before it, one timer fires at it', async () => {
+  const q = queue(async (job) => (jobs.push(job), outcome(job, () => 'delivered')));
+  q.start();
+  clock.wakeups = 0;
+  insertQueued({ ...newMessage('m1', clock.now(), ['a@one.example']), nextAttemptAt: clock.now() + 10_000 });
+  q.pump();
+  clock.advance(9_999);
+  expect(jobs).toHaveLength(0);
+  clock.advance(1);
+  expect(jobs).toHaveLength(1);
+  expect(clock.wakeups).toBe(1);
+  await q.drain();
+  expect(store.getMessage('m1')!.recipients[0]!.state).toBe('delivered');
+  await q.stop();
+});
