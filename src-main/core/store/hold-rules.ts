@@ -6,6 +6,7 @@
  */
 import type { HoldRule as HoldRuleInfo } from '../../../shared/domain';
 import { matchingHoldRule, type HoldCriteria, type HoldRule } from '../queue/admission';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
 import type { PendingFeed } from './pending-feed';
 
@@ -32,8 +33,12 @@ export class HoldRuleRepo {
     private readonly pending: PendingFeed,
   ) {}
 
+  /** Asked at every enqueue and deferred result: prepared once. */
+  #rules: Statement | undefined;
+
   rules(): HoldRule[] {
-    return (this.db.prepare('SELECT * FROM hold_rules ORDER BY id').all() as RuleRow[]).map(toRule);
+    this.#rules ??= this.db.prepare('SELECT * FROM hold_rules ORDER BY id');
+    return (this.#rules.all() as RuleRow[]).map(toRule);
   }
 
   list(): HoldRuleInfo[] {

@@ -4,6 +4,7 @@
  */
 import type { Suppression } from '../../../shared/domain';
 import { addressKey, type SuppressionHit } from '../queue/admission';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
 
 interface SuppressionRow {
@@ -77,9 +78,10 @@ export class SuppressionRepo {
 
   /** The entry that stops mail from this identity (or from anyone) to this address. */
   lookup(envelope: string, identityId: number | null): SuppressionHit | undefined {
-    const row = this.db
-      .prepare('SELECT id, reason FROM suppressions WHERE address = ? AND (identity_id IS NULL OR identity_id = ?) ORDER BY identity_id IS NULL LIMIT 1')
-      .get(addressKey(envelope), identityId) as { id: number; reason: string } | undefined;
-    return row;
+    // Asked for every recipient at enqueue: prepared once.
+    this.#lookup ??= this.db.prepare('SELECT id, reason FROM suppressions WHERE address = ? AND (identity_id IS NULL OR identity_id = ?) ORDER BY identity_id IS NULL LIMIT 1');
+    return this.#lookup.get(addressKey(envelope), identityId) as { id: number; reason: string } | undefined;
   }
+
+  #lookup: Statement | undefined;
 }
