@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ReadinessReport, ReadinessSendBlock } from './readiness';
 import {
   AddressCheck,
+  AddressSuggestion,
   AttachmentToken,
   Attempt,
   DisplayText,
@@ -34,6 +35,7 @@ import {
 } from './domain';
 import { Route, RouteInput, RouteMatch, Transport, TransportInput, TransportName, TransportTestResult } from './transport';
 import { SettingsPatch } from './settings';
+import { SignatureText } from './compose-body';
 
 const Empty = z.object({}).strict();
 const Ok = z.object({}).strict();
@@ -130,6 +132,22 @@ export const channels = {
     z.object({ addresses: z.array(z.string().max(2000)).max(1000), identityId: z.number().int().nullable().optional() }).strict(),
     z.array(AddressCheck),
   ),
+  /**
+   * Addresses for autocomplete: past recipients and the user's identities whose address,
+   * domain or name starts with `query`, best first; `exclude` (already in the field) left out.
+   */
+  'compose.suggestAddresses': channel(
+    z
+      .object({
+        query: z.string().max(320),
+        limit: z.number().int().min(1).max(50).default(8),
+        exclude: z.array(z.string().max(2000)).max(1000).default([]),
+      })
+      .strict(),
+    z.array(AddressSuggestion),
+  ),
+  /** Removes a past recipient from the suggestions. */
+  'compose.forgetAddress': channel(z.object({ address: z.string().min(3).max(320) }).strict(), z.object({ removed: z.boolean() })),
   'compose.pickAttachments': channel(Empty, z.array(AttachmentInfo)),
   /** Re-checks granted files (size, still there); tokens only. */
   'compose.statAttachments': channel(z.object({ tokens: z.array(z.string().max(100)).max(100) }).strict(), z.array(AttachmentInfo)),
@@ -148,6 +166,7 @@ export const channels = {
       .object({
         address: HeaderText.min(3),
         displayName: DisplayText.default(''),
+        signature: SignatureText.default(''),
         isDefault: z.boolean().default(false),
         algorithms: z.array(DkimAlgorithm).max(2).optional(),
         selector: DkimSelector.optional(),
@@ -156,7 +175,7 @@ export const channels = {
     Identity,
   ),
   'identities.update': channel(
-    z.object({ id: z.number().int(), displayName: DisplayText.optional(), isDefault: z.boolean().optional() }).strict(),
+    z.object({ id: z.number().int(), displayName: DisplayText.optional(), signature: SignatureText.optional(), isDefault: z.boolean().optional() }).strict(),
     Identity,
   ),
   'identities.delete': channel(z.object({ id: z.number().int() }).strict(), Ok),

@@ -272,6 +272,8 @@ export const Identity = z.object({
   id: z.number().int(),
   address: z.string(),
   displayName: z.string(),
+  /** Inserted below the body in compose, after an RFC 3676 "-- " line (shared/compose-body.ts). */
+  signature: z.string(),
   /** RSA first, then Ed25519; empty when the identity does not sign. */
   dkimKeys: z.array(DkimKey),
   isDefault: z.boolean(),
@@ -390,6 +392,23 @@ export type AddressCheck = z.infer<typeof AddressCheck>;
 /** A host's authentic TLSA records (RFC 7672 §2.2): usable ones mean DANE decides verification. */
 export const TlsaClass = z.enum(['usable', 'all-unusable', 'none']);
 export type TlsaClass = z.infer<typeof TlsaClass>;
+
+/**
+ * An address the composer offers while the user types (local only: the mailboxes mail was sent
+ * to, and the user's own identities), best first (core/address-book.ts ranks them).
+ */
+export const AddressSuggestion = z.object({
+  /** local@U-label, as shown. */
+  address: z.string(),
+  name: z.string().nullable(),
+  /** The header form to put in the field: `Name <a@b>`, the name quoted when it needs to be. */
+  mailbox: z.string(),
+  source: z.enum(['recent', 'identity']),
+  /** Messages sent to it, and when last (null: never, an identity only). */
+  uses: z.number().int(),
+  lastUsed: z.number().nullable(),
+});
+export type AddressSuggestion = z.infer<typeof AddressSuggestion>;
 
 /** What the pre-send probe learnt about a recipient domain (rules §11, issue "TLS policies"). */
 export const ProbeHost = z.object({

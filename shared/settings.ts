@@ -101,6 +101,12 @@ export const settingsShape = {
   tlsReports: z.boolean().default(false),
   /** Send each failure/delay DSN (RFC 3464) to the sender's own address through the outbox. */
   dsnToSender: z.boolean().default(false),
+  /** Closing the window while mail is unsent keeps the outbox running in the tray (src-main/lifecycle.ts). */
+  keepSendingInTray: z.boolean().default(true),
+  /** Start at login, hidden in the tray, so retries happen after a restart. */
+  openAtLogin: z.boolean().default(false),
+  /** The one-time "keeps sending in the tray" explanation was shown. */
+  trayExplained: z.boolean().default(false),
 };
 
 export const Settings = z.object(settingsShape);

@@ -21,3 +21,16 @@ export function unsafeTextProblem(s: string): string | null {
   if (LONE_SURROGATE.test(s)) return 'contains an invalid character (unpaired surrogate)';
   return null;
 }
+
+/**
+ * Why `s` cannot be multi-line text a person wrote (a signature), or null: the one-line rule
+ * above, except that line feeds and tabs are allowed (a CR is not: line ends are "\n" here and
+ * the message builder writes CRLF).
+ */
+export function unsafeMultilineTextProblem(s: string): string | null {
+  for (const line of s.split('\n')) {
+    const problem = unsafeTextProblem(line.replace(/\t/g, ' '));
+    if (problem) return problem === 'contains a line break or control character' ? 'contains a control character' : problem;
+  }
+  return null;
+}

@@ -21,12 +21,14 @@ import {
   type ParsedRequestOf,
   type ResponseOf,
 } from '../shared/contract';
-import type { AddressCheck, Draft, LocalAttachment } from '../shared/domain';
+import type { AddressCheck, Draft, LocalAttachment, Settings } from '../shared/domain';
 import { AttachmentGrants } from './attachment-grants';
 import { parseMailbox } from './core/compose/address';
+import { suggestAddresses } from './core/address-book';
 import { exportAttempts, exportMessageEml } from './core/export/export';
 import {
   checkDisplayName,
+  checkSignature,
   checkDns,
   createIdentity,
   dkimRecords,
@@ -50,6 +52,8 @@ export interface Platform {
   openPath(path: string): Promise<void>;
   /** Confirms dropped files in main's own UI (see dropHandler); absent: every drop is refused. */
   confirmDrop?: ConfirmDrop;
+  /** The settings changed (the desktop applies "open at login"). */
+  settingsChanged?(next: Settings): void;
 }
 
 /** An error a handler throws on purpose; it crosses IPC as its code and message. */
@@ -93,6 +97,7 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
     'settings.set': (patch) => {
       const next = store.setSettings(patch);
       core.applySettings(next);
+      platform.settingsChanged?.(next);
       return next;
     },
     'outbox.list': (q) => ({ ...store.listMessages(q), unsent: store.countUnsentMessages() }),
@@ -149,6 +154,11 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
           ? { input, ok: true, display: r.value.name ? `${r.value.name} <${r.value.display}>` : r.value.display, domainAscii: r.value.domainAscii, domainUnicode: r.value.domainUnicode, needsSmtpUtf8: r.value.needsSmtpUtf8, error: null, suppressed: core.features.suppressionOf(input, identityId ?? null) }
           : { input, ok: false, display: null, domainAscii: null, domainUnicode: null, needsSmtpUtf8: false, error: r.error.message, suppressed: null };
       }),
+    'compose.suggestAddresses': ({ query, limit, exclude }) => suggestAddresses(store, { query, limit, exclude }, now()),
+    'compose.forgetAddress': ({ address }) => {
+      const r = parseMailbox(address);
+      return { removed: r.ok ? store.forgetRecipient(r.value.envelope) : false };
+    },
     'suppression.list': () => core.features.listSuppressions(),
     'suppression.add': ({ address, reason, identityId }) => feature(() => core.features.addSuppression(address, reason, identityId)),
     'suppression.remove': ({ address }) => ({ removed: feature(() => core.features.removeSuppression(address)) }),
@@ -168,12 +178,13 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
       return {};
     },
     'identities.list': () => store.listIdentities().map(publicIdentity),
-    'identities.create': ({ address, displayName, isDefault, algorithms, selector }) =>
-      viaIdentities(() => publicIdentity(createIdentity(store, now(), { address, displayName, isDefault, ...(algorithms ? { algorithms } : {}), ...(selector ? { selector } : {}) }))),
-    'identities.update': ({ id, displayName, isDefault }) =>
+    'identities.create': ({ address, displayName, signature, isDefault, algorithms, selector }) =>
+      viaIdentities(() => publicIdentity(createIdentity(store, now(), { address, displayName, signature, isDefault, ...(algorithms ? { algorithms } : {}), ...(selector ? { selector } : {}) }))),
+    'identities.update': ({ id, displayName, signature, isDefault }) =>
       viaIdentities(() => {
         const name = displayName === undefined ? undefined : checkDisplayName(displayName);
-        if (!store.updateIdentity(id, { displayName: name, isDefault })) throw new IdentityError('NOT_FOUND', `no identity ${id}`);
+        const sig = signature === undefined ? undefined : checkSignature(signature);
+        if (!store.updateIdentity(id, { displayName: name, signature: sig, isDefault })) throw new IdentityError('NOT_FOUND', `no identity ${id}`);
         return publicIdentity(getIdentity(store, id));
       }),
     'identities.delete': ({ id }) => {

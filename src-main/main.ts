@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { app, BrowserWindow, dialog, Menu, session, shell } from 'electron';
+import { app, BrowserWindow, dialog, Menu, Notification, session, shell } from 'electron';
 import log from 'electron-log/main';
 import { EVENT_PREFIX } from '../shared/contract';
 import type { Outbox } from './core/outbox';
@@ -15,8 +15,10 @@ import { openOutboxForApp } from './core/startup';
 import { isSafeExternalUrl } from './external-links';
 import { registerIpc } from './ipc';
 import { keychain } from './keychain';
+import { autostartPath, configHome, setLinuxAutostart } from './autostart';
+import { decideClose, loginItemSettings, quitAnswer, quitPrompt, startsHidden, trayExplanation } from './lifecycle';
 import { buildMenu } from './menu';
-import { appIconPath, attachDesktopSignals } from './tray';
+import { appIconPath, attachDesktopSignals, show, type DesktopSignals } from './tray';
 import { loadWindowState, saveWindowState } from './window-state';
 
 const CSP = [
@@ -69,8 +71,55 @@ function formatSize(n: number): string {
 
 let mainWindow: BrowserWindow | null = null;
 let core: Outbox | null = null;
+let desktop: DesktopSignals | null = null;
+/** Set once quitting is decided (asked and confirmed, or nothing unsent): windows may close. */
+let quitting = false;
 
-function createWindow(indexHtml: string): BrowserWindow {
+/**
+ * Closing the window (lifecycle.ts decideClose): to the tray while mail is unsent, explained
+ * once; otherwise closing the last window quits, which asks when mail is unsent.
+ */
+function onWindowClose(win: BrowserWindow, event: Electron.Event): void {
+  if (quitting || !core) return;
+  const settings = core.store.getSettings();
+  const unsent = core.store.countUnsentMessages();
+  const d = decideClose({
+    unsent,
+    keepSendingInTray: settings.keepSendingInTray,
+    trayAvailable: desktop?.trayAvailable ?? false,
+    platform: process.platform,
+    explained: settings.trayExplained,
+  });
+  if (d.action === 'close') return;
+  event.preventDefault();
+  if (d.action === 'quit') {
+    app.quit();
+    return;
+  }
+  win.hide();
+  if (d.explain) {
+    core.store.setSettings({ trayExplained: true });
+    const { title, body } = trayExplanation(unsent);
+    if (Notification.isSupported()) new Notification({ title, body, icon: appIconPath() }).show();
+    else void dialog.showMessageBox({ type: 'info', message: title, detail: body, buttons: ['OK'] });
+  }
+}
+
+/** "Open at login (in the tray)": the OS login item, or an XDG autostart entry on Linux. */
+function applyOpenAtLogin(openAtLogin: boolean): void {
+  try {
+    if (process.platform === 'linux') {
+      const exec = app.isPackaged ? [process.env.APPIMAGE ?? process.execPath] : [process.execPath, app.getAppPath()];
+      setLinuxAutostart(openAtLogin, { config: configHome(), exec: [...exec, ...loginItemSettings(true).args] });
+    } else {
+      app.setLoginItemSettings(loginItemSettings(openAtLogin));
+    }
+  } catch (e) {
+    log.warn(`could not ${openAtLogin ? 'set' : 'remove'} the login item${process.platform === 'linux' ? ` (${autostartPath(configHome())})` : ''}`, e);
+  }
+}
+
+function createWindow(indexHtml: string, hidden = false): BrowserWindow {
   const userData = app.getPath('userData');
   const state = loadWindowState(userData);
   const win = new BrowserWindow({
@@ -90,9 +139,10 @@ function createWindow(indexHtml: string): BrowserWindow {
     },
   });
   if (state.maximized) win.maximize();
-  win.once('ready-to-show', () => win.show());
-  win.on('close', () => {
+  if (!hidden) win.once('ready-to-show', () => win.show());
+  win.on('close', (event) => {
     saveWindowState(userData, { ...win.getNormalBounds(), maximized: win.isMaximized() });
+    onWindowClose(win, event);
   });
   win.on('closed', () => {
     mainWindow = null;
@@ -126,12 +176,8 @@ async function start(): Promise<void> {
     app.quit();
     return;
   }
-  app.on('second-instance', () => {
-    if (mainWindow) {
-      if (mainWindow.isMinimized()) mainWindow.restore();
-      mainWindow.focus();
-    }
-  });
+  // Launching the app again shows the window (also the way back when it is in the tray).
+  app.on('second-instance', () => show(mainWindow));
 
   await app.whenReady();
   lockDown();
@@ -198,6 +244,9 @@ async function start(): Promise<void> {
         const r = mainWindow ? await dialog.showMessageBox(mainWindow, options) : await dialog.showMessageBox(options);
         return r.response === 0;
       },
+      settingsChanged(next) {
+        applyOpenAtLogin(next.openAtLogin);
+      },
     },
     () => mainWindow,
     appUrl,
@@ -207,29 +256,54 @@ async function start(): Promise<void> {
   if (core.store.getSettings().tlsReports) core.tlsReports.start();
   // Readiness (issue 12): the check runs again when the network changes; the panel follows.
   core.readiness.watchNetwork();
-  attachDesktopSignals(core, appIconPath(), () => mainWindow);
+  desktop = attachDesktopSignals(core, appIconPath(), () => mainWindow, () => app.quit());
+  applyOpenAtLogin(core.store.getSettings().openAtLogin);
   Menu.setApplicationMenu(
     buildMenu({
       openLogFolder: () => void shell.openPath(core?.logDir ?? ''),
       command: (command) => mainWindow?.webContents.send(`${EVENT_PREFIX}app.command`, { command }),
     }),
   );
-  mainWindow = createWindow(indexHtml);
+  const hidden = startsHidden(process.argv, app.getLoginItemSettings().wasOpenedAtLogin, desktop.trayAvailable);
+  mainWindow = createWindow(indexHtml, hidden);
 
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) mainWindow = createWindow(indexHtml);
+    else show(mainWindow);
   });
 }
 
 app.on('window-all-closed', () => {
   if (process.platform !== 'darwin') app.quit();
 });
+let asking = false;
 app.on('before-quit', (event) => {
   if (!core) return;
-  // Let deliveries in flight finish recording (at-least-once either way), then quit.
   event.preventDefault();
+  if (asking) return;
+  // Quitting with unsent mail asks (lifecycle.ts quitPrompt); the queue keeps it either way.
+  const prompt = quitting ? null : quitPrompt({ unsent: core.store.countUnsentMessages(), trayAvailable: desktop?.trayAvailable ?? false, openAtLogin: core.store.getSettings().openAtLogin });
+  if (prompt) {
+    asking = true;
+    const options = { type: 'question' as const, message: prompt.message, detail: prompt.detail, buttons: prompt.buttons.map((b) => b.label), defaultId: prompt.defaultId, cancelId: prompt.cancelId };
+    const answer = mainWindow?.isVisible() ? dialog.showMessageBox(mainWindow, options) : dialog.showMessageBox(options);
+    void answer.then(({ response }) => {
+      asking = false;
+      const a = quitAnswer(prompt, response);
+      if (a === 'quit') {
+        quitting = true;
+        app.quit();
+      } else if (a === 'tray') {
+        mainWindow?.hide();
+      }
+    });
+    return;
+  }
+  quitting = true;
+  // Let deliveries in flight finish recording (at-least-once either way), then quit.
   const closing = core;
   core = null;
+  desktop?.detach();
   void closing.close().finally(() => app.quit());
 });
 

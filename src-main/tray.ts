@@ -1,53 +1,58 @@
 /**
- * The tray icon and the dock/taskbar badge with the number of unsent messages, and OS
- * notifications for failures and unencrypted deliveries (decided in notifications.ts).
+ * The tray icon with its menu (counts, Show, Pause sending, Quit; the model is lifecycle.ts
+ * trayMenu), the dock/taskbar badge with the number of unsent messages, and OS notifications
+ * for failures and unencrypted deliveries (decided in notifications.ts).
  */
 import path from 'node:path';
-import { app, Menu, nativeImage, Notification, Tray, type BrowserWindow } from 'electron';
+import { app, Menu, nativeImage, Notification, Tray, type BrowserWindow, type MenuItemConstructorOptions } from 'electron';
 import type { Outbox } from './core/outbox';
+import { trayMenu, trayTooltip, type TrayAction, type TrayState } from './lifecycle';
 import { affectsUnsentCount, notificationsFor } from './notifications';
 
-export function attachDesktopSignals(core: Outbox, iconPath: string, getWindow: () => BrowserWindow | null): () => void {
+export interface DesktopSignals {
+  /** False on desktops without a tray. */
+  readonly trayAvailable: boolean;
+  detach(): void;
+}
+
+export function attachDesktopSignals(core: Outbox, iconPath: string, getWindow: () => BrowserWindow | null, quit: () => void): DesktopSignals {
   let tray: Tray | null = null;
-  let refreshMenu = () => {};
+  const state = (): TrayState => ({ unsent: core.store.countUnsentMessages(), failed: core.store.countUnseenFailedMessages(), paused: core.features.paused });
+  const run = (action: TrayAction) => {
+    if (action === 'show') show(getWindow());
+    else if (action === 'quit') quit();
+    else {
+      // "Pause sending" is the same hold rule as the outbox's and the CLI's (core/queue-features).
+      if (core.features.paused) core.features.unpause();
+      else core.features.pause();
+      update();
+    }
+  };
+  const template = (s: TrayState): MenuItemConstructorOptions[] =>
+    trayMenu(s).map((item) =>
+      item.kind === 'separator'
+        ? { type: 'separator' }
+        : item.kind === 'status'
+          ? { label: item.label, enabled: false }
+          : { label: item.label, ...(item.checked !== undefined ? { type: 'checkbox' as const, checked: item.checked } : {}), click: () => run(item.action) },
+    );
   try {
     tray = new Tray(nativeImage.createFromPath(iconPath).resize({ width: 18, height: 18 }));
-    // "Pause sending" is the same hold rule as the outbox's and the CLI's (core/queue-features).
-    const menu = () =>
-      Menu.buildFromTemplate([
-        { label: 'Show Direct Outbox', click: () => show(getWindow()) },
-        { type: 'separator' },
-        {
-          label: 'Pause sending',
-          type: 'checkbox',
-          checked: core.features.paused,
-          click: () => {
-            if (core.features.paused) core.features.unpause();
-            else core.features.pause();
-            updateCount();
-          },
-        },
-        { type: 'separator' },
-        { role: 'quit' },
-      ]);
-    tray.setContextMenu(menu());
-    refreshMenu = () => tray?.setContextMenu(menu());
     tray.on('click', () => show(getWindow()));
   } catch {
     tray = null; // some Linux desktops have no tray; the badge and notifications still work
   }
 
-  const updateCount = () => {
-    const n = core.store.countUnsentMessages();
-    app.setBadgeCount(n);
-    const paused = core.features.paused;
-    tray?.setToolTip(`Direct Outbox — ${n ? `${n} unsent` : 'all sent'}${paused ? ' (sending paused)' : ''}`);
-    refreshMenu();
+  const update = () => {
+    const s = state();
+    app.setBadgeCount(s.unsent);
+    tray?.setToolTip(trayTooltip(s));
+    tray?.setContextMenu(Menu.buildFromTemplate(template(s)));
   };
-  updateCount();
+  update();
 
   const unsubscribe = core.events.subscribe((batch) => {
-    if (affectsUnsentCount(batch)) updateCount();
+    if (affectsUnsentCount(batch) || batch.some((e) => e.type === 'notice' || e.type === 'queue-state')) update();
     if (!Notification.isSupported()) return;
     for (const n of notificationsFor(batch)) {
       const note = new Notification({ title: n.title, body: n.body, icon: iconPath });
@@ -55,13 +60,16 @@ export function attachDesktopSignals(core: Outbox, iconPath: string, getWindow: 
       note.show();
     }
   });
-  return () => {
-    unsubscribe();
-    tray?.destroy();
+  return {
+    trayAvailable: tray !== null,
+    detach() {
+      unsubscribe();
+      tray?.destroy();
+    },
   };
 }
 
-function show(win: BrowserWindow | null): void {
+export function show(win: BrowserWindow | null): void {
   if (!win) return;
   if (win.isMinimized()) win.restore();
   win.show();

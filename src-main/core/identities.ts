@@ -16,6 +16,7 @@ import type { DkimOptions } from './compose/build';
 import { parseMailbox } from './compose/address';
 import { checkDkimRecord, dkimDnsRecord, generateDkimKey } from './compose/dkim-keys';
 import { unsafeTextProblem } from '../../shared/text';
+import { SignatureText } from '../../shared/compose-body';
 import type { Resolver } from './dns/types';
 import type { StoredDkimKey, StoredIdentity, Store } from './store/store';
 
@@ -67,6 +68,13 @@ export function checkDisplayName(name: string, field = 'displayName'): string {
   return name.trim();
 }
 
+/** A signature: multi-line plain text (shared/compose-body.ts SignatureText), trailing blanks dropped. */
+export function checkSignature(signature: string): string {
+  const r = SignatureText.safeParse(signature);
+  if (!r.success) throw new IdentityError('VALIDATION', r.error.issues[0]?.message ?? 'signature is not valid', 'signature');
+  return signature.replace(/\s+$/, '');
+}
+
 function domainOf(i: { address: string }): string {
   return i.address.slice(i.address.lastIndexOf('@') + 1);
 }
@@ -77,6 +85,7 @@ export function publicIdentity(i: StoredIdentity): Identity {
     id: i.id,
     address: i.address,
     displayName: i.displayName,
+    signature: i.signature,
     dkimKeys: i.keys.map((k) => publicKey(i, k)),
     isDefault: i.isDefault,
     createdAt: i.createdAt,
@@ -106,6 +115,7 @@ function newKeys(algorithms: readonly DkimAlgorithm[], selectorBase: string): St
 export interface NewIdentity {
   address: string;
   displayName?: string;
+  signature?: string;
   isDefault?: boolean;
   /** Which keys to generate (default both); [] for an identity that does not sign. */
   algorithms?: readonly DkimAlgorithm[];
@@ -117,10 +127,11 @@ export function createIdentity(store: Store, now: number, input: NewIdentity): S
   const parsed = parseMailbox(input.address, { field: 'address' });
   if (!parsed.ok) throw new IdentityError('VALIDATION', parsed.error.message, 'address');
   const displayName = checkDisplayName(input.displayName ?? '');
+  const signature = checkSignature(input.signature ?? '');
   const algorithms = input.algorithms ?? DEFAULT_DKIM_ALGORITHMS;
   const keys = algorithms.length ? newKeys(algorithms, input.selector ?? defaultSelectorBase(now)) : [];
   const id = store.insertIdentity(
-    { address: parsed.value.display, displayName, isDefault: input.isDefault === true || store.listIdentities().length === 0, keys },
+    { address: parsed.value.display, displayName, signature, isDefault: input.isDefault === true || store.listIdentities().length === 0, keys },
     now,
   );
   return store.getIdentity(id)!;

@@ -100,7 +100,7 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
       smtpUtf8: built.smtpUtf8,
       identityId,
       nextAttemptAt: now,
-      recipients: built.envelope.recipients.map((r) => ({ address: r.address, envelope: r.envelope, domain: r.domainAscii, kind: r.kind })),
+      recipients: built.envelope.recipients.map((r) => ({ address: r.address, envelope: r.envelope, domain: r.domainAscii, kind: r.kind, name: r.name })),
       sha256: await sha256File(absolute),
     });
   } catch (e) {

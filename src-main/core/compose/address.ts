@@ -328,3 +328,18 @@ export function parseAddressList(
 export function formatAddress(a: ParsedAddress): string {
   return a.name ? `${a.name} <${a.display}>` : a.display;
 }
+
+/** RFC 5322 §3.2.3 atext (RFC 6532 §3.2: and any non-ASCII character), and spaces between atoms. */
+const PHRASE_OF_ATOMS = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*$/;
+
+/**
+ * A mailbox in header form that parses back to the same name and address: the name as atoms
+ * when it is only atoms, else a quoted-string (RFC 5322 §3.2.4) — "Doe, Jane" <j@example.org>,
+ * whose comma would otherwise split it in two.
+ */
+export function formatMailbox(name: string | null | undefined, address: string): string {
+  const n = (name ?? '').trim();
+  if (!n) return address;
+  const phrase = PHRASE_OF_ATOMS.test(n) ? n : `"${n.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return `${phrase} <${address}>`;
+}

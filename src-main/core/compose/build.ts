@@ -5,6 +5,8 @@
  * - RFC 5322 §3.6: From (with display name), To, Cc, Reply-To, Subject, Date, Message-ID;
  *   MIME (RFC 2045-2049) with RFC 2047 encoded words and RFC 2231 parameters — nodemailer's
  *   MailComposer does the encoding.
+ * - The body: text/plain, or RFC 2046 §5.1.4 multipart/alternative (compose/body.ts decides,
+ *   and sanitises the HTML).
  * - Bcc recipients go into the envelope only (RFC 5322 §3.6.3 allows either form; we never
  *   disclose them, not even to each other).
  * - RFC 8689 §5: `TLS-Required: No` is added at delivery time, not here (queue/message-source.ts).
@@ -33,6 +35,7 @@ import type { ParsedAddress } from './address';
 import { parseDomain } from './address';
 import type { Draft, DraftLimits, RecipientKind } from './draft';
 import { parseDraftAddresses, validateDraft } from './draft';
+import { messageBody } from './body';
 
 import type { DkimAlgorithm } from '../../../shared/domain';
 
@@ -65,6 +68,8 @@ export interface EnvelopeRecipient {
   domainAscii: string;
   needsSmtpUtf8: boolean;
   kind: RecipientKind;
+  /** The display name written with it, if any (not sent: for the composer's suggestions). */
+  name?: string;
 }
 
 export interface BuiltMessage {
@@ -137,7 +142,6 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
     to: addrs.to.map(headerAddress),
     // Bcc is deliberately not passed: the composer must never see it (RFC 5322 §3.6.3).
     subject: foldableSubject(draft.subject),
-    text: draft.text,
     messageId,
     date: opts.date,
     attachments: [],
@@ -148,7 +152,10 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
   };
   if (addrs.cc.length) mail.cc = addrs.cc.map(headerAddress);
   if (addrs.replyTo.length) mail.replyTo = addrs.replyTo.map(headerAddress);
-  if (draft.html !== undefined && draft.html !== '') mail.html = draft.html;
+  // Plain text, or multipart/alternative with a text part generated from sanitised HTML.
+  const body = await messageBody(draft);
+  mail.text = body.text;
+  if (body.html !== undefined) mail.html = body.html;
   // RFC 8689 §5: `TLS-Required: No` is not written here: it is added above the stored header at
   // delivery time (queue/message-source.ts), outside the signature, so the TLS mode can still
   // be changed after queueing.
@@ -280,7 +287,7 @@ function envelopeRecipients(to: ParsedAddress[], cc: ParsedAddress[], bcc: Parse
     for (const a of list) {
       if (seen.has(a.envelope)) continue;
       seen.add(a.envelope);
-      out.push({ address: a.display, envelope: a.envelope, domainAscii: a.domainAscii, needsSmtpUtf8: a.needsSmtpUtf8, kind });
+      out.push({ address: a.display, envelope: a.envelope, domainAscii: a.domainAscii, needsSmtpUtf8: a.needsSmtpUtf8, kind, ...(a.name ? { name: a.name } : {}) });
     }
   };
   add(to, 'to');

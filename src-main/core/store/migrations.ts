@@ -410,6 +410,29 @@ export const migrations: readonly Migration[] = [
       db.exec('ALTER TABLE attempts ADD COLUMN reused_session INTEGER NOT NULL DEFAULT 0;');
     },
   },
+  {
+    version: 12,
+    name: 'signatures per identity; recipients seen, for address suggestions',
+    up(db) {
+      // One row per mailbox ever sent to, kept apart from the messages so that history
+      // retention does not make the composer forget people. Seeded from the queue's history.
+      db.exec(`
+        ALTER TABLE identities ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+
+        CREATE TABLE recipient_history (
+          address   TEXT PRIMARY KEY,           -- envelope form (local@A-label), lower case
+          display   TEXT NOT NULL,              -- as last written (U-label domain)
+          name      TEXT,                       -- the display name last used, if any
+          uses      INTEGER NOT NULL,
+          last_used INTEGER NOT NULL
+        );
+        INSERT INTO recipient_history (address, display, name, uses, last_used)
+          SELECT lower(r.envelope), r.address, NULL, count(*), max(m.created_at)
+          FROM recipients r JOIN messages m ON m.id = r.message_id
+          GROUP BY lower(r.envelope);
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -141,6 +141,7 @@ export interface IdentityRow {
   id: number;
   address: string;
   display_name: string;
+  signature: string;
   is_default: number;
   created_at: number;
 }
@@ -159,6 +160,8 @@ export interface StoredIdentity {
   id: number;
   address: string;
   displayName: string;
+  /** Plain text inserted below the body in compose (shared/signature.ts); '' for none. */
+  signature: string;
   isDefault: boolean;
   createdAt: number;
   /** RSA first, then Ed25519. */
@@ -177,6 +180,7 @@ export function toStoredIdentity(r: IdentityRow, keys: DkimKeyRow[]): StoredIden
     id: r.id,
     address: r.address,
     displayName: r.display_name,
+    signature: r.signature,
     isDefault: r.is_default === 1,
     createdAt: r.created_at,
     keys: keys
@@ -217,4 +221,12 @@ export interface MessageEventRow {
 
 export function toMessageEvent(r: MessageEventRow): MessageEvent {
   return { id: r.id, messageId: r.message_id, recipientId: r.recipient_id, at: r.at, kind: r.kind, detail: r.detail };
+}
+
+export interface RecipientHistoryRow {
+  address: string;
+  display: string;
+  name: string | null;
+  uses: number;
+  last_used: number;
 }

@@ -46,6 +46,7 @@ import {
   type StoredIdentity,
   type MessageEventRow,
   type MessageRow,
+  type RecipientHistoryRow,
   type RecipientRow,
 } from './rows';
 
@@ -54,6 +55,8 @@ export interface NewRecipient {
   envelope: string;
   domain: string;
   kind: RecipientKind;
+  /** The display name the sender wrote ("Bob" of "Bob <bob@example.com>"), for suggestions. */
+  name?: string | undefined;
 }
 
 export interface NewMessage {
@@ -94,6 +97,7 @@ export interface MessageQuery {
 export interface IdentityInput {
   address: string;
   displayName: string;
+  signature?: string;
   isDefault?: boolean;
   keys?: StoredDkimKey[];
 }
@@ -208,6 +212,11 @@ export class Store {
       INSERT INTO recipients (message_id, address, envelope, domain, kind, state, next_attempt_at, held_by_rule,
                               last_reply, last_error_code, updated_at)
       VALUES (@messageId, @address, @envelope, @domain, @kind, @state, @next, @rule, @reply, @errorCode, @at)`);
+    // Who the user writes to, for the composer's suggestions; a name once given is kept.
+    const seen = this.db.prepare(`
+      INSERT INTO recipient_history (address, display, name, uses, last_used) VALUES (@address, @display, @name, 1, @at)
+      ON CONFLICT(address) DO UPDATE SET display = excluded.display, name = coalesce(excluded.name, name),
+        uses = uses + 1, last_used = max(last_used, excluded.last_used)`);
     const suppressed: { recipientId: number; address: string; reason: string }[] = [];
     // The acknowledgment "queued" must survive power loss: this commit is fsync'd (durable);
     // the queue learns of the new recipients once it has happened (PendingFeed).
@@ -233,6 +242,7 @@ export class Store {
         } else if (a.state === 'held') {
           this.addEvent(m.id, recipientId, m.createdAt, 'held', `by hold rule ${a.rule.id}`);
         }
+        seen.run({ address: r.envelope.toLowerCase(), display: r.address, name: r.name ?? null, at: m.createdAt });
       }
       this.addEvent(m.id, null, m.createdAt, 'queued', `${m.recipients.length} recipient(s)`);
     }, { durable: true });
@@ -331,8 +341,37 @@ export class Store {
     ).n;
   }
 
+  /** Messages with a failure the user has not looked at yet (an unseen failure notice). */
+  countUnseenFailedMessages(): number {
+    return this.db.prepare("SELECT count(DISTINCT message_id) FROM notices WHERE kind = 'failure' AND seen = 0").pluck().get() as number;
+  }
+
   addEvent(messageId: string, recipientId: number | null, at: number, kind: string, detail = ''): void {
     this.#s('INSERT INTO message_events (message_id, recipient_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)').run(messageId, recipientId, at, kind, detail);
+  }
+
+  // ---- recipients seen (address suggestions) ---------------------------------------------
+
+  /**
+   * Mailboxes sent to whose address, domain or a word of whose name starts with `prefix`
+   * (case-insensitive), most recently used first, at most `limit`. Ranking is the caller's.
+   */
+  recipientHistory(prefix: string, limit: number): RecipientHistoryRow[] {
+    const p = `${prefix.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    return this.db
+      .prepare(
+        `SELECT * FROM recipient_history
+         WHERE address LIKE @p ESCAPE '\\' OR lower(display) LIKE @p ESCAPE '\\'
+            OR substr(address, instr(address, '@') + 1) LIKE @p ESCAPE '\\'
+            OR lower(name) LIKE @p ESCAPE '\\' OR lower(name) LIKE '% ' || @p ESCAPE '\\'
+         ORDER BY last_used DESC LIMIT @limit`,
+      )
+      .all({ p, limit }) as RecipientHistoryRow[];
+  }
+
+  /** Removes a mailbox from the suggestions (it comes back when mail is sent to it again). */
+  forgetRecipient(address: string): boolean {
+    return this.db.prepare('DELETE FROM recipient_history WHERE address = ?').run(address.toLowerCase()).changes > 0;
   }
 
   // ---- attempts -------------------------------------------------------------------------
@@ -446,18 +485,19 @@ export class Store {
     return this.db.transaction(() => {
       if (i.isDefault) this.db.prepare('UPDATE identities SET is_default = 0').run();
       const info = this.db
-        .prepare('INSERT INTO identities (address, display_name, is_default, created_at) VALUES (?, ?, ?, ?)')
-        .run(i.address, i.displayName, i.isDefault ? 1 : 0, at);
+        .prepare('INSERT INTO identities (address, display_name, signature, is_default, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(i.address, i.displayName, i.signature ?? '', i.isDefault ? 1 : 0, at);
       const id = Number(info.lastInsertRowid);
       for (const k of i.keys ?? []) this.#putKey(id, k, at);
       return id;
     }).immediate();
   }
 
-  updateIdentity(id: number, patch: { displayName?: string | undefined; isDefault?: boolean | undefined }): boolean {
+  updateIdentity(id: number, patch: { displayName?: string | undefined; signature?: string | undefined; isDefault?: boolean | undefined }): boolean {
     return this.db.transaction(() => {
       if (!this.getIdentity(id)) return false;
       if (patch.displayName !== undefined) this.db.prepare('UPDATE identities SET display_name = ? WHERE id = ?').run(patch.displayName, id);
+      if (patch.signature !== undefined) this.db.prepare('UPDATE identities SET signature = ? WHERE id = ?').run(patch.signature, id);
       if (patch.isDefault) {
         this.db.prepare('UPDATE identities SET is_default = 0').run();
         this.db.prepare('UPDATE identities SET is_default = 1 WHERE id = ?').run(id);

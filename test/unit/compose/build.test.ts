@@ -80,9 +80,9 @@ describe('buildMessage', () => {
     expect(r.envelope).toEqual({
       mailFrom: 'me@example.org',
       recipients: [
-        { address: 'bob@example.com', envelope: 'bob@example.com', domainAscii: 'example.com', needsSmtpUtf8: false, kind: 'to' },
+        { address: 'bob@example.com', envelope: 'bob@example.com', domainAscii: 'example.com', needsSmtpUtf8: false, kind: 'to', name: 'Bob' },
         { address: 'carol@example.net', envelope: 'carol@example.net', domainAscii: 'example.net', needsSmtpUtf8: false, kind: 'to' },
-        { address: 'lf@example.com', envelope: 'lf@example.com', domainAscii: 'example.com', needsSmtpUtf8: false, kind: 'cc' },
+        { address: 'lf@example.com', envelope: 'lf@example.com', domainAscii: 'example.com', needsSmtpUtf8: false, kind: 'cc', name: 'Last, First' },
         { address: 'hidden@example.com', envelope: 'hidden@example.com', domainAscii: 'example.com', needsSmtpUtf8: false, kind: 'bcc' },
       ],
     });

@@ -24,6 +24,9 @@ const BAD: Record<keyof typeof settingsShape, unknown[]> = {
   historyDays: [0, 3651, 1.5],
   tlsReports: ['no', 0],
   dsnToSender: ['yes', 1],
+  keepSendingInTray: ['true', 1, null],
+  openAtLogin: ['yes', 0],
+  trayExplained: ['no', 1],
 };
 
 const GOOD_DNS = ['127.0.0.1', '127.0.0.1:5353', '::1', '[::1]', '[::1]:53', '2001:db8::53', '[2001:db8::53]:5353', '::ffff:192.0.2.1', '1:2:3:4:5:6:7:8'];
