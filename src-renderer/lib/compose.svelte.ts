@@ -6,7 +6,8 @@
  * The TLS mode is proposed, not imposed: while the user has not chosen one, it is REQUIRETLS
  * exactly when the stored hints say every recipient domain supports it, Default otherwise.
  */
-import type { AddressCheck, DraftInput, DraftSummary, Identity, RecipientKind, TlsMode } from '../../shared/domain';
+import type { AddressCheck, AddressSuggestion, DraftInput, DraftSummary, Identity, RecipientKind, TlsMode } from '../../shared/domain';
+import { applyHtmlSignature, applySignature, editorTextToPlain, htmlWithoutSignature, textToHtml, withoutSignature } from '../../shared/compose-body';
 import type { AttachmentInfo } from '../../shared/contract';
 import { ApiError, attachFiles, call } from './api';
 import { debounce } from './debounce';
@@ -63,6 +64,10 @@ export class ComposeStore {
   #typing = $state.raw<Record<RecipientKind, AddressCheck | null>>({ to: null, cc: null, bcc: null });
   #subject = $state.raw('');
   #text = $state.raw('');
+  /** Rich text (optional; plain text is the default): the editor's HTML and its plain text. */
+  #rich = $state.raw(false);
+  #html = $state.raw('');
+  #editorText = $state.raw('');
   #attachments = $state.raw<AttachmentItem[]>([]);
   #chosenTls = $state.raw<TlsMode | null>(null);
   #fieldErrors = $state.raw<ReadonlyMap<string, string>>(new Map());
@@ -96,6 +101,8 @@ export class ComposeStore {
   }
   set identityId(v: number | null) {
     this.#identityId = v;
+    // The new identity's signature replaces the old one (shared/compose-body.ts: never twice).
+    this.#applySignature();
     this.#changed('from');
   }
   get from() {
@@ -119,6 +126,52 @@ export class ComposeStore {
     this.#text = v;
     this.#changed('text');
   }
+  get rich() {
+    return this.#rich;
+  }
+  get html() {
+    return this.#html;
+  }
+  /** The editor's content changed (rich text). */
+  setHtml(html: string, text: string): void {
+    this.#html = html;
+    this.#editorText = text;
+    this.#changed('text');
+  }
+  /** Switches between plain and rich text, converting the body (and its one signature). */
+  setRich(on: boolean): void {
+    if (on === this.#rich) return;
+    if (on) {
+      this.#html = textToHtml(this.#text);
+      this.#editorText = this.#text;
+    } else {
+      this.#text = editorTextToPlain(this.#editorText);
+    }
+    this.#rich = on;
+    this.#changed('text');
+  }
+
+  /** The signature of the identity sending ('' with a typed From or none). */
+  #signature(): string {
+    const identity = this.#identities.length && this.#identityId !== null ? this.#identities.find((i) => i.id === this.#identityId) : undefined;
+    return identity?.signature ?? '';
+  }
+
+  #applySignature(): void {
+    const sig = this.#signature();
+    if (this.#rich) {
+      this.#html = applyHtmlSignature(this.#html, sig);
+    } else {
+      this.#text = applySignature(this.#text, sig);
+    }
+  }
+
+  /** Whether the body has anything besides the signature. */
+  #bodyEmpty(): boolean {
+    if (this.#rich) return htmlWithoutSignature(this.#html).replace(/<[^>]*>/g, '').trim() === '';
+    return withoutSignature(this.#text).trim() === '';
+  }
+
   get attachments() {
     return this.#attachments;
   }
@@ -203,7 +256,7 @@ export class ComposeStore {
     return out;
   });
   readonly emptySubject = $derived.by(() => this.#subject.trim() === '');
-  readonly emptyBody = $derived.by(() => this.#text.trim() === '' && this.#attachments.length === 0);
+  readonly emptyBody = $derived.by(() => this.#bodyEmpty() && this.#attachments.length === 0);
 
   /** The confirmation before sending is open. */
   get confirming() {
@@ -216,7 +269,8 @@ export class ComposeStore {
   readonly recipientCount = $derived.by(() => KINDS.reduce((n, k) => n + this.#chips[k].length, 0));
   readonly hasInvalid = $derived.by(() => KINDS.some((k) => this.#chips[k].some((c) => c.check && !c.check.ok)));
   readonly sendableAttachments = $derived.by(() => this.#attachments.filter((a) => a.token !== null));
-  readonly isEmpty = $derived.by(() => this.recipientCount === 0 && !this.#subject && !this.#text && this.#attachments.length === 0);
+  /** Nothing written yet (a signature alone is not something to keep as a draft). */
+  readonly isEmpty = $derived.by(() => this.recipientCount === 0 && !this.#subject && this.#bodyEmpty() && this.#attachments.length === 0);
 
   // ---- loading ----------------------------------------------------------------------------
 
@@ -228,6 +282,8 @@ export class ComposeStore {
       if (this.#identityId === null || !identities.some((i) => i.id === this.#identityId)) {
         this.#identityId = (identities.find((i) => i.isDefault) ?? identities[0])?.id ?? null;
       }
+      // A message not written yet gets the identity's (current) signature.
+      if (this.#bodyEmpty()) this.#applySignature();
     } catch (e) {
       this.#error = errorText(e);
     }
@@ -259,6 +315,20 @@ export class ComposeStore {
     this.#chips = { ...this.#chips, [kind]: this.#chips[kind].filter((c) => c.id !== id) };
     this.#changed(kind);
     this.hints.track(this.domains);
+  }
+
+  /**
+   * Addresses to offer for what is being typed: past recipients and identities (local only),
+   * leaving out what is already in any field.
+   */
+  async suggest(query: string): Promise<AddressSuggestion[]> {
+    if (query.trim() === '') return [];
+    try {
+      const exclude = KINDS.flatMap((k) => this.#chips[k].map((c) => c.input)).slice(0, 1000);
+      return await call('compose.suggestAddresses', { query: query.trim().slice(0, 320), limit: 8, exclude });
+    } catch {
+      return []; // suggestions are a convenience; typing works without them
+    }
   }
 
   /** Validates the text being typed (debounced), so mistakes show before the chip is made. */
@@ -353,7 +423,9 @@ export class ComposeStore {
       cc: this.#chips.cc.map((c) => c.input),
       bcc: this.#chips.bcc.map((c) => c.input),
       subject: this.#subject,
-      text: this.#text,
+      // Rich text: main sanitises the HTML and generates the text part from it (core/compose/body.ts).
+      text: this.#rich ? editorTextToPlain(this.#editorText) : this.#text,
+      ...(this.#rich ? { html: this.#html } : {}),
       // Only files main granted can be sent; the renderer cannot read or name files itself.
       attachments: this.#attachments
         .filter((a) => a.token !== null)
@@ -394,6 +466,10 @@ export class ComposeStore {
     this.#from = d.from ?? '';
     this.#subject = d.subject ?? '';
     this.#text = d.text ?? '';
+    // A rich draft reopens in the editor; its text is generated from the HTML when it is sent.
+    this.#rich = !!d.html;
+    this.#html = d.html ?? '';
+    this.#editorText = d.html ? (d.text ?? '') : '';
     this.#chosenTls = !d.tlsMode || d.tlsMode === 'default' ? null : d.tlsMode;
     this.#attachments = [
       ...(d.attachments ?? []).map((a) => ({ id: nextId++, name: a.filename ?? 'attachment', size: a.size ?? 0, type: a.contentType ?? '', token: a.token, error: null })),
@@ -460,7 +536,11 @@ export class ComposeStore {
     this.#chips = { to: [], cc: [], bcc: [] };
     this.#typing = { to: null, cc: null, bcc: null };
     this.#subject = '';
-    this.#text = '';
+    this.#rich = false;
+    this.#html = '';
+    this.#editorText = '';
+    // A fresh message starts with the sending identity's signature.
+    this.#text = applySignature('', this.#signature());
     this.#from = '';
     this.#attachments = [];
     this.#chosenTls = null;
