@@ -111,8 +111,19 @@ export const settingsShape = {
 
 export const Settings = z.object(settingsShape);
 export type Settings = z.infer<typeof Settings>;
-/** A change from the renderer: any subset of keys, nothing else. */
-export const SettingsPatch = Settings.partial().strict();
+type SettingsShape = typeof settingsShape;
+/**
+ * A change from the renderer: any subset of keys, nothing else. Built without the defaults:
+ * zod applies a default inside .partial(), so `Settings.partial()` would turn a one-key change
+ * into a reset of every other setting.
+ */
+export const SettingsPatch = z
+  .object(
+    Object.fromEntries(Object.entries(settingsShape).map(([k, schema]) => [k, schema.unwrap().optional()])) as {
+      [K in keyof SettingsShape]: z.ZodOptional<ReturnType<SettingsShape[K]['unwrap']>>;
+    },
+  )
+  .strict();
 
 export interface IgnoredSetting {
   key: string;

@@ -118,3 +118,12 @@ test('a stored DNS server "127.0.0.1#5353" (accepted by earlier versions) no lon
     t.cleanup();
   }
 });
+
+test('a change to one setting leaves every other setting as it was (no defaults filled in)', async () => {
+  const set = (patch: unknown) => dispatch(table, 'settings.set', patch) as Promise<{ ok: boolean; value?: any }>;
+  expect((await set({ openAtLogin: true, historyDays: 30 })).ok).toBe(true);
+  const r = await set({ keepSendingInTray: false });
+  expect(r.value).toMatchObject({ openAtLogin: true, historyDays: 30, keepSendingInTray: false });
+  expect(core.store.getSettings()).toMatchObject({ openAtLogin: true, historyDays: 30, keepSendingInTray: false });
+  await set({ openAtLogin: false, historyDays: 90, keepSendingInTray: true });
+});
