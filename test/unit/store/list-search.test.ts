@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { RecipientState } from '../../../shared/domain';
 import { pruneHistory } from '../../../src-main/core/retention/retention';
 import { messageListSql, SORT_MATCHES_MAX, Store, textFilter } from '../../../src-main/core/store/store';
+import { openDb } from '../../../src-main/core/store/db';
 import { tmpDir } from '../../helpers/tmp';
 import { newMessage } from './fixtures';
 
@@ -225,8 +226,13 @@ describe('the search index follows every write', () => {
     store.close();
     const d = tmpDir('outbox-list-search-old-');
     try {
-      const old = Store.open(d.dir, { migrateTo: 8 });
-      old.insertMessage({ ...newMessage('old1', T0, ['kim@before.example']), subject: 'written before the index' });
+      // Rows as version 8 wrote them (today's Store writes tables of later versions too).
+      const old = openDb(d.dir, { migrateTo: 8 });
+      const m = { ...newMessage('old1', T0, ['kim@before.example']), subject: 'written before the index' };
+      old.prepare('INSERT INTO messages (id, created_at, mail_from, from_header, subject, size, raw_path) VALUES (?, ?, ?, ?, ?, ?, ?)').run(m.id, m.createdAt, m.mailFrom, m.fromHeader, m.subject, m.size, m.rawPath);
+      for (const r of m.recipients) {
+        old.prepare("INSERT INTO recipients (message_id, address, envelope, domain, kind, state, updated_at) VALUES (?, ?, ?, ?, 'to', 'queued', ?)").run(m.id, r.address, r.envelope, r.domain, m.createdAt);
+      }
       old.close();
       store = Store.open(d.dir);
       ftsInSync();
