@@ -66,9 +66,11 @@ describe('validateDraft', () => {
     ]);
   });
 
-  it('allows a tab in the subject but no other control character', async () => {
-    expect(await validateDraft(draft({ subject: 'a\tb' }))).toEqual([]);
-    expect((await validateDraft(draft({ subject: 'a\u0000b' })))[0]).toMatchObject({ field: 'subject', code: 'control-char' });
+  it('refuses a tab and every other control character in the subject (one-line text, shared/text.ts; issue 10 item 10)', async () => {
+    expect(await validateDraft(draft({ subject: 'a b' }))).toEqual([]);
+    for (const c of ['\t', '\u0000', '\u001b', '\u0085', '\u2028']) {
+      expect((await validateDraft(draft({ subject: `a${c}b` })))[0]).toMatchObject({ field: 'subject', code: 'control-char' });
+    }
   });
 
   it('rejects missing, relative, non-regular and unreadable attachments', async () => {
