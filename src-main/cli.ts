@@ -438,7 +438,7 @@ async function cmdIdentity(args: string[]): Promise<number> {
         return 0;
       }
       case 'check-dns': {
-        const check = await checkDns(core.engine.resolver, byId(positionals[0]));
+        const check = await core.withDiagnosticResolver((r) => checkDns(r, byId(positionals[0])));
         print(values.json, check, check.keys.map((k) => `${k.name}: ${k.matches ? 'published and matching' : k.reason}`).join('\n'));
         return check.matches ? 0 : 1;
       }

@@ -194,7 +194,7 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
     'identities.generateKey': ({ id, algorithm, selector }) =>
       viaIdentities(() => ({ identity: publicIdentity(generateKeys(store, now(), id, { ...(algorithm ? { algorithm } : {}), ...(selector ? { selector } : {}) })) })),
     'identities.dkimRecord': ({ id }) => viaIdentities(() => dkimRecords(getIdentity(store, id))),
-    'identities.checkDns': ({ id }) => viaIdentities(() => checkDns(core.engine.resolver, getIdentity(store, id))),
+    'identities.checkDns': ({ id }) => viaIdentities(() => core.withDiagnosticResolver((r) => checkDns(r, getIdentity(store, id)))),
     'tls.hints': ({ domains }) => {
       const hints = store.domainHints(domains);
       const known = new Set(hints.filter((h) => h.requiretls).map((h) => h.domain));

@@ -148,6 +148,7 @@ export class Outbox {
       timeoutMs: net.readinessTimeoutMs,
       // Readiness judges by what the queue's router would do (rules §13), from the same store.
       routeCarrier: net.routeCarrier ?? ((m) => this.#routeCarrier(m)),
+      withResolver: (fn) => this.withDiagnosticResolver(fn),
       directIpFamily: () => this.transports.get(DIRECT)?.ipFamily ?? 'both',
       emit: (e) => this.events.emit(e),
     });
@@ -299,6 +300,25 @@ export class Outbox {
       ...(opts.random ? { random: opts.random } : {}),
       ...(net.sessionPool === false ? {} : { sessionPool: new SessionPool({ clock: this.clock, ...net.sessionPool }) }),
     };
+  }
+
+  /**
+   * Runs `fn` with a resolver for diagnoses the user re-runs (the readiness check, an identity's
+   * DNS check): the servers delivery uses, but never delivery's answer cache — a record just
+   * published, rotated or delisted must show at the next run, not after its TTL (or a negative
+   * TTL of hours). An injected resolver (tests, CLI) is used as it is.
+   */
+  async withDiagnosticResolver<T>(fn: (resolver: Resolver) => Promise<T>): Promise<T> {
+    const net = this.#network;
+    if (net.resolver) return fn(net.resolver);
+    const settings = this.store.getSettings();
+    const servers = net.dnsServers?.length ? net.dnsServers : settings.dnsServers.length ? settings.dnsServers : undefined;
+    const resolver = createStubResolver({ servers, clock: this.clock });
+    try {
+      return await fn(resolver);
+    } finally {
+      resolver.close?.();
+    }
   }
 
   /**

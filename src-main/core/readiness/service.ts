@@ -49,6 +49,11 @@ export interface ReadinessServiceOptions {
   /** The direct transport's IP family; 'both' until transports exist. */
   directIpFamily?: (() => IpFamilySetting) | undefined;
   routeCarrier?: RouteCarrier | undefined;
+  /**
+   * Runs a check with a resolver that does not answer from delivery's cache (a re-run after
+   * delisting or publishing a record must see the change). Default: the engine's resolver.
+   */
+  withResolver?: (<T>(fn: (resolver: Resolver) => Promise<T>) => Promise<T>) | undefined;
   /** Tells the renderer a new report exists (after a re-run on a network change). */
   emit?: ((event: OutboxEvent) => void) | undefined;
 }
@@ -87,8 +92,9 @@ export class ReadinessService {
     const targets = resolveTargets(this.#o.targets ?? {});
     const engine = this.#o.engine();
     const servers = this.#o.dnsServers();
-    const report = await runReadiness({
-      resolver: engine.resolver,
+    const withResolver = this.#o.withResolver ?? (<T>(fn: (r: Resolver) => Promise<T>) => fn(engine.resolver));
+    const report = await withResolver((resolver) => runReadiness({
+      resolver,
       resolverServers: servers.length ? servers : getServers(),
       resolverFor: (server) => createStubResolver({ servers: [server], clock: engine.clock, timeoutMs: 3000, tries: 2 }),
       dialer: engine.dialer,
@@ -98,7 +104,7 @@ export class ReadinessService {
       identities: this.#identities(from),
       targets,
       directIpFamily: this.#o.directIpFamily?.() ?? 'both',
-    });
+    }));
     this.#last = report;
     writeLast(path.join(this.#o.dataDir, FILE), report);
     return report;

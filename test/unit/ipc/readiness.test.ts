@@ -148,3 +148,19 @@ test('a network change re-runs the check and tells the renderer', async () => {
   stop();
   await core.close();
 });
+
+test('diagnoses never answer from delivery\'s DNS cache: a DKIM record corrected after a check shows at the next check', async () => {
+  // The app's own resolver (no injected one): delivery caches answers per TTL (issue 14).
+  const core = new Outbox({ dataDir: freshDir(), network: { dnsServers: [dns.address] } });
+  const table = createHandlers(core, { chooseFiles: async () => [], chooseSavePath: async () => null, openPath: async () => {} });
+  const call = (channel: string, payload: unknown) => dispatch(table, channel, payload) as Promise<{ ok: boolean; value?: any; error?: any }>;
+  const created = await call('identities.create', { address: 'me@cache.test', displayName: 'Me', selector: 'c1' });
+  const keys = created.value.dkimKeys as { record: { name: string; value: string } }[];
+  // Published by mistake with the other key's value (a paste error), then corrected.
+  for (const [i, k] of keys.entries()) dns.add(k.record.name, 'TXT', [[keys[1 - i]!.record.value.slice(0, 200), keys[1 - i]!.record.value.slice(200)]]);
+  await core.engine.resolver.txt(keys[0]!.record.name); // delivery looked it up too
+  expect((await call('identities.checkDns', { id: created.value.id })).value).toMatchObject({ published: true, matches: false });
+  for (const k of keys) dns.add(k.record.name, 'TXT', [[k.record.value.slice(0, 200), k.record.value.slice(200)]]);
+  expect((await call('identities.checkDns', { id: created.value.id })).value).toMatchObject({ published: true, matches: true });
+  await core.close();
+});
