@@ -30,6 +30,8 @@ import { prng } from '../../helpers/prng';
 const CLI = fileURLToPath(new URL('../../../bin/outbox.mjs', import.meta.url));
 const DOMAINS = Array.from({ length: 8 }, (_, i) => `kill${i}.test`);
 const VIA_CLI = 5;
+/** The peer's pause at each RCPT (ms), set per run: the window in which a kill lands mid-transaction. */
+let rcptDelayMs = 10;
 
 
 let dns: FakeDns;
@@ -49,7 +51,7 @@ beforeAll(async () => {
       // not yet accepted). The peer accepts everything: a temporary failure would put the
       // recipient on the 7.5-minute backoff and the final drain could not finish.
       onRcptTo(_address, _session, cb) {
-        setTimeout(() => cb(), 10);
+        setTimeout(() => cb(), rcptDelayMs);
       },
     },
   });
@@ -129,11 +131,18 @@ interface KillRun {
   /** Written to the settings; absent: the defaults. */
   concurrency?: number;
   perDomain?: number;
+  /**
+   * The peer's pause at RCPT. At 20 at once with reused sessions an idle machine delivers all
+   * 300 messages before the first kill lands (seen in CI: 0 on the wire at the kills), which
+   * would make the run vacuous; a slower peer keeps deliveries on the wire across the kills.
+   */
+  rcptDelayMs?: number;
 }
 
 async function killRun(o: KillRun): Promise<void> {
   data = tmpDir('outbox-kill-');
   peer.messages.length = 0;
+  rcptDelayMs = o.rcptDelayMs ?? 10;
   const started = Date.now();
   try {
     await killRunIn(o);
@@ -227,5 +236,5 @@ test('SIGKILLed queue runner at the default concurrency (8/2): 300 messages, 30 
 });
 
 test('SIGKILLed queue runner at the defaults (20 at once, slow start to 20 per domain, group commit): 300 messages, 30 kills, none lost, duplicates ≤ deliveries on the wire at the kills', { timeout: 600_000 }, async () => {
-  await killRun({ name: 'defaults, group commit', messages: 300, kills: 30 });
+  await killRun({ name: 'defaults, group commit', messages: 300, kills: 30, rcptDelayMs: 250 });
 });
