@@ -4,33 +4,19 @@
  * shape is the issue's, the exit code says whether anything failed, bad flags are usage
  * errors, and the Internet defaults are refused in a test process.
  */
-import { spawn } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
 import { startScriptedPeer, type ScriptedPeer } from '../../helpers/smtp-peer';
+import { runCli } from '../../helpers/cli';
 import { tmpDir } from '../../helpers/tmp';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let dns: FakeDns;
 let mx: ScriptedPeer;
 let dir: string;
 let cleanup: () => void;
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/outbox.mjs'), ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end();
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 const targets = () => [
   '--data-dir', dir,

@@ -3,35 +3,20 @@
  * is due and performs each retry at its time), `run --once` does what is due and exits, and
  * `send --wait N` keeps its deadline even when a server never answers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns';
 import { startSmtpPeer, type SmtpPeer } from '../../helpers/smtp-peer';
+import { spawnCli } from '../../helpers/cli';
 import { tmpDir } from '../../helpers/tmp';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let dns: FakeDns;
 let peer: SmtpPeer;
 let silent: net.Server;
 const silentSockets = new Set<net.Socket>();
 
-function spawnCli(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [path.join(root, 'bin/outbox.mjs'), ...args], { cwd: root });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  child.stdin!.end();
-  return { child, done };
-}
 const cli = (args: string[]) => spawnCli(args).done;
 
 beforeAll(async () => {
