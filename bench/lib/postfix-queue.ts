@@ -19,7 +19,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { findTool } from './sink';
 
-const DOWN_SH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/peers/down.sh');
+const PEERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/peers');
+const DOWN_SH = path.join(PEERS, 'down.sh');
+/** The same internal services as the test peers' Postfix (one list, test/peers/postfix-services.cf). */
+const SERVICES_CF = path.join(PEERS, 'postfix-services.cf');
 
 /** Why a Postfix queue cannot run here, or null when it can. */
 export function postfixUnavailable(): string | null {
@@ -89,29 +92,7 @@ smtp_tls_loglevel = 0
   );
   fs.writeFileSync(
     path.join(PE, 'master.cf'),
-    `${listen} inet n - n - - smtpd
-pickup     unix  n  -  n  60    1  pickup
-cleanup    unix  n  -  n  -     0  cleanup
-qmgr       unix  n  -  n  300   1  qmgr
-tlsmgr     unix  -  -  n  1000? 1  tlsmgr
-rewrite    unix  -  -  n  -     -  trivial-rewrite
-bounce     unix  -  -  n  -     0  bounce
-defer      unix  -  -  n  -     0  bounce
-trace      unix  -  -  n  -     0  bounce
-verify     unix  -  -  n  -     1  verify
-flush      unix  n  -  n  1000? 0  flush
-proxymap   unix  -  -  n  -     -  proxymap
-proxywrite unix  -  -  n  -     1  proxymap
-smtp       unix  -  -  n  -     -  smtp
-relay      unix  -  -  n  -     -  smtp
-showq      unix  n  -  n  -     -  showq
-error      unix  -  -  n  -     -  error
-retry      unix  -  -  n  -     -  error
-discard    unix  -  -  n  -     -  discard
-anvil      unix  -  -  n  -     1  anvil
-scache     unix  -  -  n  -     1  scache
-postlog    unix-dgram n - n -   1  postlogd
-`,
+    `${listen} inet n - n - - smtpd\n` + fs.readFileSync(SERVICES_CF, 'utf8').replace(/^#.*\n/gm, ''),
   );
   const run = (cmd: string, argv: string[]) => execFileSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   const stop = () => {

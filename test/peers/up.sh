@@ -441,31 +441,7 @@ listener() {
     printf '  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject\n'
   done
   # The internal services Postfix needs, none chrooted (the queue is not under /var/spool).
-  cat <<'EOF'
-pickup     unix  n  -  n  60    1  pickup
-cleanup    unix  n  -  n  -     0  cleanup
-qmgr       unix  n  -  n  300   1  qmgr
-tlsmgr     unix  -  -  n  1000? 1  tlsmgr
-rewrite    unix  -  -  n  -     -  trivial-rewrite
-bounce     unix  -  -  n  -     0  bounce
-defer      unix  -  -  n  -     0  bounce
-trace      unix  -  -  n  -     0  bounce
-verify     unix  -  -  n  -     1  verify
-flush      unix  n  -  n  1000? 0  flush
-proxymap   unix  -  -  n  -     -  proxymap
-proxywrite unix  -  -  n  -     1  proxymap
-smtp       unix  -  -  n  -     -  smtp
-relay      unix  -  -  n  -     -  smtp
-showq      unix  n  -  n  -     -  showq
-error      unix  -  -  n  -     -  error
-retry      unix  -  -  n  -     -  error
-discard    unix  -  -  n  -     -  discard
-local      unix  -  n  n  -     -  local
-virtual    unix  -  n  n  -     -  virtual
-anvil      unix  -  -  n  -     1  anvil
-scache     unix  -  -  n  -     1  scache
-postlog    unix-dgram n - n -   1  postlogd
-EOF
+  grep -v '^#' "$HERE/postfix-services.cf"
 } >"$PE/master.cf"
 
 postfix -c "$PE" check >>"$P/start.log" 2>&1 || die "postfix check failed: see $P/start.log"
