@@ -15,10 +15,10 @@ import type { DeliveryJob, DeliveryOutcome, OutcomeStatus } from '../../../src-m
 import { EventBatcher } from '../../../src-main/core/events';
 import { Outbox } from '../../../src-main/core/outbox';
 import { Queue } from '../../../src-main/core/queue/queue';
-import { Store, type NewMessage } from '../../../src-main/core/store/store';
+import { Store } from '../../../src-main/core/store/store';
 import { injectDiskFull, type DiskFullFault } from '../../helpers/disk-full';
 import { tmpDir } from '../../helpers/tmp';
-import { newMessage } from '../store/fixtures';
+import { insertQueued, newMessage } from '../store/fixtures';
 
 let dir: string;
 let cleanup: () => void;
@@ -43,11 +43,6 @@ afterEach(() => {
   store.close();
   cleanup();
 });
-
-function insertQueued(m: NewMessage): void {
-  fs.writeFileSync(store.absolutePath(m.rawPath), Buffer.alloc(m.size, 'x'));
-  store.insertMessage(m);
-}
 
 /** Delivers (or fails) every recipient; `during` runs while the delivery is "on the wire". */
 function deliverer(status: OutcomeStatus = 'delivered', during?: () => void) {
@@ -93,7 +88,7 @@ test.each([
   ['the recipient states', /UPDATE recipients SET state = @state/],
   ['the attempt results', /INSERT OR REPLACE INTO attempt_results/],
 ])('disk full while recording a result (%s): the queue pauses with a notice; the delivery is not sent again and its result is written when space returns', async (_name, where) => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example', 'b@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example', 'b@one.example']));
   const q = makeQueue(deliverer('delivered', () => full.on(where)));
   q.start();
   await settle();
@@ -120,7 +115,7 @@ test.each([
 });
 
 test('disk full while writing history (the failure notice): the permanent failure is kept and written later; nothing is sent again', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = makeQueue(deliverer('failed', () => full.on(/INSERT INTO notices/)));
   q.start();
   await settle();
@@ -136,7 +131,7 @@ test('disk full while writing history (the failure notice): the permanent failur
 });
 
 test('disk full at claim: nothing is dialed, the queue pauses and sends once space returns', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   full.on(/UPDATE recipients SET state = 'sending'/);
   const q = makeQueue(deliverer());
   expect(() => q.start()).not.toThrow();
@@ -153,7 +148,7 @@ test('disk full at claim: nothing is dialed, the queue pauses and sends once spa
 });
 
 test('disk full during the start-up recovery of interrupted deliveries: start() does not throw; recovery runs when space returns', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   store.db.prepare("UPDATE recipients SET state = 'sending'").run();
   full.on(/UPDATE recipients SET state = 'deferred'|INSERT INTO message_events/);
   const q = makeQueue(deliverer());
@@ -170,7 +165,7 @@ test('disk full during the start-up recovery of interrupted deliveries: start() 
 });
 
 test('disk full while writing a delay notice: the queue pauses instead of throwing, and the notice is written later', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = makeQueue(async (job) => ({ ...(await deliverer('deferred')(job)) }));
   q.configure({ delayNoticeMs: 3600_000 });
   q.start();
@@ -203,8 +198,8 @@ test('a send on a full disk is refused with a clear error and nothing half-writt
 });
 
 test('disk full in the middle of a group commit: none of the batch is written, nothing new is claimed; when space returns each result is written once and nothing is sent again', async () => {
-  for (let i = 0; i < 4; i++) insertQueued(newMessage(`m${i}`, clock.now() - 10 + i, [`r${i}@d${i}.example`]));
-  insertQueued(newMessage('later', clock.now(), ['x@d0.example']));
+  for (let i = 0; i < 4; i++) insertQueued(store, newMessage(`m${i}`, clock.now() - 10 + i, [`r${i}@d${i}.example`]));
+  insertQueued(store, newMessage('later', clock.now(), ['x@d0.example']));
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const inner = deliverer('delivered');

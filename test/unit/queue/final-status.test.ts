@@ -6,7 +6,6 @@
  * format, the same status as the queue. The "sent without encryption" notice appears only
  * when a recipient was actually delivered in plaintext.
  */
-import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { OutboxEvent } from '../../../shared/contract';
@@ -17,9 +16,9 @@ import { EventBatcher } from '../../../src-main/core/events';
 import { exportAttempts } from '../../../src-main/core/export/export';
 import { MAX_RETRIES } from '../../../src-main/core/queue/backoff';
 import { Queue } from '../../../src-main/core/queue/queue';
-import { Store, type NewMessage } from '../../../src-main/core/store/store';
+import { Store } from '../../../src-main/core/store/store';
 import { tmpDir } from '../../helpers/tmp';
-import { newMessage } from '../store/fixtures';
+import { insertQueued, newMessage } from '../store/fixtures';
 import { parseCsvStrict } from '../export/rfc4180';
 
 let store: Store;
@@ -41,11 +40,6 @@ afterEach(() => {
   store.close();
   cleanup();
 });
-
-function insertQueued(m: NewMessage): void {
-  fs.writeFileSync(store.absolutePath(m.rawPath), Buffer.alloc(m.size, 'x'));
-  store.insertMessage(m);
-}
 
 function attempt(job: DeliveryJob, o: Partial<AttemptRecord>, status: OutcomeStatus, code: number, enhanced: string, reply: string): AttemptRecord {
   return {
@@ -96,7 +90,7 @@ const run = async (q: Queue) => {
 };
 
 test('REQUIRETLS refused by every host (rows said "deferred 550 5.7.30"): the attempt rows, the log and every export say failed, as the queue does', async () => {
-  insertQueued({ ...newMessage('m1', clock.now(), ['a@one.example']), tlsMode: 'requiretls' });
+  insertQueued(store, { ...newMessage('m1', clock.now(), ['a@one.example']), tlsMode: 'requiretls' });
   const q = new Queue({ store, clock, deliver: deferringHosts('failed', 'REQUIRETLS_UNSUPPORTED'), events: batcher });
   await run(q);
   expect(store.getMessage('m1')!.recipients[0]!.state).toBe('failed');
@@ -106,7 +100,7 @@ test('REQUIRETLS refused by every host (rows said "deferred 550 5.7.30"): the at
 });
 
 test('give-up after the last retry: the last attempt rows say failed, earlier attempts stay deferred', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = new Queue({ store, clock, deliver: deferringHosts('deferred', 'SMTP_REPLY', 1), events: batcher, random: () => 0.5 });
   q.start();
   await q.drain();
@@ -126,7 +120,7 @@ test('give-up after the last retry: the last attempt rows say failed, earlier at
 });
 
 test('canceled while on the wire: the delivery rows say failed, like the queue (canceled)', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   let go!: () => void;
   const wait = new Promise<void>((r) => (go = r));
   const q = new Queue({ store, clock, deliver: deferringHosts('deferred', 'SMTP_REPLY', 1, wait), events: batcher });
@@ -141,8 +135,8 @@ test('canceled while on the wire: the delivery rows say failed, like the queue (
 });
 
 test('"sent without encryption" only when a recipient was delivered in plaintext, not for a fallback that got 451', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
-  insertQueued(newMessage('m2', clock.now(), ['b@two.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m2', clock.now(), ['b@two.example']));
   const deliver = async (job: DeliveryJob): Promise<DeliveryOutcome> => {
     const plaintext = { starttls: false, plaintextFallback: true, tlsVersion: null, verification: null } as const;
     const delivered = job.messageId === 'm2';

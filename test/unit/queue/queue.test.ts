@@ -1,14 +1,13 @@
-import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { ManualClock } from '../../../src-main/core/clock';
 import type { DeliveryJob, DeliveryOutcome, OutcomeStatus } from '../../../src-main/core/delivery/types';
 import { EventBatcher } from '../../../src-main/core/events';
 import { FIRST_RETRY_MS, retryDelayMs } from '../../../src-main/core/queue/backoff';
 import { Queue, type QueueOptions } from '../../../src-main/core/queue/queue';
-import { Store, type NewMessage } from '../../../src-main/core/store/store';
+import { Store } from '../../../src-main/core/store/store';
 import type { OutboxEvent } from '../../../shared/contract';
 import { tmpDir } from '../../helpers/tmp';
-import { newMessage } from '../store/fixtures';
+import { insertQueued, newMessage } from '../store/fixtures';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -34,12 +33,6 @@ afterEach(() => {
   store.close();
   cleanup();
 });
-
-/** Inserts a message with a queued file of its size (the queue checks the file before dialing). */
-function insertQueued(m: NewMessage): void {
-  fs.writeFileSync(store.absolutePath(m.rawPath), Buffer.alloc(m.size, 'x'));
-  store.insertMessage(m);
-}
 
 /** A deliver function answering every recipient with `status` (or per address via a map). */
 function answering(status: OutcomeStatus | ((envelope: string) => OutcomeStatus)) {
@@ -82,7 +75,7 @@ function states(id = 'm1') {
 }
 
 test('the first attempt happens at once and a delivered recipient is done', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = queue(answering('delivered'));
   q.start();
   await q.drain();
@@ -97,7 +90,7 @@ test('the first attempt happens at once and a delivered recipient is done', asyn
 });
 
 test('recipients of one message at one domain travel in one job; other domains in their own', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example', 'b@one.example', 'c@two.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example', 'b@one.example', 'c@two.example']));
   const q = queue(answering('delivered'));
   q.start();
   await q.drain();
@@ -108,7 +101,7 @@ test('recipients of one message at one domain travel in one job; other domains i
 });
 
 test('the retry schedule doubles from 7.5 minutes and gives up after the 8th failed retry', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = queue(answering('deferred'), { lifetimeMs: 365 * 24 * HOUR });
   q.start();
   await q.drain();
@@ -138,7 +131,7 @@ test('jitter stays within ±10 % of the schedule', () => {
 });
 
 test('the configurable lifetime ends retries early', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = queue(answering('deferred'), { lifetimeMs: 20 * MIN });
   q.start();
   await q.drain();
@@ -152,7 +145,7 @@ test('the configurable lifetime ends retries early', async () => {
 });
 
 test('a permanent failure ends the recipient at once with a failure notice; others go on', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['bad@one.example', 'good@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['bad@one.example', 'good@one.example']));
   const q = queue(answering((env) => (env.startsWith('bad') ? 'failed' : 'delivered')));
   q.start();
   await q.drain();
@@ -162,7 +155,7 @@ test('a permanent failure ends the recipient at once with a failure notice; othe
 });
 
 test('a delay notice is emitted once after the configured time', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = queue(answering('deferred'), { delayNoticeMs: 4 * HOUR });
   q.start();
   await q.drain();
@@ -177,7 +170,7 @@ test('a delay notice is emitted once after the configured time', async () => {
 
 describe('actions', () => {
   test('hold stops retries, resume queues at once, cancel ends, retry now skips the wait', async () => {
-    insertQueued(newMessage('m1', clock.now(), ['a@one.example', 'b@one.example']));
+    insertQueued(store, newMessage('m1', clock.now(), ['a@one.example', 'b@one.example']));
     const q = queue(answering('deferred'));
     q.start();
     await q.drain();
@@ -211,7 +204,7 @@ describe('actions', () => {
   });
 
   test('hold and cancel are refused for recipients already delivered', async () => {
-    insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+    insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
     const q = queue(answering('delivered'));
     q.start();
     await q.drain();
@@ -221,7 +214,7 @@ describe('actions', () => {
   });
 
   test('cancel during sending aborts and the recipient ends canceled unless it was delivered', async () => {
-    insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+    insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
     let release!: () => void;
     let sawAbort = false;
     const q = queue(async (job) => {
@@ -244,7 +237,7 @@ describe('actions', () => {
   });
 
   test('changing the TLS mode of a queued message is recorded in its history', () => {
-    insertQueued({ ...newMessage('m1', clock.now()), tlsMode: 'requiretls' });
+    insertQueued(store, { ...newMessage('m1', clock.now()), tlsMode: 'requiretls' });
     const q = queue(answering('deferred'));
     expect(q.setTlsMode('m1', 'default')).toBe(true);
     const m = store.getMessage('m1')!;
@@ -255,7 +248,7 @@ describe('actions', () => {
 });
 
 test('concurrency: at most N deliveries at once and at most M per domain', async () => {
-  for (let i = 0; i < 30; i++) insertQueued(newMessage(`m${i}`, clock.now(), [`a@d${i % 3}.example`]));
+  for (let i = 0; i < 30; i++) insertQueued(store, newMessage(`m${i}`, clock.now(), [`a@d${i % 3}.example`]));
   let active = 0;
   let maxActive = 0;
   const perDomain = new Map<string, number>();
@@ -288,7 +281,7 @@ test('concurrency: at most N deliveries at once and at most M per domain', async
 });
 
 test('crash recovery: recipients left in sending become deferred "interrupted" and are retried', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   store.db.prepare("UPDATE recipients SET state = 'sending'").run();
   const q = queue(answering('delivered'));
   q.start();
@@ -298,7 +291,7 @@ test('crash recovery: recipients left in sending become deferred "interrupted" a
 });
 
 test('a throwing deliver function defers (never loses) the recipients', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = queue(async () => {
     throw new Error('boom');
   });

@@ -4,16 +4,15 @@
  * formatter; the queue's failure notice, the message detail and the CLI use it, on the reply
  * texts the engine actually stores.
  */
-import fs from 'node:fs';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { describeReply } from '../../../shared/domain';
 import { ManualClock } from '../../../src-main/core/clock';
 import type { DeliveryJob, DeliveryOutcome } from '../../../src-main/core/delivery/types';
 import { EventBatcher } from '../../../src-main/core/events';
 import { Queue } from '../../../src-main/core/queue/queue';
-import { Store, type NewMessage } from '../../../src-main/core/store/store';
+import { Store } from '../../../src-main/core/store/store';
 import { tmpDir } from '../../helpers/tmp';
-import { newMessage } from '../store/fixtures';
+import { insertQueued, newMessage } from '../store/fixtures';
 
 /** How often `token` appears as a word in `s`. */
 const count = (s: string, token: string) => s.split(/[\s;:()/]+/).filter((w) => w === token).length;
@@ -51,11 +50,6 @@ afterEach(() => {
   cleanup();
 });
 
-function insertQueued(m: NewMessage): void {
-  fs.writeFileSync(store.absolutePath(m.rawPath), Buffer.alloc(m.size, 'x'));
-  store.insertMessage(m);
-}
-
 /** Answers like the engine: the stored reply is the server's line with its codes. */
 function replying(code: number, enhancedCode: string, reply: string, status: 'failed' | 'deferred') {
   return async (job: DeliveryJob): Promise<DeliveryOutcome> => ({
@@ -69,7 +63,7 @@ function replying(code: number, enhancedCode: string, reply: string, status: 'fa
 const notices = () => (store.db.prepare("SELECT text FROM notices WHERE kind = 'failure'").pluck().all() as string[]);
 
 test('a permanent failure: the notice and the detail show "550 5.1.1" once', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = new Queue({ store, clock, deliver: replying(550, '5.1.1', '550 5.1.1 no such user', 'failed'), events: new EventBatcher(clock, 0), random: () => 0.5 });
   q.start();
   await q.drain();
@@ -80,7 +74,7 @@ test('a permanent failure: the notice and the detail show "550 5.1.1" once', asy
 });
 
 test('a give-up: the notice and the detail show the last reply\'s codes once', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = new Queue({ store, clock, deliver: replying(451, '4.3.0', '451 4.3.0 try again later', 'deferred'), events: new EventBatcher(clock, 0), random: () => 0.5, lifetimeMs: 365 * 24 * 3600_000 });
   q.start();
   await q.drain();
@@ -99,7 +93,7 @@ test('a give-up: the notice and the detail show the last reply\'s codes once', a
 });
 
 test('a give-up whose last attempt had codes but no reply text names them once', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = new Queue({ store, clock, deliver: async (job) => ({ ...(await replying(421, '4.4.2', '', 'deferred')(job)), recipients: job.recipients.map((x) => ({ recipientId: x.id, status: 'deferred' as const, code: 421, enhancedCode: '4.4.2', reply: null, host: 'mx.one.example', errorCode: 'TIMEOUT' as const })) }), events: new EventBatcher(clock, 0), random: () => 0.5, lifetimeMs: 365 * 24 * 3600_000 });
   q.start();
   await q.drain();

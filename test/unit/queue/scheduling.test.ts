@@ -13,7 +13,6 @@
  * - Per-domain concurrency with slow start (Postfix: start at 5, grow on success up to the limit,
  *   back off on connection trouble).
  */
-import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { ManualClock, type TimerHandle } from '../../../src-main/core/clock';
@@ -22,11 +21,11 @@ import { EventBatcher } from '../../../src-main/core/events';
 import { DomainConcurrency, INITIAL_DOMAIN_CONCURRENCY, destinationFeedback } from '../../../src-main/core/queue/concurrency';
 import { Queue, type QueueOptions } from '../../../src-main/core/queue/queue';
 import type { PendingChange } from '../../../src-main/core/store/pending-feed';
-import { Store, type NewMessage } from '../../../src-main/core/store/store';
+import { Store } from '../../../src-main/core/store/store';
 import { prng } from '../../helpers/prng';
 import { spyStatements, type StatementSpy } from '../../helpers/sql-spy';
 import { tmpDir } from '../../helpers/tmp';
-import { newMessage } from '../store/fixtures';
+import { insertQueued, newMessage } from '../store/fixtures';
 
 const MIN = 60_000;
 
@@ -66,11 +65,6 @@ afterEach(() => {
   store.close();
   cleanup();
 });
-
-function insertQueued(m: NewMessage): void {
-  fs.writeFileSync(store.absolutePath(m.rawPath), Buffer.alloc(m.size, 'x'));
-  store.insertMessage(m);
-}
 
 function outcome(job: DeliveryJob, status: (envelope: string) => OutcomeStatus, errorCode: 'SMTP_REPLY' | 'CONNECT_FAILED' = 'SMTP_REPLY'): DeliveryOutcome {
   const recipients = job.recipients.map((r) => {
@@ -125,7 +119,7 @@ test('the in-memory due set equals the store after every transition, and a resta
       const rcpts = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, i) => `r${n}x${i}@${domains[Math.floor(random() * domains.length)]!}`);
       // Some are queued for later (a not-before time), most at once.
       const m = newMessage(`m${n++}`, clock.now(), rcpts);
-      insertQueued(random() < 0.2 ? { ...m, nextAttemptAt: clock.now() + Math.floor(random() * 30) * MIN } : m);
+      insertQueued(store, random() < 0.2 ? { ...m, nextAttemptAt: clock.now() + Math.floor(random() * 30) * MIN } : m);
       q.pump();
     } else if (r < 0.55) {
       const id = `m${Math.floor(random() * Math.max(1, n))}`;
@@ -172,7 +166,7 @@ test('the in-memory due set equals the store after every transition, and a resta
 
 test('a change committed by another process (the CLI beside the app) is picked up by the next pump', async () => {
   const q = queue(async (job) => (jobs.push(job), outcome(job, () => 'deferred')));
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   q.start();
   await q.drain();
   await turn();
@@ -189,8 +183,8 @@ test('a change committed by another process (the CLI beside the app) is picked u
 });
 
 test('no busy polling: idle with deferred work, the queue wakes at most once a minute and never queries the due work', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
-  insertQueued(newMessage('m2', clock.now(), ['b@two.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m2', clock.now(), ['b@two.example']));
   const q = queue(async (job) => (jobs.push(job), outcome(job, () => 'deferred')));
   q.start();
   await q.drain();
@@ -217,8 +211,8 @@ test('no busy polling: idle with deferred work, the queue wakes at most once a m
 });
 
 test('no busy polling: due work held back by its domain limit waits for the running delivery, without timers or queries', async () => {
-  insertQueued(newMessage('m1', clock.now(), ['a@one.example']));
-  insertQueued(newMessage('m2', clock.now(), ['b@one.example']));
+  insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
+  insertQueued(store, newMessage('m2', clock.now(), ['b@one.example']));
   const release: (() => void)[] = [];
   const q = queue(
     async (job) => {
@@ -251,7 +245,7 @@ test('no busy polling: due work held back by its domain limit waits for the runn
 });
 
 test('group commit: results that finish together are written in one transaction, with the claims of the next work', async () => {
-  for (let i = 0; i < 10; i++) insertQueued(newMessage(`m${i}`, clock.now() - 100 + i, [`r${i}@d${i % 5}.example`]));
+  for (let i = 0; i < 10; i++) insertQueued(store, newMessage(`m${i}`, clock.now() - 100 + i, [`r${i}@d${i % 5}.example`]));
   const gates: (() => void)[] = [];
   const waves = [new Promise<void>((r) => gates.push(r)), new Promise<void>((r) => gates.push(r))];
   const q = queue(
@@ -285,9 +279,9 @@ test('group commit: results that finish together are written in one transaction,
 });
 
 test('a domain whose delivery ended is served next, back to back (session reuse), but not for ever', async () => {
-  insertQueued(newMessage('a1', clock.now() - 100, ['x@a.example']));
-  insertQueued(newMessage('b1', clock.now() - 99, ['x@b.example']));
-  for (let i = 2; i <= 30; i++) insertQueued(newMessage(`a${i}`, clock.now() - 99 + i, ['x@a.example']));
+  insertQueued(store, newMessage('a1', clock.now() - 100, ['x@a.example']));
+  insertQueued(store, newMessage('b1', clock.now() - 99, ['x@b.example']));
+  for (let i = 2; i <= 30; i++) insertQueued(store, newMessage(`a${i}`, clock.now() - 99 + i, ['x@a.example']));
   const q = queue(async (job) => (jobs.push(job), outcome(job, () => 'delivered')), { concurrency: 1, perDomain: 1 });
   q.start();
   await q.drain();
@@ -324,7 +318,7 @@ test('slow start: a domain starts at 5 deliveries at once, grows with success up
   expect(destinationFeedback([{ status: 'failed', code: null, errorCode: 'MESSAGE_FILE' }])).toBe('neutral');
 
   // In the queue: one busy domain, 60 messages, at most 5 at once at first, more later.
-  for (let i = 0; i < 60; i++) insertQueued(newMessage(`m${i}`, clock.now() - 100 + i, [`r${i}@busy.example`]));
+  for (let i = 0; i < 60; i++) insertQueued(store, newMessage(`m${i}`, clock.now() - 100 + i, [`r${i}@busy.example`]));
   let active = 0;
   const seen: number[] = [];
   const q = queue(
@@ -352,7 +346,7 @@ test('a not-before time (undo send) is the next-attempt time: nothing is claimed
   const q = queue(async (job) => (jobs.push(job), outcome(job, () => 'delivered')));
   q.start();
   clock.wakeups = 0;
-  insertQueued({ ...newMessage('m1', clock.now(), ['a@one.example']), nextAttemptAt: clock.now() + 10_000 });
+  insertQueued(store, { ...newMessage('m1', clock.now(), ['a@one.example']), nextAttemptAt: clock.now() + 10_000 });
   q.pump();
   clock.advance(9_999);
   expect(jobs).toHaveLength(0);

@@ -1,4 +1,5 @@
-import type { NewMessage } from '../../../src-main/core/store/store';
+import fs from 'node:fs';
+import type { NewMessage, Store } from '../../../src-main/core/store/store';
 
 export function newMessage(id: string, at: number, recipients = ['a@example.org', 'b@example.net']): NewMessage {
   return {
@@ -22,4 +23,10 @@ export function newMessage(id: string, at: number, recipients = ['a@example.org'
       kind: 'to' as const,
     })),
   };
+}
+
+/** Inserts a message with a queued file of its size (the queue checks the file before dialing). */
+export function insertQueued(store: Store, m: NewMessage): void {
+  fs.writeFileSync(store.absolutePath(m.rawPath), Buffer.alloc(m.size, 'x'));
+  store.insertMessage(m);
 }
