@@ -315,6 +315,9 @@ export const OutboxEvent = z.discriminatedUnion('type', [
     kind: z.enum(['delay', 'failure', 'unencrypted']),
     text: z.string(),
   }),
+  // The user marked notices seen (dismissed a failure): the tray's failed count and other
+  // windows' notice lists recount.
+  z.object({ type: z.literal('notices-seen'), ids: z.array(z.number().int()) }),
   // The readiness check ran again (the network changed): fetch readiness.last.
   z.object({ type: z.literal('readiness'), ranAt: z.number() }),
 ]);

@@ -174,7 +174,7 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
     'compose.statAttachments': ({ tokens }) => tokens.map((t) => grants.info(t)),
     'notices.list': ({ limit, unseenOnly }) => store.listNotices(limit, unseenOnly),
     'notices.markSeen': ({ ids }) => {
-      store.markNoticesSeen(ids);
+      core.markNoticesSeen(ids);
       return {};
     },
     'identities.list': () => store.listIdentities().map(publicIdentity),

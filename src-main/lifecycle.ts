@@ -10,6 +10,7 @@
  * - macOS keeps apps running when their last window closes (the platform's convention), so
  *   closing there just closes; quitting still asks.
  */
+import type { OutboxEvent } from '../shared/contract';
 
 export interface CloseContext {
   /** Messages with a recipient still to be delivered. */
@@ -117,6 +118,15 @@ export function trayStatus(s: TrayState): string {
   if (parts.length === 0) parts.push('All sent');
   if (s.paused) parts.push('sending paused');
   return parts.join(' · ');
+}
+
+/**
+ * Whether a batch of engine events can change what the tray shows (its counts, the badge, the
+ * paused state), so tray.ts recounts: a message queued, a recipient's state, a new notice,
+ * notices seen (a failure dismissed lowers the failed count), the queue pausing.
+ */
+export function affectsTrayState(batch: readonly OutboxEvent[]): boolean {
+  return batch.some((e) => e.type === 'message-added' || e.type === 'recipient-state' || e.type === 'notice' || e.type === 'notices-seen' || e.type === 'queue-state');
 }
 
 export function trayTooltip(s: TrayState): string {

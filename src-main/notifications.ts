@@ -1,6 +1,6 @@
 /**
  * What the desktop tells the user outside the window: an OS notification when a message fails
- * permanently or goes out without encryption, and the unsent count for the tray/dock badge.
+ * permanently or goes out without encryption (when the tray recounts: lifecycle.ts).
  * Pure (no Electron), so it is tested under Node; main.ts shows the results.
  */
 import type { OutboxEvent } from '../shared/contract';
@@ -44,9 +44,4 @@ export function notificationsFor(batch: readonly OutboxEvent[]): DesktopNotifica
     return [{ title: `${out.length} delivery problems`, body: 'Open Direct Outbox to see which messages need attention.', messageId: out[0]!.messageId }];
   }
   return out;
-}
-
-/** Whether a batch can change the number of unsent messages (worth recounting). */
-export function affectsUnsentCount(batch: readonly OutboxEvent[]): boolean {
-  return batch.some((e) => e.type === 'message-added' || e.type === 'recipient-state');
 }

@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { app, Menu, nativeImage, Notification, Tray, type BrowserWindow, type MenuItemConstructorOptions } from 'electron';
 import type { Outbox } from './core/outbox';
-import { trayMenu, trayTooltip, type TrayAction, type TrayState } from './lifecycle';
-import { affectsUnsentCount, notificationsFor } from './notifications';
+import { affectsTrayState, trayMenu, trayTooltip, type TrayAction, type TrayState } from './lifecycle';
+import { notificationsFor } from './notifications';
 
 export interface DesktopSignals {
   /** False on desktops without a tray. */
@@ -52,7 +52,7 @@ export function attachDesktopSignals(core: Outbox, iconPath: string, getWindow: 
   update();
 
   const unsubscribe = core.events.subscribe((batch) => {
-    if (affectsUnsentCount(batch) || batch.some((e) => e.type === 'notice' || e.type === 'queue-state')) update();
+    if (affectsTrayState(batch)) update();
     if (!Notification.isSupported()) return;
     for (const n of notificationsFor(batch)) {
       const note = new Notification({ title: n.title, body: n.body, icon: iconPath });

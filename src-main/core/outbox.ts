@@ -361,6 +361,12 @@ export class Outbox {
     return result;
   }
 
+  /** The user saw these notices (dismissed them): announced, so the tray's failed count follows. */
+  markNoticesSeen(ids: number[]): void {
+    const changed = this.store.markNoticesSeen(ids);
+    if (changed.length > 0) this.events.emit({ type: 'notices-seen', ids: changed });
+  }
+
   /** The pre-send probe of a recipient domain (cached for a few minutes). */
   probe(domain: string): Promise<ProbeResult> {
     return this.#probeCache.get(domain, () => probeDomain(domain, this.engine, this.store));

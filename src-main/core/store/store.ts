@@ -544,9 +544,10 @@ export class Store {
     return rows.map((r) => ({ id: r.id, messageId: r.message_id, recipientId: r.recipient_id, kind: r.kind, at: r.at, text: r.text, seen: r.seen === 1 }));
   }
 
-  markNoticesSeen(ids: number[]): void {
-    const upd = this.db.prepare('UPDATE notices SET seen = 1 WHERE id = ?');
-    this.db.transaction(() => ids.forEach((id) => upd.run(id)))();
+  /** Marks notices seen; returns the ids that were unseen until now. */
+  markNoticesSeen(ids: number[]): number[] {
+    const upd = this.db.prepare('UPDATE notices SET seen = 1 WHERE id = ? AND seen = 0');
+    return this.db.transaction(() => ids.filter((id) => upd.run(id).changes === 1))();
   }
 
   // ---- recipient-domain TLS hints (rules §11) --------------------------------------------

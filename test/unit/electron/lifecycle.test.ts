@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { autostartEntry, autostartPath, configHome, execArgument, setLinuxAutostart } from '../../../src-main/autostart';
 import {
+  affectsTrayState,
   decideClose,
   loginItemSettings,
   quitAnswer,
@@ -20,6 +21,9 @@ import {
 } from '../../../src-main/lifecycle';
 import { Settings } from '../../../shared/settings';
 import { Store } from '../../../src-main/core/store/store';
+import { Outbox } from '../../../src-main/core/outbox';
+import { createHandlers, dispatch } from '../../../src-main/ipc-handlers';
+import type { OutboxEvent } from '../../../shared/contract';
 import { newMessage } from '../store/fixtures';
 import { tmpDir } from '../../helpers/tmp';
 
@@ -107,6 +111,46 @@ test('the tray counts: unsent messages, and failed messages whose failure was no
     expect(store.countUnseenFailedMessages()).toBe(0);
   } finally {
     store.close();
+    t.cleanup();
+  }
+});
+
+test('the tray recounts on the events that change its counts, and not on progress', () => {
+  expect(affectsTrayState([{ type: 'progress', messageId: 'm1', bytesSent: 1, size: 2 }])).toBe(false);
+  expect(affectsTrayState([{ type: 'readiness', ranAt: 1 }])).toBe(false);
+  expect(affectsTrayState([{ type: 'message-added', messageId: 'm4' }])).toBe(true);
+  expect(affectsTrayState([{ type: 'recipient-state', messageId: 'm4', recipientId: 1, state: 'failed' }])).toBe(true);
+  expect(affectsTrayState([{ type: 'notice', messageId: 'm4', kind: 'failure', text: 'x' }])).toBe(true);
+  expect(affectsTrayState([{ type: 'queue-state', paused: true, text: 'disk full' }])).toBe(true);
+});
+
+test('failures dismissed in the outbox update the tray\'s failed count at once, not at the next queue event', async () => {
+  const t = tmpDir('outbox-tray-seen-');
+  const core = new Outbox({ dataDir: t.dir });
+  try {
+    const { store } = core;
+    store.insertMessage(newMessage('m2', 2000));
+    store.db.prepare("UPDATE recipients SET state = 'failed' WHERE message_id = 'm2'").run();
+    store.db.prepare("INSERT INTO notices (message_id, kind, at, text) VALUES ('m2', 'failure', 3000, 'x')").run();
+    const batches: OutboxEvent[][] = [];
+    const off = core.events.subscribe((b) => batches.push(b));
+    const table = createHandlers(core, { chooseFiles: async () => [], chooseSavePath: async () => null, openPath: async () => {} });
+    const ids = store.listNotices(10).map((n) => n.id);
+    expect(await dispatch(table, 'notices.markSeen', { ids })).toMatchObject({ ok: true });
+    core.events.flush();
+    off();
+    // What tray.ts does with each batch: recount when affectsTrayState says so.
+    expect(batches.some((b) => affectsTrayState(b))).toBe(true);
+    expect(store.countUnseenFailedMessages()).toBe(0);
+    // Unknown ids change nothing, so nothing is announced.
+    batches.length = 0;
+    const off2 = core.events.subscribe((b) => batches.push(b));
+    await dispatch(table, 'notices.markSeen', { ids: [987654] });
+    core.events.flush();
+    off2();
+    expect(batches).toEqual([]);
+  } finally {
+    await core.close();
     t.cleanup();
   }
 });
