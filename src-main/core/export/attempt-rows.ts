@@ -21,7 +21,6 @@
 import { domainToASCII } from 'node:url';
 import type { Db } from '../store/db';
 import { DeliveryError } from '../errors';
-import type { AttemptRow } from '../store/rows';
 import { deliveredVerdict, failedVerdict } from '../../../shared/verdict';
 
 export const RESULT_STATUSES = ['delivered', 'deferred', 'failed', 'not-attempted'] as const;
@@ -166,44 +165,23 @@ export function parseTranscript(raw: unknown): ExportTranscriptLine[] | null {
   return lines;
 }
 
-/** An attempt joined with its result, recipient and message (one row per attempt result). */
-type JoinedRow = Pick<
-  AttemptRow,
-  | 'message_id'
-  | 'started_at'
-  | 'duration_ms'
-  | 'domain'
-  | 'host'
-  | 'ip'
-  | 'port'
-  | 'stage'
-  | 'starttls'
-  | 'tls_version'
-  | 'tls_cipher'
-  | 'cert_fingerprint'
-  | 'verification'
-  | 'verification_reason'
-  | 'mta_sts_mode'
-  | 'dane'
-  | 'requiretls'
-  | 'plaintext_fallback'
-  | 'reused_session'
-  | 'tlsrpt_policy'
-  | 'tlsrpt_failure'
-  | 'code'
-  | 'enhanced_code'
-  | 'reply'
-  | 'error_code'
-  | 'transport'
-  | 'route_id'
-> & {
-  attempt_id: number;
-  subject: string | null;
-  recipient: string | null;
-  has_result: number;
-  status: string;
-  transcript?: string;
-};
+// The exact text JSON.stringify writes for an array of {at, dir, text} with integer times:
+// no whitespace, keys in that order, strings with only the escapes JSON.stringify itself
+// uses (\" \\ \b \f \n \r \t) and no surrogate code units (it escapes lone ones, and a pair
+// is left to the slow path rather than checked here). A stored transcript that is already in
+// this form is its own export, without a parse and a re-stringify (most of an NDJSON export's
+// time). Integers of at most 15 digits print back exactly as written; "-0" is excluded (it
+// prints as "0").
+const JSON_STRING = String.raw`"(?:[^"\\\u0000-\u001f\ud800-\udfff]|\\["\\bfnrt])*"`;
+const JSON_INTEGER = String.raw`(?:0|-?[1-9][0-9]{0,14})`;
+const CANONICAL_LINE = String.raw`\{"at":${JSON_INTEGER},"dir":${JSON_STRING},"text":${JSON_STRING}\}`;
+const CANONICAL_TRANSCRIPT = new RegExp(String.raw`^\[(?:${CANONICAL_LINE}(?:,${CANONICAL_LINE})*)?\]$`);
+
+/** JSON.stringify(parseTranscript(raw)), without parsing when `raw` is already that text. */
+export function transcriptJson(raw: unknown): string {
+  if (typeof raw === 'string' && CANONICAL_TRANSCRIPT.test(raw)) return raw;
+  return JSON.stringify(parseTranscript(raw));
+}
 
 // A result row's own status; an attempt without results takes the attempt's outcome.
 const STATUS_SQL = `CASE
@@ -211,6 +189,56 @@ const STATUS_SQL = `CASE
     WHEN a.permanent = 1 THEN 'failed'
     WHEN a.error_code IS NOT NULL OR a.code >= 400 THEN 'deferred'
     ELSE 'not-attempted' END`;
+
+// The columns of one joined row (an attempt with its result, recipient and message), in
+// SELECT order. Rows are read as arrays (better-sqlite3's raw mode): building an object with
+// thirty named properties per row in native code cost more than everything else the export
+// does, so a raw row is indexed by the positions in COL.
+const SELECT = [
+  ['attempt_id', 'a.id'],
+  ['message_id', 'a.message_id'],
+  ['subject', 'm.subject'],
+  ['recipient', 'r.address'],
+  ['has_result', 'ar.attempt_id IS NOT NULL'],
+  ['status', STATUS_SQL],
+  ['started_at', 'a.started_at'],
+  ['duration_ms', 'a.duration_ms'],
+  ['domain', 'a.domain'],
+  ['host', 'a.host'],
+  ['ip', 'a.ip'],
+  ['port', 'a.port'],
+  ['stage', 'a.stage'],
+  ['starttls', 'a.starttls'],
+  ['tls_version', 'a.tls_version'],
+  ['tls_cipher', 'a.tls_cipher'],
+  ['cert_fingerprint', 'a.cert_fingerprint'],
+  ['verification', 'a.verification'],
+  ['verification_reason', 'a.verification_reason'],
+  ['mta_sts_mode', 'a.mta_sts_mode'],
+  ['dane', 'a.dane'],
+  ['requiretls', 'a.requiretls'],
+  ['plaintext_fallback', 'a.plaintext_fallback'],
+  ['reused_session', 'a.reused_session'],
+  ['tlsrpt_policy', 'a.tlsrpt_policy'],
+  ['tlsrpt_failure', 'a.tlsrpt_failure'],
+  // Result values win; when a result has no reply of its own (e.g. 'not-attempted' after the
+  // session failed) the attempt's reply explains it.
+  ['code', 'COALESCE(ar.code, a.code)'],
+  ['enhanced_code', 'COALESCE(ar.enhanced_code, a.enhanced_code)'],
+  ['reply', 'COALESCE(ar.reply, a.reply)'],
+  ['error_code', 'a.error_code'],
+  ['transport', 'a.transport'],
+  ['route_id', 'a.route_id'],
+  // Only selected when transcripts are asked for; always last.
+  ['transcript', 'a.transcript'],
+] as const;
+
+type ColumnName = (typeof SELECT)[number][0];
+/** Position of each column in a raw row. */
+const COL = Object.fromEntries(SELECT.map(([name], i) => [name, i])) as Record<ColumnName, number>;
+
+/** One joined row as read: values in SELECT order, of whatever type the database holds. */
+export type RawAttemptRow = readonly unknown[];
 
 /** The SELECT behind iterateAttemptRows, exposed so tests can check its query plan. */
 export function attemptRowsQuery(
@@ -245,18 +273,9 @@ export function attemptRowsQuery(
     });
     where.push(names.length ? `(${STATUS_SQL}) IN (${names.join(', ')})` : '0');
   }
-  // Result values win; when a result has no reply of its own (e.g. 'not-attempted' after the
-  // session failed) the attempt's reply explains it.
+  const columns = SELECT.filter(([name]) => opts.transcript || name !== 'transcript').map(([name, expr]) => (expr === `a.${name}` ? expr : `${expr} AS ${name}`));
   const sql = `
-    SELECT a.id AS attempt_id, a.message_id, m.subject, r.address AS recipient,
-           ar.attempt_id IS NOT NULL AS has_result, ${STATUS_SQL} AS status,
-           a.started_at, a.duration_ms, a.domain, a.host, a.ip, a.port, a.stage, a.starttls,
-           a.tls_version, a.tls_cipher, a.cert_fingerprint, a.verification, a.verification_reason,
-           a.mta_sts_mode, a.dane, a.requiretls, a.plaintext_fallback, a.reused_session, a.tlsrpt_policy, a.tlsrpt_failure,
-           COALESCE(ar.code, a.code) AS code,
-           COALESCE(ar.enhanced_code, a.enhanced_code) AS enhanced_code,
-           COALESCE(ar.reply, a.reply) AS reply,
-           a.error_code, a.transport, a.route_id${opts.transcript ? ', a.transcript' : ''}
+    SELECT ${columns.join(',\n           ')}
     FROM attempts a
     LEFT JOIN messages m ON m.id = a.message_id
     LEFT JOIN attempt_results ar ON ar.attempt_id = a.id
@@ -267,78 +286,115 @@ export function attemptRowsQuery(
 }
 
 /** The verdict words the outbox shows for this result (one vocabulary, shared/verdict.ts). */
-function securityLabel(j: JoinedRow): string | null {
-  if (j.status === 'delivered') {
-    const verification = (['dane-ee', 'dane-ta', 'pkix', 'none'] as const).find((v) => v === j.verification) ?? null;
-    const mtaStsMode = (['enforce', 'testing', 'none'] as const).find((v) => v === j.mta_sts_mode) ?? null;
-    return deliveredVerdict({ starttls: j.starttls === 1, plaintextFallback: j.plaintext_fallback === 1, verification, mtaStsMode, startedAt: 0 }).label;
+function securityLabel(j: RawAttemptRow): string | null {
+  const status = j[COL.status];
+  if (status === 'delivered') {
+    const verification = (['dane-ee', 'dane-ta', 'pkix', 'none'] as const).find((v) => v === j[COL.verification]) ?? null;
+    const mtaStsMode = (['enforce', 'testing', 'none'] as const).find((v) => v === j[COL.mta_sts_mode]) ?? null;
+    return deliveredVerdict({ starttls: j[COL.starttls] === 1, plaintextFallback: j[COL.plaintext_fallback] === 1, verification, mtaStsMode, startedAt: 0 }).label;
   }
-  if (j.status === 'failed') {
-    return failedVerdict({ errorCode: str(j.error_code), enhancedCode: str(j.enhanced_code), dane: j.dane === 1, at: null }).label;
+  if (status === 'failed') {
+    return failedVerdict({ errorCode: str(j[COL.error_code]), enhancedCode: str(j[COL.enhanced_code]), dane: j[COL.dane] === 1, at: null }).label;
   }
   return null;
 }
 
-function toExportRow(j: JoinedRow, transcript: ExportTranscriptLine[] | null | undefined): ExportRow {
+/** A raw row as an ExportRow: every value coerced to its type (stored values are not trusted). */
+export function toExportRow(j: RawAttemptRow, transcript?: ExportTranscriptLine[] | null): ExportRow {
   const row: ExportRow = {
-    attemptId: num(j.attempt_id) ?? 0,
-    messageId: str(j.message_id) ?? '',
-    subject: str(j.subject) ?? '',
-    recipient: j.has_result ? str(j.recipient) : null,
-    domain: str(j.domain) ?? '',
-    time: isoTime(j.started_at),
-    status: str(j.status) ?? '',
-    transport: str(j.transport) ?? 'direct',
-    route: num(j.route_id),
+    attemptId: num(j[COL.attempt_id]) ?? 0,
+    messageId: str(j[COL.message_id]) ?? '',
+    subject: str(j[COL.subject]) ?? '',
+    recipient: j[COL.has_result] ? str(j[COL.recipient]) : null,
+    domain: str(j[COL.domain]) ?? '',
+    time: isoTime(j[COL.started_at]),
+    status: str(j[COL.status]) ?? '',
+    transport: str(j[COL.transport]) ?? 'direct',
+    route: num(j[COL.route_id]),
     security: securityLabel(j),
-    host: str(j.host),
-    ip: str(j.ip),
-    port: num(j.port),
-    tlsVersion: str(j.tls_version),
-    tlsCipher: str(j.tls_cipher),
-    certFingerprint: str(j.cert_fingerprint),
-    verification: str(j.verification),
-    verificationReason: str(j.verification_reason),
-    policy: policyLabel(j.dane, j.mta_sts_mode),
-    tlsrptPolicy: str(j.tlsrpt_policy),
-    tlsrptFailure: str(j.tlsrpt_failure),
-    requiretls: j.requiretls === 1,
-    plaintextFallback: j.plaintext_fallback === 1,
-    reusedSession: j.reused_session === 1,
-    code: num(j.code),
-    enhancedCode: str(j.enhanced_code),
-    reply: str(j.reply),
-    errorCode: str(j.error_code),
-    stage: str(j.stage),
-    durationMs: num(j.duration_ms),
+    host: str(j[COL.host]),
+    ip: str(j[COL.ip]),
+    port: num(j[COL.port]),
+    tlsVersion: str(j[COL.tls_version]),
+    tlsCipher: str(j[COL.tls_cipher]),
+    certFingerprint: str(j[COL.cert_fingerprint]),
+    verification: str(j[COL.verification]),
+    verificationReason: str(j[COL.verification_reason]),
+    policy: policyLabel(j[COL.dane], j[COL.mta_sts_mode]),
+    tlsrptPolicy: str(j[COL.tlsrpt_policy]),
+    tlsrptFailure: str(j[COL.tlsrpt_failure]),
+    requiretls: j[COL.requiretls] === 1,
+    plaintextFallback: j[COL.plaintext_fallback] === 1,
+    reusedSession: j[COL.reused_session] === 1,
+    code: num(j[COL.code]),
+    enhancedCode: str(j[COL.enhanced_code]),
+    reply: str(j[COL.reply]),
+    errorCode: str(j[COL.error_code]),
+    stage: str(j[COL.stage]),
+    durationMs: num(j[COL.duration_ms]),
   };
   if (transcript !== undefined) row.transcript = transcript;
   return row;
 }
 
+/** The attempt id of a raw row (rows arrive grouped by attempt). */
+export function rawAttemptId(j: RawAttemptRow): unknown {
+  return j[COL.attempt_id];
+}
+
+/** The stored transcript text of a raw row read with `transcript: true`. */
+export function rawTranscript(j: RawAttemptRow): unknown {
+  return j[COL.transcript];
+}
+
 /**
- * Streams the delivery log, oldest attempt first, one row per attempt result. Lazily: the
+ * Raw rows of the delivery log, oldest attempt first, one per attempt result. Lazily: the
  * query runs on the first next(), and returning early (break, throw) closes the statement.
  * Filters are validated eagerly so a bad `since` fails before any output is written.
  */
-export function iterateAttemptRows(db: Db, filter: AttemptRowFilter = {}, opts: AttemptRowOptions = {}): Generator<ExportRow, void, undefined> {
+export function iterateRawAttemptRows(db: Db, filter: AttemptRowFilter = {}, opts: AttemptRowOptions = {}): IterableIterator<RawAttemptRow> {
   const { sql, params } = attemptRowsQuery(filter, opts);
-  const stmt = db.prepare(sql);
+  const stmt = db.prepare(sql).raw(true);
+  let it: IterableIterator<unknown> | undefined;
+  const self: IterableIterator<RawAttemptRow> = {
+    [Symbol.iterator]: () => self,
+    next: () => {
+      it ??= stmt.iterate(params) as IterableIterator<unknown>;
+      return it.next() as IteratorResult<RawAttemptRow>;
+    },
+    return: (value?: unknown) => {
+      it?.return?.();
+      it = undefined;
+      return { done: true, value: value as RawAttemptRow };
+    },
+  };
+  return self;
+}
+
+/**
+ * Streams the delivery log as ExportRows, oldest attempt first, one row per attempt result.
+ * Same laziness and early-close guarantees as iterateRawAttemptRows.
+ */
+export function iterateAttemptRows(db: Db, filter: AttemptRowFilter = {}, opts: AttemptRowOptions = {}): Generator<ExportRow, void, undefined> {
+  const raws = iterateRawAttemptRows(db, filter, opts);
   return (function* () {
     // Rows arrive grouped by attempt: parse each transcript once, not once per recipient.
-    let lastAttempt = -1;
+    let lastAttempt: unknown = undefined;
     let lastTranscript: ExportTranscriptLine[] | null = null;
-    for (const raw of stmt.iterate(params)) {
-      const j = raw as JoinedRow;
-      let transcript: ExportTranscriptLine[] | null | undefined;
-      if (opts.transcript) {
-        if (j.attempt_id !== lastAttempt) {
-          lastAttempt = j.attempt_id;
-          lastTranscript = parseTranscript(j.transcript);
+    try {
+      for (const j of raws) {
+        let transcript: ExportTranscriptLine[] | null | undefined;
+        if (opts.transcript) {
+          if (lastAttempt === undefined || rawAttemptId(j) !== lastAttempt) {
+            lastAttempt = rawAttemptId(j);
+            lastTranscript = parseTranscript(rawTranscript(j));
+          }
+          transcript = lastTranscript;
         }
-        transcript = lastTranscript;
+        yield toExportRow(j, transcript);
       }
-      yield toExportRow(j, transcript);
+    } finally {
+      raws.return?.();
     }
   })();
 }

@@ -21,7 +21,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { DeliveryError, toDeliveryError } from '../errors';
 import { openDb } from '../store/db';
 import type { Store } from '../store/store';
-import { iterateAttemptRows, type AttemptRowFilter } from './attempt-rows';
+import { iterateRawAttemptRows, rawAttemptId, rawTranscript, toExportRow, transcriptJson, type AttemptRowFilter } from './attempt-rows';
 import { EXPORT_FORMATS, encoderFor, type EncoderOptions, type ExportFormat } from './formats';
 
 export interface ExportAttemptsOptions extends AttemptRowFilter, EncoderOptions {
@@ -123,13 +123,20 @@ export async function exportAttempts(store: Store, opts: ExportAttemptsOptions, 
   const sink = new Sink(out, opts.signal);
   try {
     const filter: AttemptRowFilter = { since: opts.since, until: opts.until, status: opts.status, domain: opts.domain, messageId: opts.messageId };
-    const rows = iterateAttemptRows(reader, filter, { transcript: encoder.transcript });
+    const rows = iterateRawAttemptRows(reader, filter, { transcript: encoder.transcript });
     let buf = encoder.begin();
     let n = 0;
-    // Leaving this loop early (a rejected write) returns the generator, which closes the
+    // Rows arrive grouped by attempt: each transcript is turned into JSON once per attempt.
+    let lastAttempt: unknown = undefined;
+    let transcript: string | undefined;
+    // Leaving this loop early (a rejected write) returns the iterator, which closes the
     // statement before the connection is closed below.
-    for (const row of rows) {
-      buf += encoder.row(row, n++);
+    for (const raw of rows) {
+      if (encoder.transcript && (lastAttempt === undefined || rawAttemptId(raw) !== lastAttempt)) {
+        lastAttempt = rawAttemptId(raw);
+        transcript = transcriptJson(rawTranscript(raw));
+      }
+      buf += encoder.row(toExportRow(raw), n++, transcript);
       if (buf.length >= chunkChars) {
         await sink.write(buf);
         buf = '';

@@ -82,7 +82,11 @@ export interface Encoder {
   /** Whether rows must carry the transcript. */
   readonly transcript: boolean;
   begin(): string;
-  row(r: ExportRow, index: number): string;
+  /**
+   * One row. `transcriptJson` is the row's transcript as JSON text (attempt-rows.ts
+   * transcriptJson), given exactly when `transcript` is true; `r.transcript` is not read.
+   */
+  row(r: ExportRow, index: number, transcriptJson?: string): string;
   end(rows: number): string;
 }
 
@@ -91,30 +95,92 @@ export interface EncoderOptions {
   bom?: boolean | undefined;
 }
 
+/**
+ * Memo of the last value seen per column and its encoded text. Consecutive rows repeat most
+ * columns (the same host, cipher, message, domain…), and an encoding is a pure function of the
+ * value, so an equal value reuses the text instead of re-running the guards and escapes.
+ */
+class LastValues {
+  private readonly values: unknown[];
+  private readonly texts: string[];
+
+  constructor(n: number) {
+    // A fresh object is equal to no cell value, so the first row encodes every cell.
+    this.values = new Array<unknown>(n).fill({});
+    this.texts = new Array<string>(n).fill('');
+  }
+
+  text(i: number, v: unknown, encode: (v: never) => string): string {
+    if (this.values[i] === v) return this.texts[i]!;
+    const t = encode(v as never);
+    this.values[i] = v;
+    this.texts[i] = t;
+    return t;
+  }
+}
+
+/** CSV records of rows, cell by cell (csvField), with the per-column memo. */
+function csvRows(): (r: ExportRow) => string {
+  const last = new LastValues(CSV_COLUMNS.length);
+  return (r) => {
+    let line = '';
+    for (let i = 0; i < CSV_COLUMNS.length; i++) line += (i ? ',' : '') + last.text(i, CSV_COLUMNS[i]!.get(r), csvField);
+    return `${line}\r\n`;
+  };
+}
+
+/**
+ * JSON texts of rows: the same text as JSON.stringify(row) (keys in the row's own order, each
+ * value through JSON.stringify), with the per-key memo, and the transcript's JSON text put in
+ * as it is given instead of being parsed and stringified again.
+ */
+function jsonRows(): (r: ExportRow, transcriptJson: string | undefined) => string {
+  let keys: (keyof ExportRow)[] | null = null;
+  let prefixes: string[] = [];
+  let last: LastValues | null = null;
+  const stringify = (v: never) => JSON.stringify(v) as string;
+  return (r, transcriptJson) => {
+    if (!keys) {
+      // Every row comes from the same object literal (toExportRow): one shape, one key order.
+      keys = (Object.keys(r) as (keyof ExportRow)[]).filter((k) => k !== 'transcript');
+      prefixes = keys.map((k, i) => `${i ? ',' : '{'}${JSON.stringify(k)}:`);
+      last = new LastValues(keys.length);
+    }
+    let text = '';
+    for (let i = 0; i < keys.length; i++) text += prefixes[i]! + last!.text(i, r[keys[i]!], stringify);
+    if (transcriptJson !== undefined) text += `${keys.length ? ',' : '{'}"transcript":${transcriptJson}`;
+    return `${text}}`;
+  };
+}
+
 export function encoderFor(format: ExportFormat, opts: EncoderOptions = {}): Encoder {
   switch (format) {
     case 'csv':
       return {
         transcript: false,
         begin: () => (opts.bom ? '\uFEFF' : '') + csvRecord(CSV_COLUMNS.map((c) => c.header)), // RFC 4180 §2.3 header
-        row: (r) => csvRecord(CSV_COLUMNS.map((c) => c.get(r))),
+        row: csvRows(),
         end: () => '',
       };
-    case 'json':
+    case 'json': {
       // One array, written incrementally: "[", rows separated by ",", "]".
+      const json = jsonRows();
       return {
         transcript: true,
         begin: () => '[',
-        row: (r, i) => `${i ? ',' : ''}\n${JSON.stringify(r)}`,
+        row: (r, i, t) => `${i ? ',' : ''}\n${json(r, t)}`,
         end: (rows) => (rows ? '\n]\n' : ']\n'),
       };
-    case 'ndjson':
+    }
+    case 'ndjson': {
+      const json = jsonRows();
       return {
         transcript: true,
         begin: () => '',
-        row: (r) => `${JSON.stringify(r)}\n`,
+        row: (r, _i, t) => `${json(r, t)}\n`,
         end: () => '',
       };
+    }
     default: {
       const never: never = format;
       throw new DeliveryError({
