@@ -36,7 +36,7 @@ const COMMON = {
 
 const USAGE = `usage: outbox <command> [options]
   send     --from ADDR --to ADDR [--to ADDR ...] [--cc ADDR ...] [--bcc ADDR ...] [--subject TEXT]
-           [--text FILE|-] [--attach FILE ...] [--eml FILE] [--require-tls | --tls-optional] [--wait [SECONDS]]
+           [--text FILE|- | --html FILE|-] [--attach FILE ...] [--eml FILE] [--require-tls | --tls-optional] [--wait [SECONDS]]
   run      [--once] [--no-tls-reports]  run the queue (until interrupted, or until nothing is due);
                                     sends the daily TLS reports (RFC 8460) unless --no-tls-reports
   queue                             list messages and recipient states
@@ -111,18 +111,44 @@ function parse<O extends ParseArgsConfig['options']>(args: string[], options: O)
   }
 }
 
-async function readText(spec: string | undefined): Promise<string> {
-  if (spec === undefined) return '';
+async function readBytes(spec: string, flag: string): Promise<Buffer> {
   if (spec === '-') {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks);
   }
   try {
-    return fs.readFileSync(spec, 'utf8');
+    return fs.readFileSync(spec);
   } catch (e) {
-    throw new UsageError(`--text: ${(e as Error).message}`);
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
+}
+
+async function readText(spec: string | undefined): Promise<string> {
+  if (spec === undefined) return '';
+  return (await readBytes(spec, '--text')).toString('utf8');
+}
+
+/**
+ * The HTML of `send --html`: sent like the app's rich text (the core sanitises it and
+ * generates the text part, core/compose/body.ts). Refused when it is not UTF-8 (it would go out
+ * with U+FFFD in it) or when nothing would be left to send.
+ */
+async function readHtml(spec: string): Promise<string> {
+  const name = spec === '-' ? 'standard input' : spec;
+  let html: string;
+  try {
+    html = new TextDecoder('utf-8', { fatal: true }).decode(await readBytes(spec, '--html'));
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`--html: ${name} is not valid UTF-8`);
+  }
+  if (html.trim() === '') throw new UsageError(`--html: ${name} is empty`);
+  const { messageBody } = await import('./core/compose/body');
+  if ((await messageBody({ text: '', html })).html === undefined) {
+    throw new UsageError(`--html: ${name} has nothing left to send once sanitised (scripts, styles and event handlers are removed)`);
+  }
+  return html;
 }
 
 /** The per-recipient summary `send --wait --json` prints (issue "Delivery engine" §4). */
@@ -166,6 +192,7 @@ async function cmdSend(args: string[]): Promise<number> {
     bcc: { type: 'string', multiple: true },
     subject: { type: 'string' },
     text: { type: 'string' },
+    html: { type: 'string' },
     attach: { type: 'string', multiple: true },
     eml: { type: 'string' },
     'require-tls': { type: 'boolean' },
@@ -174,6 +201,8 @@ async function cmdSend(args: string[]): Promise<number> {
   });
   // `--wait` may stand alone: parseArgs needs a value, so accept a following flag as "no value".
   if (values['require-tls'] && values['tls-optional']) throw new UsageError('--require-tls and --tls-optional exclude each other (RFC 8689)');
+  if (values.html !== undefined && values.text !== undefined) throw new UsageError('--html and --text exclude each other (the text part is generated from the HTML)');
+  if (values.html !== undefined && values.eml !== undefined) throw new UsageError('--html and --eml exclude each other');
   if (!values.from) throw new UsageError('--from is required');
   const to = values.to ?? [];
   const cc = values.cc ?? [];
@@ -198,7 +227,9 @@ async function cmdSend(args: string[]): Promise<number> {
         cc,
         bcc,
         subject: values.subject ?? '',
-        text: await readText(values.text),
+        // Rich text goes the app's way: the HTML with an empty text, which the core replaces
+        // with the text part it generates from the sanitised HTML.
+        ...(values.html !== undefined ? { text: '', html: await readHtml(values.html) } : { text: await readText(values.text) }),
         attachments: (values.attach ?? []).map((p) => ({ path: path.resolve(p) })),
         tlsMode,
       };

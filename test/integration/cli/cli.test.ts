@@ -209,6 +209,50 @@ test('a subject of 998 characters is folded (RFC 5322 §2.2.3) and sent, not ref
   }
 });
 
+test('send --html sends rich text as multipart/alternative through the core: the HTML sanitised, the text part generated from it', async () => {
+  const file = path.join(dir, 'rich.html');
+  fs.writeFileSync(file, '<p>Hello <b>Bob</b>, see <a href="https://example.org/notes">the notes</a>.</p><script>alert(1)</script><p onclick="steal()">Bye</p>\n');
+  const before = peer.messages.length;
+  const out = await cli(['send', '--from', 'me@sender.test', '--to', 'rich@dest.test', '--subject', 'rich', '--html', file, '--wait', '30', '--json', ...common()]);
+  expect(out.stderr).toBe('');
+  expect(out.code).toBe(0);
+  const { messageId } = JSON.parse(out.stdout);
+  const got = peer.messages.slice(before).find((m) => m.rcptTo.includes('rich@dest.test'))!;
+  const stored = fs.readFileSync(path.join(dir, 'messages', `${messageId}.eml`));
+  for (const raw of [got.body, stored]) {
+    const mail = await simpleParser(raw);
+    expect(mail.headers.get('content-type')).toMatchObject({ value: 'multipart/alternative' });
+    expect(mail.html).toContain('<p>Hello <b>Bob</b>, see <a href="https://example.org/notes">the notes</a>.</p>');
+    expect(mail.html).not.toMatch(/script|alert|onclick|steal/);
+    expect(mail.text).toMatch(/^Hello Bob, see the notes \[https:\/\/example\.org\/notes\]\.\n\nBye/);
+  }
+});
+
+test('send --html refuses what it cannot send as written (exit 2, nothing queued): no file, not UTF-8, empty, nothing left after sanitising, with --text or --eml', async () => {
+  const fresh = tmpDir('outbox-cli-html-bad-');
+  try {
+    const f = (name: string, data: string | Buffer) => (fs.writeFileSync(path.join(fresh.dir, name), data), path.join(fresh.dir, name));
+    const cases: [string[], RegExp][] = [
+      [['--html', path.join(fresh.dir, 'missing.html')], /^outbox: --html: .*ENOENT/],
+      [['--html', f('latin1.html', Buffer.from('<p>caf\xe9</p>', 'latin1'))], /^outbox: --html: .* is not valid UTF-8/],
+      [['--html', f('empty.html', ' \n')], /^outbox: --html: .* is empty/],
+      [['--html', f('script.html', '<script>alert(1)</script><style>p{}</style>')], /^outbox: --html: .* has nothing left to send once sanitised/],
+      [['--html', f('ok.html', '<p>x</p>'), '--text', f('ok.txt', 'x')], /^outbox: --html and --text exclude each other/],
+      [['--html', path.join(fresh.dir, 'ok.html'), '--eml', f('ok.eml', 'Subject: x\r\n\r\nx\r\n')], /^outbox: --html and --eml exclude each other/],
+    ];
+    for (const [extra, message] of cases) {
+      const out = await cli(['send', '--from', 'me@sender.test', '--to', 'a@dest.test', ...extra, '--data-dir', path.join(fresh.dir, 'data'), '--dns', dns.address]);
+      expect(out.stderr, extra.join(' ')).toMatch(message);
+      expect(out.code).toBe(2);
+      expect(out.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    const q = await cli(['queue', '--json', '--data-dir', path.join(fresh.dir, 'data')]);
+    expect(JSON.parse(q.stdout).messages).toEqual([]);
+  } finally {
+    fresh.cleanup();
+  }
+});
+
 test.each([
   [['send', '--to', 'a@dest.test'], /--from is required/],
   [['send', '--from', 'me@sender.test'], /at least one --to/],
