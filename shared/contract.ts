@@ -116,7 +116,16 @@ export const channels = {
   'drafts.list': channel(Empty, z.array(DraftSummary)),
   'drafts.load': channel(z.object({ id: z.string().min(1).max(64) }).strict(), LoadedDraft),
   'drafts.delete': channel(z.object({ id: z.string().min(1).max(64) }).strict(), Ok),
-  'outbox.send': channel(Draft, z.object({ messageId: z.string() })),
+  /**
+   * Queues the message. With the undo window on (setting undoSendSeconds), its first attempt
+   * is not before `undoUntil` and `outbox.undoSend` can take it back until then.
+   */
+  'outbox.send': channel(Draft, z.object({ messageId: z.string(), undoUntil: z.number().nullable() })),
+  /**
+   * Undo send: removes the message while its window is open and no attempt has started
+   * (CONFLICT otherwise, nothing changed); its compose draft is a draft again (`drafts.load`).
+   */
+  'outbox.undoSend': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ draftId: z.string() })),
   'outbox.action': channel(
     z
       .object({
@@ -289,6 +298,8 @@ export type ResponseOf<C extends ChannelName> = z.output<Channels[C]['response']
 /** Events pushed from main, batched (at most ~20 batches a second). */
 export const OutboxEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('message-added'), messageId: z.string() }),
+  // Undo send took the message back: it no longer exists.
+  z.object({ type: z.literal('message-removed'), messageId: z.string() }),
   z.object({
     type: z.literal('recipient-state'),
     messageId: z.string(),

@@ -130,6 +130,11 @@ export const MessageSummary = z.object({
       }),
     )
     .default([]),
+  /**
+   * Sent with an undo window that has not ended: when it ends (the first attempt is not before
+   * then). Until then, and while no attempt has started, Undo returns it to compose.
+   */
+  undoUntil: z.number().nullable().default(null),
 });
 export type MessageSummary = z.infer<typeof MessageSummary>;
 

@@ -107,6 +107,11 @@ export const settingsShape = {
   openAtLogin: z.boolean().default(false),
   /** The one-time "keeps sending in the tray" explanation was shown. */
   trayExplained: z.boolean().default(false),
+  /**
+   * Undo send: a message sent from the app waits this many seconds in the outbox (countdown,
+   * Undo returns it to compose) before its first attempt; 0 sends at once (core/undo-send.ts).
+   */
+  undoSendSeconds: z.number().int().min(0).max(60, 'at most 60 seconds').default(10),
 };
 
 export const Settings = z.object(settingsShape);

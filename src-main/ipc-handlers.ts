@@ -42,6 +42,7 @@ import { DeliveryError } from './core/errors';
 import { QueueFeatureError } from './core/queue-features';
 import { DISK_FULL_NOTICE } from './core/queue/queue';
 import { transportHandlers } from './ipc-transport';
+import { UndoSendError } from './core/undo-send';
 
 /** What differs between the desktop and the headless host: dialogs and the OS shell. */
 export interface Platform {
@@ -132,12 +133,21 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
       return {};
     },
     'outbox.send': async (draft) => {
-      const result = await core.submit(local(draft));
+      // The app's sends wait out the undo window (the CLI's do not: nobody could undo them).
+      const result = await core.submit(local(draft), { undoWindowMs: store.getSettings().undoSendSeconds * 1000 });
       if (!result.ok) {
         const fields = result.errors.map((e) => ({ path: e.index === undefined ? e.field : `${e.field}.${e.index}`, message: e.message }));
         throw new IpcFailure('VALIDATION', fields[0]?.message ?? 'the message cannot be sent', fields);
       }
-      return { messageId: result.messageId };
+      return { messageId: result.messageId, undoUntil: result.undoUntil };
+    },
+    'outbox.undoSend': ({ messageId }) => {
+      try {
+        return core.undoSend(messageId);
+      } catch (e) {
+        if (e instanceof UndoSendError) throw new IpcFailure(e.code, e.message);
+        throw e;
+      }
     },
     'outbox.action': ({ messageId, recipientId, action }) => {
       if (!store.messageRow(messageId)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);

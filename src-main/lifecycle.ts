@@ -126,7 +126,7 @@ export function trayStatus(s: TrayState): string {
  * notices seen (a failure dismissed lowers the failed count), the queue pausing.
  */
 export function affectsTrayState(batch: readonly OutboxEvent[]): boolean {
-  return batch.some((e) => e.type === 'message-added' || e.type === 'recipient-state' || e.type === 'notice' || e.type === 'notices-seen' || e.type === 'queue-state');
+  return batch.some((e) => e.type === 'message-added' || e.type === 'message-removed' || e.type === 'recipient-state' || e.type === 'notice' || e.type === 'notices-seen' || e.type === 'queue-state');
 }
 
 export function trayTooltip(s: TrayState): string {

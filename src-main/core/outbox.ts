@@ -32,7 +32,8 @@ import { parseMailbox } from './compose/address';
 import { DIRECT } from '../../shared/transport';
 export { DataDirError } from './store/message-files';
 export type { RecoveryReport } from './store/recover';
-import { submitDraft, type SubmitResult } from './submit';
+import { submitDraft, type SubmitOptions, type SubmitResult } from './submit';
+import { undoSend, UndoWindows } from './undo-send';
 import { messageDsn, type MessageDsn } from './dsn/message-dsn';
 import { sendNoticeDsn } from './dsn/send';
 import { QueueFeatures } from './queue-features';
@@ -108,6 +109,8 @@ export class Outbox {
   readonly retention: HistoryRetention;
   /** Daily outgoing TLS reports (RFC 8460): start() to send them (the setting, or `outbox run`). */
   readonly tlsReports: DailyTlsReports;
+  /** Deletes the draft copies of sends whose undo window ended (core/undo-send.ts). */
+  readonly undoWindows: UndoWindows;
   readonly dataDir: string;
   readonly version: string;
   readonly logDir: string | null;
@@ -179,6 +182,8 @@ export class Outbox {
     this.features = new QueueFeatures({ store: this.store, clock: this.clock, queue: this.queue, events: this.events, onPause: () => void this.closeIdleSessions() });
     this.retention = new HistoryRetention({ store: this.store, clock: this.clock });
     this.tlsReports = new DailyTlsReports({ clock: this.clock, send: (day) => this.sendTlsReports(day) });
+    this.undoWindows = new UndoWindows({ store: this.store, clock: this.clock });
+    this.undoWindows.start();
     this.events.subscribe((batch) => {
       for (const e of batch) {
         if (e.type !== 'notice' || e.recipientId === undefined || (e.kind !== 'failure' && e.kind !== 'delay')) continue;
@@ -351,10 +356,14 @@ export class Outbox {
     else void this.tlsReports.stop();
   }
 
-  /** Validates, builds and durably queues a draft; the queue picks it up at once. */
-  async submit(draft: LocalDraft): Promise<SubmitResult> {
-    const result = await submitDraft(draft, { store: this.store, clock: this.clock });
+  /**
+   * Validates, builds and durably queues a draft; the queue picks it up at once, or at the end
+   * of its undo window (`undoWindowMs`, the app's sends: core/undo-send.ts).
+   */
+  async submit(draft: LocalDraft, opts: SubmitOptions = {}): Promise<SubmitResult> {
+    const result = await submitDraft(draft, { store: this.store, clock: this.clock }, opts);
     if (result.ok) {
+      if (result.undoUntil !== null) this.undoWindows.added(result.undoUntil);
       this.events.emit({ type: 'message-added', messageId: result.messageId });
       this.queue.pump();
     }
@@ -365,6 +374,13 @@ export class Outbox {
   markNoticesSeen(ids: number[]): void {
     const changed = this.store.markNoticesSeen(ids);
     if (changed.length > 0) this.events.emit({ type: 'notices-seen', ids: changed });
+  }
+
+  /** Undo of a send within its window (core/undo-send.ts); the message is gone, its draft back. */
+  undoSend(messageId: string): { draftId: string } {
+    const r = undoSend(this.store, messageId, this.clock.now());
+    this.events.emit({ type: 'message-removed', messageId });
+    return r;
   }
 
   /** The pre-send probe of a recipient domain (cached for a few minutes). */
@@ -385,6 +401,7 @@ export class Outbox {
     await this.mtaStsRefresher.stop();
     await this.tlsReports.stop();
     await this.retention.stop();
+    this.undoWindows.stop();
     this.events.flush();
     await Promise.all([...this.#dsnSends]);
     await this.queue.stop();

@@ -92,7 +92,7 @@ export async function submitRaw(
     if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     throw e;
   }
-  return { ok: true, messageId: id };
+  return { ok: true, messageId: id, undoUntil: null };
 }
 
 function readHead(file: string): string {

@@ -16,11 +16,18 @@ import { identityByAddress, signingKeys } from './identities';
 import { isDiskFull } from './store/db';
 import { sha256File } from './store/message-files';
 import type { Store } from './store/store';
+import { undoCopy } from './undo-send';
 
 /** A send that cannot be made durable is refused; nothing of it remains (issue 10 item 6). */
 export const DISK_FULL: FieldError = { field: 'draft', code: 'disk-full', message: 'disk full: the message could not be stored durably, so it was not queued; free some space and send again' };
 
-export type SubmitResult = { ok: true; messageId: string } | { ok: false; errors: FieldError[] };
+/** `undoUntil`: the end of the message's undo window (its first attempt is not before), or null. */
+export type SubmitResult = { ok: true; messageId: string; undoUntil: number | null } | { ok: false; errors: FieldError[] };
+
+export interface SubmitOptions {
+  /** Undo send (core/undo-send.ts): hold the first attempt this long and keep the draft; 0/absent = at once. */
+  undoWindowMs?: number;
+}
 
 /** Time-ordered, unguessable message ids: sortable in a listing, safe as a file name. */
 export function newMessageId(now: number): string {
@@ -50,7 +57,7 @@ function resolveSender(draft: SharedDraft, store: Store): Sender {
   return { ok: true, from: { address: identity.address, ...(name ? { name } : {}) }, dkim: signingKeys(identity), identityId: identity.id };
 }
 
-export async function submitDraft(draft: SharedDraft, deps: { store: Store; clock: Clock }): Promise<SubmitResult> {
+export async function submitDraft(draft: SharedDraft, deps: { store: Store; clock: Clock }, opts: SubmitOptions = {}): Promise<SubmitResult> {
   const { store, clock } = deps;
   const settings = store.getSettings();
   const sender = resolveSender(draft, store);
@@ -71,6 +78,7 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
 
   const now = clock.now();
   const id = newMessageId(now);
+  const undo = undoCopy(draft, now, opts.undoWindowMs ?? 0);
   const rawPath = path.join('messages', `${id}.eml`);
   const absolute = store.absolutePath(rawPath);
   let built;
@@ -99,7 +107,8 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
       eightBit: built.eightBit,
       smtpUtf8: built.smtpUtf8,
       identityId,
-      nextAttemptAt: now,
+      nextAttemptAt: undo?.until ?? now,
+      undo,
       recipients: built.envelope.recipients.map((r) => ({ address: r.address, envelope: r.envelope, domain: r.domainAscii, kind: r.kind, name: r.name })),
       sha256: await sha256File(absolute),
     });
@@ -108,5 +117,5 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
     if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     throw e;
   }
-  return { ok: true, messageId: id };
+  return { ok: true, messageId: id, undoUntil: undo?.until ?? null };
 }

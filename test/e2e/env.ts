@@ -26,7 +26,7 @@ export async function startEnv(
   name: string,
   network: NetworkOptions = {},
   viewport = { width: 1280, height: 820 },
-  hostOptions: Pick<HostOptions, 'chooseFiles' | 'firstRun'> = {},
+  hostOptions: Pick<HostOptions, 'chooseFiles' | 'firstRun' | 'undoSendSeconds'> = {},
 ): Promise<Env> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `outbox-e2e-${name}-`));
   const dns = await startFakeDns();

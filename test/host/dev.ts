@@ -83,7 +83,8 @@ try {
 for (const notice of core.startupNotices) console.error(`dev:host: warning: ${notice}`);
 core.queue.start();
 const choices = (values['attach-choice'] ?? []).map((f) => path.resolve(f));
-const host = await startHost({ dataDir, core, port: port(values.port, 'port') ?? 0, chooseFiles: () => choices });
+// A person's own folder: their undo-send setting stands (tests get 0 from startHost's default).
+const host = await startHost({ dataDir, core, port: port(values.port, 'port') ?? 0, chooseFiles: () => choices, undoSendSeconds: null });
 console.log(`Direct Outbox (headless host): ${host.url}`);
 console.log(`data in ${dataDir}; the queue is running; Ctrl+C stops it`);
 

@@ -45,6 +45,12 @@ export interface HostOptions extends Omit<OutboxOptions, 'version'> {
    * every view). Default: the check has run once already, against loopback targets only.
    */
   firstRun?: boolean;
+  /**
+   * The undo-send window (setting undoSendSeconds) the host starts with. Default 0: browser
+   * tests expect a sent message to go out at once, unless they are about undo send (they pass
+   * it). null keeps what the data folder has (dev:host, a person's own folder).
+   */
+  undoSendSeconds?: number | null;
 }
 
 /**
@@ -72,6 +78,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
       version: 'test-host',
     });
   if (!opts.firstRun && !opts.core && core.readiness.last === null) await core.readiness.run();
+  if (opts.undoSendSeconds !== null) core.store.setSettings({ undoSendSeconds: opts.undoSendSeconds ?? 0 });
   const exportsDir = path.join(opts.dataDir, 'exports');
   const grants = attachmentGrantsFor(core);
   const table = createHandlers(core, {

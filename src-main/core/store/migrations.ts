@@ -433,6 +433,22 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 13,
+    name: 'undo send: the compose draft kept beside a message in its undo window',
+    up(db) {
+      // A message sent with an undo window keeps a copy of its compose draft (the exact state:
+      // recipients, rich text, identity, attachments' granted paths, TLS mode) linked to it until
+      // the window ends (core/undo-send.ts). Undo unlinks the copy (it becomes a draft again) and
+      // removes the message; a copy whose message is removed in any other way goes with it.
+      db.exec(`
+        ALTER TABLE drafts ADD COLUMN message_id TEXT REFERENCES messages(id) ON DELETE CASCADE;
+        ALTER TABLE drafts ADD COLUMN undo_until INTEGER;
+        CREATE INDEX drafts_undo ON drafts(message_id) WHERE message_id IS NOT NULL;
+        CREATE INDEX drafts_undo_until ON drafts(undo_until) WHERE undo_until IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

@@ -78,6 +78,11 @@ export interface NewMessage {
   nextAttemptAt: number;
   /** Hex SHA-256 of the .eml (null only for fixtures without a file). */
   sha256?: string | null;
+  /**
+   * Sent with an undo window (core/undo-send.ts): the compose draft kept beside the message,
+   * in the same transaction, until `until` (= nextAttemptAt).
+   */
+  undo?: { draftId: string; draft: LocalDraft; until: number } | undefined;
 }
 
 export interface StoreOpenOptions extends OpenDbOptions {
@@ -245,6 +250,11 @@ export class Store {
         seen.run({ address: r.envelope.toLowerCase(), display: r.address, name: r.name ?? null, at: m.createdAt });
       }
       this.addEvent(m.id, null, m.createdAt, 'queued', `${m.recipients.length} recipient(s)`);
+      if (m.undo) {
+        this
+          .#s('INSERT INTO drafts (id, updated_at, data, message_id, undo_until) VALUES (?, ?, ?, ?, ?)')
+          .run(m.undo.draftId, m.createdAt, JSON.stringify({ ...m.undo.draft, id: m.undo.draftId }), m.id, m.undo.until);
+      }
     }, { durable: true });
     return { suppressed };
   }
@@ -318,6 +328,9 @@ export class Store {
       list.push(r);
       byMessage.set(r.message_id, list);
     }
+    const undo = new Map(
+      (this.db.prepare(`SELECT message_id AS id, undo_until AS until FROM drafts WHERE message_id IN (${placeholders})`).all(...ids) as { id: string; until: number }[]).map((r) => [r.id, r.until]),
+    );
     return rows.map((m) => ({
       id: m.id,
       createdAt: m.created_at,
@@ -329,6 +342,7 @@ export class Store {
       recipients: (byMessage.get(m.id) ?? []).map(toRecipient),
       unencrypted: unencrypted.has(m.id),
       recipientTls: pickRecipientTls(tlsByMessage.get(m.id) ?? []),
+      undoUntil: undo.get(m.id) ?? null,
     }));
   }
 
@@ -442,14 +456,20 @@ export class Store {
 
   // ---- drafts ---------------------------------------------------------------------------
 
+  // A draft kept beside a message in its undo window (message_id set) is not a draft the user
+  // edits: it is not listed, saved over or deleted here, only loaded (core/undo-send.ts).
+
   saveDraft(id: string, draft: LocalDraft, at: number): void {
     this.db
-      .prepare('INSERT INTO drafts (id, updated_at, data) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data')
+      .prepare(
+        `INSERT INTO drafts (id, updated_at, data) VALUES (?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data WHERE drafts.message_id IS NULL`,
+      )
       .run(id, at, JSON.stringify({ ...draft, id }));
   }
 
   listDrafts(): DraftSummary[] {
-    const rows = this.db.prepare('SELECT id, updated_at, data FROM drafts ORDER BY updated_at DESC').all() as { id: string; updated_at: number; data: string }[];
+    const rows = this.db.prepare('SELECT id, updated_at, data FROM drafts WHERE message_id IS NULL ORDER BY updated_at DESC').all() as { id: string; updated_at: number; data: string }[];
     return rows.map((r) => {
       const d = JSON.parse(r.data) as Partial<LocalDraft>;
       return { id: r.id, updatedAt: r.updated_at, subject: d.subject ?? '', to: d.to ?? [] };
@@ -462,7 +482,40 @@ export class Store {
   }
 
   deleteDraft(id: string): boolean {
-    return this.db.prepare('DELETE FROM drafts WHERE id = ?').run(id).changes > 0;
+    return this.db.prepare('DELETE FROM drafts WHERE id = ? AND message_id IS NULL').run(id).changes > 0;
+  }
+
+  // ---- undo send (the rules are in core/undo-send.ts) -------------------------------------
+
+  /** The draft kept beside a message in its undo window. */
+  undoDraftOf(messageId: string): { id: string; until: number } | undefined {
+    return this.#s('SELECT id, undo_until AS until FROM drafts WHERE message_id = ?').get(messageId) as { id: string; until: number } | undefined;
+  }
+
+  /** Makes the kept copy an ordinary draft again (Undo). */
+  releaseUndoDraft(id: string, at: number): void {
+    this.#s('UPDATE drafts SET message_id = NULL, undo_until = NULL, updated_at = ? WHERE id = ?').run(at, id);
+  }
+
+  /** Deletes the kept copies whose window ended at or before `now`; returns how many. */
+  deleteExpiredUndoDrafts(now: number): number {
+    return this.#s('DELETE FROM drafts WHERE undo_until IS NOT NULL AND undo_until <= ?').run(now).changes;
+  }
+
+  /** When the next undo window ends, or null. */
+  nextUndoExpiry(): number | null {
+    return (this.#s('SELECT min(undo_until) AS at FROM drafts WHERE undo_until IS NOT NULL').get() as { at: number | null }).at;
+  }
+
+  /**
+   * Removes a message and everything recorded of it, inside the caller's transaction
+   * (PendingFeed.atomically): its pending recipients leave the queue's due set at the commit.
+   * The caller removes the files after the commit.
+   */
+  deleteMessageRows(messageId: string): void {
+    const pending = this.#s("SELECT id, domain FROM recipients WHERE message_id = ? AND state IN ('queued', 'deferred')").all(messageId) as { id: number; domain: string }[];
+    this.pending.report(pending.map((r) => ({ id: r.id, messageId, domain: r.domain, at: null })));
+    this.#s('DELETE FROM messages WHERE id = ?').run(messageId);
   }
 
   // ---- identities -----------------------------------------------------------------------

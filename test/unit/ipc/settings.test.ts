@@ -27,6 +27,7 @@ const BAD: Record<keyof typeof settingsShape, unknown[]> = {
   keepSendingInTray: ['true', 1, null],
   openAtLogin: ['yes', 0],
   trayExplained: ['no', 1],
+  undoSendSeconds: [-1, 61, 1.5, '10', null],
 };
 
 const GOOD_DNS = ['127.0.0.1', '127.0.0.1:5353', '::1', '[::1]', '[::1]:53', '2001:db8::53', '[2001:db8::53]:5353', '::ffff:192.0.2.1', '1:2:3:4:5:6:7:8'];
