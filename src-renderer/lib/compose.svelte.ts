@@ -277,13 +277,19 @@ export class ComposeStore {
   async load(): Promise<void> {
     try {
       const [identities, drafts] = await Promise.all([call('identities.list', {}), call('drafts.list', {})]);
+      // The identity's signature as this message has it, before the list (maybe edited in
+      // Settings meanwhile) is replaced.
+      const before = this.#signature();
+      const unedited = this.#rich ? applyHtmlSignature(this.#html, before) === this.#html : applySignature(this.#text, before) === this.#text;
       this.#identities = identities;
       this.#drafts = drafts;
       if (this.#identityId === null || !identities.some((i) => i.id === this.#identityId)) {
         this.#identityId = (identities.find((i) => i.isDefault) ?? identities[0])?.id ?? null;
       }
-      // A message not written yet gets the identity's (current) signature.
-      if (this.#bodyEmpty()) this.#applySignature();
+      // A message not written yet gets the identity's (current) signature; so does one whose
+      // signature block is still exactly the stored one (a signature changed in the message
+      // itself is the user's and stays).
+      if (this.#bodyEmpty() || unedited) this.#applySignature();
     } catch (e) {
       this.#error = errorText(e);
     }

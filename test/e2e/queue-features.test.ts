@@ -135,12 +135,12 @@ test('Settings: TLS reports are off by default and start when switched on; histo
   await tlsrpt.check();
   await page.getByLabel('Send delivery status notifications (DSN) to my own address').check();
   await page.getByLabel('Keep history (days)').fill('30');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect.poll(() => env.host.core.store.getSettings()).toMatchObject({ tlsReports: true, dsnToSender: true, historyDays: 30 });
   expect(env.host.core.tlsReports.running).toBe(true);
   await screenshot(page, 'features-settings-reports');
   await tlsrpt.uncheck();
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect.poll(() => env.host.core.tlsReports.running).toBe(false);
   expect(env.errors).toEqual([]);
 });

@@ -61,7 +61,7 @@ test('the dark theme follows the OS and can be forced in Settings', async () => 
   const light = await bg();
   expect(dark).not.toBe(light);
   await page.getByLabel('Theme').selectOption('dark');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect.poll(bg).toBe(dark);
   await page.getByRole('button', { name: 'Outbox', exact: true }).click();
   await screenshot(page, 'dark-outbox');

@@ -34,13 +34,13 @@ test('the renderer loads through the headless host and shows the app shell', asy
 
   await page.getByRole('button', { name: 'Settings', exact: true }).click();
   await page.getByLabel('EHLO name').fill('desk.example.org');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect.poll(() => page.getByRole('status').filter({ hasText: 'Saved' }).isVisible()).toBe(true);
   expect(host.core.store.getSettings().ehloName).toBe('desk.example.org');
 
   // A bad value is refused by main's validation and shown where it happened; nothing is stored.
   await page.getByLabel('EHLO name').fill('bad name with spaces');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect.poll(() => page.getByRole('alert').innerText()).toContain('EHLO name: must be a host name');
   expect(host.core.store.getSettings().ehloName).toBe('desk.example.org');
   await screenshot(page, 'shell-settings');
