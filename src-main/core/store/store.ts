@@ -218,7 +218,7 @@ export class Store {
                               last_reply, last_error_code, updated_at)
       VALUES (@messageId, @address, @envelope, @domain, @kind, @state, @next, @rule, @reply, @errorCode, @at)`);
     // Who the user writes to, for the composer's suggestions; a name once given is kept.
-    const seen = this.db.prepare(`
+    const seen = this.#s(`
       INSERT INTO recipient_history (address, display, name, uses, last_used) VALUES (@address, @display, @name, 1, @at)
       ON CONFLICT(address) DO UPDATE SET display = excluded.display, name = coalesce(excluded.name, name),
         uses = uses + 1, last_used = max(last_used, excluded.last_used)`);
@@ -441,7 +441,7 @@ export class Store {
 
   /** The settings, each stored value checked on its own (shared/settings.ts), and what was ignored. */
   loadSettings(): { settings: Settings; ignored: IgnoredSetting[] } {
-    const rows = this.db.prepare('SELECT key, value FROM settings').all() as { key: string; value: string }[];
+    const rows = this.#s('SELECT key, value FROM settings').all() as { key: string; value: string }[];
     return settingsFromStored(new Map(rows.map((r) => [r.key, r.value])));
   }
 
@@ -522,8 +522,8 @@ export class Store {
   // Data access only; the rules (defaults, keys, records) are in core/identities.ts.
 
   listIdentities(): StoredIdentity[] {
-    const rows = this.db.prepare('SELECT * FROM identities ORDER BY is_default DESC, id').all() as IdentityRow[];
-    const keys = this.db.prepare('SELECT * FROM dkim_keys').all() as DkimKeyRow[];
+    const rows = this.#s('SELECT * FROM identities ORDER BY is_default DESC, id').all() as IdentityRow[];
+    const keys = this.#s('SELECT * FROM dkim_keys').all() as DkimKeyRow[];
     return rows.map((r) => toStoredIdentity(r, keys));
   }
 
