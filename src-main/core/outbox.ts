@@ -178,6 +178,7 @@ export class Outbox {
       lifetimeMs: settings.lifetimeHours * 3600_000,
       delayNoticeMs: settings.delayNoticeHours * 3600_000,
       ...(opts.random ? { random: opts.random } : {}),
+      closeIdleSessions: () => this.closeIdleSessions(),
     });
     this.features = new QueueFeatures({ store: this.store, clock: this.clock, queue: this.queue, events: this.events, onPause: () => void this.closeIdleSessions() });
     this.retention = new HistoryRetention({ store: this.store, clock: this.clock });

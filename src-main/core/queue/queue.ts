@@ -50,6 +50,12 @@ export interface QueueOptions {
   resumeProbeMs?: number;
   /** Runs `fn` after the current turn of the event loop: the group-commit window. */
   defer?: (fn: () => void) => void;
+  /**
+   * Closes the delivery engine's idle kept SMTP sessions (Outbox.closeIdleSessions): called by
+   * stop() once nothing is in flight, so no session lingers (and no server waits on us for its
+   * idle timeout) after the queue stopped sending.
+   */
+  closeIdleSessions?: () => Promise<void>;
 }
 
 type Pending = { state: 'held' | 'canceled' };
@@ -110,7 +116,7 @@ export type QueueAction = 'hold' | 'resume' | 'retry' | 'cancel';
 
 export class Queue {
   readonly repo: QueueRepo;
-  readonly #o: Required<Omit<QueueOptions, 'store' | 'clock' | 'deliver' | 'events'>> & QueueOptions;
+  readonly #o: Required<Omit<QueueOptions, 'store' | 'clock' | 'deliver' | 'events' | 'closeIdleSessions'>> & QueueOptions;
   readonly #running = new Map<number, Running>();
   #runSeq = 0;
   readonly #domainActive = new Map<string, number>();
@@ -244,6 +250,8 @@ export class Queue {
     this.#unlisten?.();
     this.#unlisten = null;
     this.#started = false;
+    // Sessions given back by the deliveries just ended would otherwise wait for their idle timer.
+    await this.#o.closeIdleSessions?.().catch((e: unknown) => console.error('queue: could not close idle sessions', e));
   }
 
   /** Resolves once nothing is in flight and nothing is due now (CLI `run --once`, `send --wait`). */

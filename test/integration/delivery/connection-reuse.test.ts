@@ -15,6 +15,7 @@
 import { PassThrough } from 'node:stream';
 import { expect, test, vi } from 'vitest';
 import { ManualClock } from '../../../src-main/core/clock';
+import { LocalDraft } from '../../../shared/domain';
 import { exportAttempts } from '../../../src-main/core/export/export';
 import { startScriptedPeer } from '../../helpers/smtp-peer';
 import { mx, recordingPeer, stsPolicy, useHarness, type Harness, type RecordingPeer } from '../tls-policy/harness';
@@ -219,3 +220,17 @@ for (const drop of ['close', '421-on-rset'] as const) {
     expect(p.delivered).toEqual(['session 1', 'session 2']);
   });
 }
+
+test("item 2: the queue's stop closes the idle kept sessions (QUIT): none lingers after stop", async () => {
+  const { x, peer } = await setup();
+  const m = await x.core.submit(LocalDraft.parse({ from: 'Sender <sender@outbox.test>', to: ['a@reuse.test'], subject: 'hello', text: 'Hello there.\n' }));
+  if (!m.ok) throw new Error('submit failed');
+  x.core.queue.start();
+  await x.core.queue.firstAttemptsDone(m.messageId);
+  // Delivered, and its session kept for the next message (the pool holds it).
+  await vi.waitFor(() => expect(x.core.engine.sessionPool?.size).toBe(1));
+  expect(verbs(peer.sessions[0]!.lines)).not.toContain('QUIT');
+  await x.core.queue.stop();
+  expect(x.core.engine.sessionPool?.size).toBe(0);
+  await vi.waitFor(() => expect(verbs(peer.sessions[0]!.lines).at(-1)).toBe('QUIT'));
+});

@@ -108,10 +108,12 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       const draft: Draft = DraftSchema.parse({ from: 'Sender <sender@outbox.test>', subject: 'hello', text: 'Hello there.\n', ...input });
       const r = await core.submit(draft);
       if (!r.ok) throw new Error(`submit failed: ${JSON.stringify(r.errors)}`);
+      // The queue keeps running between sends (stopping it closes the kept sessions, which the
+      // reuse tests carry from one message to the next); it works on this message only.
       core.queue.onlyMessage(r.messageId);
       core.queue.start();
+      core.queue.pump();
       await core.queue.firstAttemptsDone(r.messageId);
-      await core.queue.stop();
       return core.store.getMessage(r.messageId)!;
     },
     track(peer) {
