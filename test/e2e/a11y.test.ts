@@ -140,6 +140,39 @@ test('the message detail; Back restores focus to the row', async () => {
   await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-row-button'))).toBe('0');
 });
 
+test('the open address suggestion list and the open link field of the rich-text editor', async () => {
+  await page.getByRole('button', { name: 'New message' }).click();
+  const to = page.getByLabel('To', { exact: true });
+  await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('rcpt-to');
+  const list = page.getByRole('listbox', { name: 'Suggestions for To' });
+  // Past recipients (the message sent above): "d" matches dan@opp.test and ann@dane.test.
+  await checkView('compose-suggestions', async () => {
+    if ((await list.count()) === 0) {
+      await to.fill('');
+      await to.pressSequentially('d');
+    }
+    await expect.poll(() => list.getByRole('option').count()).toBeGreaterThan(1);
+    // One highlighted (aria-activedescendant names it), as when choosing by keyboard.
+    if ((await list.getByRole('option', { selected: true }).count()) === 0) await to.press('ArrowDown');
+    await expect.poll(() => to.getAttribute('aria-activedescendant')).toMatch(/.+/);
+    expect(await page.locator(`#${await to.getAttribute('aria-activedescendant')}`).getAttribute('role')).toBe('option');
+  });
+  await to.press('Escape');
+  await expect.poll(() => list.count()).toBe(0);
+  await to.fill('');
+
+  await page.getByRole('checkbox', { name: 'Rich text' }).check();
+  const url = page.getByLabel('Link address');
+  await checkView('compose-link', async () => {
+    if ((await url.count()) === 0) await page.getByRole('button', { name: 'Link', exact: true }).click();
+    await expect.poll(() => url.isVisible()).toBe(true);
+  });
+  await url.press('Escape');
+  await expect.poll(() => url.count()).toBe(0);
+  await page.getByRole('checkbox', { name: 'Rich text' }).uncheck();
+  expect(world.errors).toEqual([]);
+});
+
 test('the delivery log', async () => {
   await nav('Log').click();
   await expect.poll(() => page.getByRole('heading', { name: /log/i }).first().isVisible()).toBe(true);
