@@ -22,7 +22,7 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const coreDir = path.join(root, 'src-main', 'core');
 const sharedDir = path.join(root, 'shared');
-const ALLOWED_PACKAGES = new Set(['better-sqlite3', 'dns-packet', 'nodemailer', 'mailauth', 'zod', 'socks', '@mongodb-js/saslprep', 'sanitize-html', 'html-to-text']);
+const ALLOWED_PACKAGES = new Set(['better-sqlite3', 'dns-packet', 'nodemailer', 'mailauth', 'zod', 'socks', '@mongodb-js/saslprep', 'sanitize-html', 'html-to-text', 'mailparser']);
 
 /** The stack, lowest first. Each layer lists the paths (relative to core/) it owns. */
 const STACK = [

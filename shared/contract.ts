@@ -136,6 +136,25 @@ export const channels = {
       .strict(),
     z.object({ changed: z.array(z.number().int()) }),
   ),
+  /**
+   * The body of a sent message as main reads it from the stored .eml: text only (the text part,
+   * or a text rendering of the HTML — never HTML), cut at a sensible length, and the
+   * attachments' names and sizes. NOT_FOUND with a clear message when the file is gone.
+   */
+  'outbox.preview': channel(
+    z.object({ messageId: z.string().min(1).max(64) }).strict(),
+    z.object({
+      text: z.string(),
+      truncated: z.boolean(),
+      rich: z.boolean(),
+      attachments: z.array(z.object({ filename: z.string(), contentType: z.string(), size: z.number().int() })),
+    }),
+  ),
+  /**
+   * "Edit & resend": a new draft of the stored message (identity, subject, body, attachments
+   * granted again by main, TLS mode) to its failed recipients only; open it with drafts.load.
+   */
+  'outbox.editAndResend': channel(z.object({ messageId: z.string().min(1).max(64) }).strict(), z.object({ draftId: z.string() })),
   'outbox.setTlsMode': channel(z.object({ messageId: z.string().min(1).max(64), tlsMode: TlsMode }).strict(), Ok),
   'compose.checkAddresses': channel(
     z.object({ addresses: z.array(z.string().max(2000)).max(1000), identityId: z.number().int().nullable().optional() }).strict(),

@@ -35,16 +35,26 @@ const SYSTEM_ROOTS = process.platform === 'win32' ? [] : ['/proc', '/sys', '/dev
 export class AttachmentGrants {
   readonly #grants = new Map<string, Grant>();
   readonly #forbidden: string[];
+  readonly #kept: string[];
 
-  /** `forbidden`: directories whose files may never be attached (data dir, log dir). */
-  constructor(forbidden: ReadonlyArray<string | null | undefined>) {
+  /**
+   * `forbidden`: directories whose files may never be attached (data dir, log dir). `kept`: the
+   * one folder inside them whose files main wrote itself to be attached again (a sent message's
+   * attachments for "Edit & resend", core/kept-attachments.ts).
+   */
+  constructor(forbidden: ReadonlyArray<string | null | undefined>, kept?: string) {
     this.#forbidden = [...SYSTEM_ROOTS, ...forbidden.filter((d): d is string => !!d).flatMap(realAndGiven)];
+    this.#kept = kept ? realAndGiven(kept) : [];
+  }
+
+  get #rules(): Rules {
+    return { forbidden: this.#forbidden, kept: this.#kept };
   }
 
   /** Whether a path may be granted, and the file's real path and size; never opens it. */
   check(p: unknown): { real: string; size: number } | { error: string } {
     if (typeof p !== 'string' || p === '' || p.includes('\0') || !path.isAbsolute(p)) return { error: 'not an absolute path' };
-    return checkFile(p, this.#forbidden);
+    return checkFile(p, this.#rules);
   }
 
   /** Checks a path the user chose or dropped and, when it may be read, grants a token for it. */
@@ -63,7 +73,7 @@ export class AttachmentGrants {
   info(token: string): AttachmentInfo {
     const g = this.#grants.get(token);
     if (!g) return { token: null, filename: '', size: null, error: 'unknown attachment; attach the file again' };
-    const checked = checkFile(g.path, this.#forbidden);
+    const checked = checkFile(g.path, this.#rules);
     return 'error' in checked ? { token: null, filename: g.filename, size: null, error: checked.error } : { token, filename: g.filename, size: checked.size, error: null };
   }
 
@@ -81,7 +91,7 @@ export class AttachmentGrants {
       const g = this.#grants.get(a.token);
       if (!g) return { ok: false, index, message: 'this attachment is no longer available; attach the file again' };
       // Checked again at use: the granted path may have been replaced since (by a symlink).
-      const checked = checkFile(g.path, this.#forbidden);
+      const checked = checkFile(g.path, this.#rules);
       if ('error' in checked) return { ok: false, index, message: `${g.filename}: ${checked.error}` };
       out.push({ path: g.path, filename: a.filename ?? g.filename, ...(a.contentType ? { contentType: a.contentType } : {}), ...(a.size !== undefined ? { size: a.size } : {}) });
     }
@@ -103,15 +113,22 @@ function inside(p: string, dir: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
+interface Rules {
+  forbidden: readonly string[];
+  kept: readonly string[];
+}
+
 /** The checks behind every grant; never opens the file (a FIFO would block on open). */
-function checkFile(p: string, forbidden: readonly string[]): { real: string; size: number } | { error: string } {
+function checkFile(p: string, { forbidden, kept }: Rules): { real: string; size: number } | { error: string } {
   let real: string;
   try {
     real = fs.realpathSync(p);
   } catch (e) {
     return { error: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be read' };
   }
-  if (forbidden.some((d) => inside(real, d) || inside(path.resolve(p), d))) return { error: "this file belongs to the app or the system and cannot be attached" };
+  // A kept file counts by its real path: a link placed there to the database stays refused.
+  const isKept = kept.some((d) => inside(real, d) && real !== d);
+  if (!isKept && forbidden.some((d) => inside(real, d) || inside(path.resolve(p), d))) return { error: "this file belongs to the app or the system and cannot be attached" };
   let st: fs.Stats;
   try {
     st = fs.statSync(real);

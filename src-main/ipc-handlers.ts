@@ -43,6 +43,8 @@ import { QueueFeatureError } from './core/queue-features';
 import { DISK_FULL_NOTICE } from './core/queue/queue';
 import { transportHandlers } from './ipc-transport';
 import { UndoSendError } from './core/undo-send';
+import { keptAttachmentsDir, sweepKeptAttachments } from './core/kept-attachments';
+import { editAndResend, messagePreview, StoredMessageError } from './core/stored-message';
 
 /** What differs between the desktop and the headless host: dialogs and the OS shell. */
 export interface Platform {
@@ -130,6 +132,7 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
     },
     'drafts.delete': ({ id }) => {
       if (!store.deleteDraft(id)) throw new IpcFailure('NOT_FOUND', `no draft ${id}`);
+      sweepKeptAttachments(store);
       return {};
     },
     'outbox.send': async (draft) => {
@@ -153,6 +156,8 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
       if (!store.messageRow(messageId)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
       return { changed: core.queue.act(action, messageId, recipientId) };
     },
+    'outbox.preview': ({ messageId }) => stored(() => messagePreview(store, messageId)),
+    'outbox.editAndResend': ({ messageId }) => stored(() => editAndResend(store, messageId, keptAttachmentsDir(core.dataDir), now())),
     'outbox.setTlsMode': ({ messageId, tlsMode }) => {
       if (!core.queue.setTlsMode(messageId, tlsMode)) throw new IpcFailure('NOT_FOUND', `no message ${messageId}`);
       return {};
@@ -273,6 +278,16 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
   };
 }
 
+/** Reads a stored message; a missing or damaged file crosses IPC as its code and a clear message. */
+async function stored<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof StoredMessageError) throw new IpcFailure(e.code, e.message);
+    throw e;
+  }
+}
+
 /** Runs a queue-feature operation; its input errors cross IPC with their code. */
 function feature<T>(fn: () => T): T {
   try {
@@ -362,7 +377,7 @@ export function isAppUrl(frameUrl: string, appUrl: string): boolean {
 
 /** The grant registry for a core: its data and log directories can never be attached. */
 export function attachmentGrantsFor(core: Outbox): AttachmentGrants {
-  return new AttachmentGrants([core.dataDir, core.logDir]);
+  return new AttachmentGrants([core.dataDir, core.logDir], keptAttachmentsDir(core.dataDir));
 }
 
 /** Runs an identities operation; its errors cross IPC with their code and field. */

@@ -34,6 +34,7 @@ export { DataDirError } from './store/message-files';
 export type { RecoveryReport } from './store/recover';
 import { submitDraft, type SubmitOptions, type SubmitResult } from './submit';
 import { undoSend, UndoWindows } from './undo-send';
+import { sweepKeptAttachments } from './kept-attachments';
 import { messageDsn, type MessageDsn } from './dsn/message-dsn';
 import { sendNoticeDsn } from './dsn/send';
 import { QueueFeatures } from './queue-features';
@@ -185,6 +186,7 @@ export class Outbox {
     this.tlsReports = new DailyTlsReports({ clock: this.clock, send: (day) => this.sendTlsReports(day) });
     this.undoWindows = new UndoWindows({ store: this.store, clock: this.clock });
     this.undoWindows.start();
+    sweepKeptAttachments(this.store);
     this.events.subscribe((batch) => {
       for (const e of batch) {
         if (e.type !== 'notice' || e.recipientId === undefined || (e.kind !== 'failure' && e.kind !== 'delay')) continue;

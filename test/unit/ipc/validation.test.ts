@@ -52,6 +52,8 @@ const specific: Record<ChannelName, unknown[]> = {
   'drafts.delete': [{ id: null }],
   'identities.list': [{ id: 1 }],
   'outbox.send': [{ to: ['a@example.org\nBcc: x@example.org'] }, { subject: 'x\r\n' }, { tlsMode: 'yes' }, { attachments: 'x' }, { extra: 1 }],
+  'outbox.preview': [{}, { messageId: 5 }, { messageId: '' }, { messageId: 'x'.repeat(65) }, { messageId: 'm', path: '/etc/passwd' }],
+  'outbox.editAndResend': [{}, { messageId: null }, { messageId: 'x'.repeat(65) }, { messageId: 'm', attachments: ['/etc/passwd'] }],
   'outbox.undoSend': [{}, { messageId: 5 }, { messageId: '' }, { messageId: 'x'.repeat(65) }, { messageId: 'm', draft: {} }],
   'outbox.action': [{ messageId: 'm1', action: 'delete' }, { messageId: 'm1' }, { action: 'hold' }, { messageId: 'm1', action: 'hold', recipientId: 'a' }],
   'outbox.setTlsMode': [{ messageId: 'm1', tlsMode: 'none' }, { messageId: 'm1' }],
