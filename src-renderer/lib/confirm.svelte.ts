@@ -1,6 +1,6 @@
 /**
  * Asking before an action that loses something: `await confirmAction({...})` opens the app's
- * one confirmation dialog (components/common/ConfirmDialog.svelte) naming what is lost, and
+ * one confirmation dialog (components/common/ConfirmAction.svelte) naming what is lost, and
  * resolves true only when the user confirms; Esc, Cancel or closing resolve false.
  */
 export interface ConfirmRequest {
