@@ -74,6 +74,8 @@ export class ComposeStore {
   #error = $state.raw<string | null>(null);
   #sending = $state.raw(false);
   #sent = $state.raw<string | null>(null);
+  /** The end of the last sent message's undo window (null: it went out at once). */
+  #sentUndoUntil = $state.raw<number | null>(null);
   #draftId = $state.raw<string | null>(null);
   #savedAt = $state.raw<number | null>(null);
   #saveError = $state.raw<string | null>(null);
@@ -186,6 +188,9 @@ export class ComposeStore {
   }
   get sent() {
     return this.#sent;
+  }
+  get sentUndoUntil() {
+    return this.#sentUndoUntil;
   }
   get draftId() {
     return this.#draftId;
@@ -454,6 +459,16 @@ export class ComposeStore {
     }
   }
 
+  /**
+   * Opens a draft main made (Undo send, Edit & resend) in place of what is being written, which
+   * is saved as a draft first so nothing is lost.
+   */
+  async openMadeDraft(id: string): Promise<void> {
+    await this.saveDraft();
+    await this.openDraft(id);
+    void this.refreshDrafts();
+  }
+
   async openDraft(id: string): Promise<void> {
     try {
       const d = await call('drafts.load', { id });
@@ -579,10 +594,11 @@ export class ComposeStore {
     this.#fieldErrors = new Map();
     const draftId = this.#draftId;
     try {
-      const { messageId } = await call('outbox.send', { ...this.#draft(), id: undefined });
+      const { messageId, undoUntil } = await call('outbox.send', { ...this.#draft(), id: undefined });
       if (draftId) await call('drafts.delete', { id: draftId }).catch(() => {});
       this.#reset();
       this.#sent = messageId;
+      this.#sentUndoUntil = undoUntil;
       void this.refreshDrafts();
       return messageId;
     } catch (e) {

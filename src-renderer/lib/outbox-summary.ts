@@ -39,3 +39,13 @@ export function replyToShow(rs: readonly Pick<Recipient, 'state' | 'lastReply' |
   if (!r) return null;
   return { address: r.address, text: [r.lastCode, r.lastEnhanced, r.lastReply].filter((x) => x !== null && x !== '').join(' ') };
 }
+
+/**
+ * Seconds left in a sent message's undo window, or null when Undo is no longer offered (the
+ * window ended, or an attempt started). Main decides again when Undo is pressed.
+ */
+export function undoSecondsLeft(m: { undoUntil: number | null; recipients: readonly { state: string; attempts: number }[] }, now: number): number | null {
+  if (m.undoUntil === null || now >= m.undoUntil) return null;
+  if (m.recipients.some((r) => r.attempts > 0 || r.state === 'sending' || r.state === 'delivered' || r.state === 'deferred')) return null;
+  return Math.max(1, Math.ceil((m.undoUntil - now) / 1000));
+}

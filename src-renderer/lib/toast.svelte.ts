@@ -8,6 +8,9 @@ export interface Toast {
   text: string;
   action?: { label: string; run: () => void | Promise<void> };
   timeoutMs: number;
+  /** Shown after the text as a live "sending in 7 s" (not announced each second). */
+  countdownTo?: number;
+  countdownLabel?: string;
 }
 
 let nextId = 1;

@@ -40,8 +40,11 @@ export interface SmtpPeerOptions {
   tls?: { key: string; cert: string };
   /** SIZE limit to announce (0 = announce SIZE without a limit is not possible in smtp-server). */
   size?: number;
-  /** Refuse these recipients (case-insensitive) with the given code. */
-  rejectRcpt?: Record<string, number>;
+  /**
+   * Refuse these recipients (case-insensitive) with the given code (text "5.1.1 … refused"), or
+   * code and text. Read at each RCPT: a test may change it while the peer runs.
+   */
+  rejectRcpt?: Record<string, number | { code: number; text: string }>;
   /** Refuse the message data with this code after reading it. */
   rejectData?: number;
   /** smtp-server "hide*" flags and any other option, applied last. */
@@ -75,7 +78,7 @@ function smtpError(code: number, message: string): Error {
 export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPeer> {
   const messages: ReceivedMessage[] = [];
   const mailArgs = new Map<string, Record<string, unknown>>();
-  const reject = new Map(Object.entries(opts.rejectRcpt ?? {}).map(([a, c]) => [a.toLowerCase(), c]));
+  const rejection = (address: string) => Object.entries(opts.rejectRcpt ?? {}).find(([a]) => a.toLowerCase() === address.toLowerCase())?.[1];
   const server = new SMTPServer({
     secure: false,
     logger: false,
@@ -88,8 +91,9 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
       cb();
     },
     onRcptTo(address, _session, cb) {
-      const code = reject.get(address.address.toLowerCase());
-      if (code) cb(smtpError(code, `${code >= 500 ? '5' : '4'}.1.1 <${address.address}> refused`));
+      const r = rejection(address.address);
+      if (typeof r === 'number') cb(smtpError(r, `${r >= 500 ? '5' : '4'}.1.1 <${address.address}> refused`));
+      else if (r) cb(smtpError(r.code, r.text));
       else cb();
     },
     onData(stream, session: SMTPServerSession, cb) {

@@ -1,7 +1,7 @@
 /** The outbox row's summary, problem-first order and problem reply (src-renderer/lib/outbox-summary.ts). */
 import { expect, test } from 'vitest';
 import type { Recipient } from '../../shared/domain';
-import { orderRecipients, replyToShow, statusSummary } from '../../src-renderer/lib/outbox-summary';
+import { orderRecipients, replyToShow, statusSummary, undoSecondsLeft } from '../../src-renderer/lib/outbox-summary';
 
 const r = (id: number, state: Recipient['state'], lastReply: string | null = null, lastAttemptAt: number | null = null) => ({
   id,
@@ -27,4 +27,17 @@ test("the problem recipient's reply wins over a later 250 Ok of another recipien
   expect(replyToShow(rs)).toEqual({ address: 'r1@x.test', text: '550 mailbox unavailable' });
   expect(replyToShow([r(2, 'delivered', 'Ok', 20)])).toEqual({ address: 'r2@x.test', text: '250 Ok' });
   expect(replyToShow([r(2, 'queued')])).toBeNull();
+});
+
+test('undoSecondsLeft: the seconds of the undo window left, rounded up; null once it ended or an attempt started', () => {
+  const waiting = { undoUntil: 10_000, recipients: [{ state: 'queued', attempts: 0 }] };
+  expect(undoSecondsLeft(waiting, 0)).toBe(10);
+  expect(undoSecondsLeft(waiting, 2_500)).toBe(8);
+  expect(undoSecondsLeft(waiting, 9_999)).toBe(1);
+  expect(undoSecondsLeft(waiting, 10_000)).toBeNull();
+  expect(undoSecondsLeft({ ...waiting, undoUntil: null }, 0)).toBeNull();
+  expect(undoSecondsLeft({ undoUntil: 10_000, recipients: [{ state: 'sending', attempts: 0 }] }, 0)).toBeNull();
+  expect(undoSecondsLeft({ undoUntil: 10_000, recipients: [{ state: 'queued', attempts: 0 }, { state: 'delivered', attempts: 1 }] }, 0)).toBeNull();
+  // A held message (pause, hold rule) can still be undone while the window is open.
+  expect(undoSecondsLeft({ undoUntil: 10_000, recipients: [{ state: 'held', attempts: 0 }] }, 0)).toBe(10);
 });
