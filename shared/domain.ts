@@ -183,6 +183,12 @@ export const Attempt = z.object({
    * opened for this one. Absent (records made before reuse existed, fixtures): a new session.
    */
   reusedSession: z.boolean().optional(),
+  /**
+   * The TLS session was resumed from an earlier connection's ticket (RFC 8446 §2.2): no
+   * certificate was exchanged, and the verification shown is that of the full handshake that
+   * established it, under the same policy. Absent (older records): a full handshake.
+   */
+  tlsResumed: z.boolean().optional(),
   tlsrptPolicy: TlsrptPolicyType.nullable(),
   tlsrptFailure: TlsrptFailure.nullable(),
   /**

@@ -11,6 +11,7 @@ import { systemClock, type Clock } from './clock';
 import type { EngineOptions } from './delivery/deliver';
 import type { DeliverFn } from './delivery/types';
 import { SessionPool, type SessionPoolOptions } from './delivery/session-pool';
+import { TlsSessionCache, type TlsSessionCacheOptions } from './delivery/tls-sessions';
 import { createStubResolver } from './dns';
 import type { Resolver } from './dns/types';
 import { EventBatcher } from './events';
@@ -78,6 +79,8 @@ export interface NetworkOptions {
   reportPoster?: import('./reports/deliver').ReportPoster;
   /** Connection reuse (delivery/session-pool.ts): its limits, or false for a session per message. */
   sessionPool?: Partial<Omit<SessionPoolOptions, 'clock'>> | false;
+  /** TLS session resumption to MX hosts (tls-sessions.ts); false: a full handshake every time. */
+  tlsSessions?: Partial<Omit<TlsSessionCacheOptions, 'clock'>> | false;
 }
 
 export interface OutboxOptions {
@@ -307,6 +310,7 @@ export class Outbox {
       ...(net.dialerFor ? { dialerFor: net.dialerFor } : {}),
       ...(opts.random ? { random: opts.random } : {}),
       ...(net.sessionPool === false ? {} : { sessionPool: new SessionPool({ clock: this.clock, ...net.sessionPool }) }),
+      ...(net.tlsSessions === false ? {} : { tlsSessions: new TlsSessionCache({ clock: this.clock, ...net.tlsSessions }) }),
     };
   }
 

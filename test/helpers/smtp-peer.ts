@@ -138,7 +138,8 @@ export interface ScriptedConnection {
   /** Reads DATA bytes up to and including CRLF.CRLF; returns them without the terminator. */
   readData(): Promise<Buffer>;
   /** Server side of a TLS handshake on this connection (after the script wrote its 220). */
-  startTls(opts: { key: string; cert: string }): Promise<void>;
+  /** With `secureContext`, one the server keeps across connections (its ticket keys: resumption). */
+  startTls(opts: { key: string; cert: string } | { secureContext: tls.SecureContext }): Promise<void>;
   /** Every line the client sent, in order (DATA content excluded). */
   lines: string[];
   readonly secure: boolean;
@@ -236,11 +237,11 @@ class Conn implements ScriptedConnection {
     return data;
   }
 
-  startTls(opts: { key: string; cert: string }): Promise<void> {
+  startTls(opts: { key: string; cert: string } | { secureContext: tls.SecureContext }): Promise<void> {
     const plain = this.#socket as net.Socket;
     plain.off('data', this.#onData);
     this.#buf = Buffer.alloc(0);
-    const secure = new tls.TLSSocket(plain, { isServer: true, key: opts.key, cert: opts.cert });
+    const secure = new tls.TLSSocket(plain, { isServer: true, ...('secureContext' in opts ? { secureContext: opts.secureContext } : { key: opts.key, cert: opts.cert }) });
     this.#socket = secure;
     this.#listen(secure);
     return new Promise((resolve, reject) => {

@@ -32,6 +32,7 @@ import { classifyHostError, isPermanentRefusal, type HostFacts } from './classif
 import type { HostPolicy } from './host-policy';
 import { replyOf, type AttemptRecorder } from './record';
 import type { PooledSession, SessionFacts, SessionPool } from './session-pool';
+import { resumable } from './tls-sessions';
 import type { AttemptRecord, DeliveryJob, EngineOptions, RecipientOutcome } from './types';
 
 /** Everything decided about a host before connecting to it. */
@@ -78,8 +79,8 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
     const record = rec.finish(error, unreached.map((r) => r.id), o.clock.now(), 'data');
     return { record, outcomes, error, ...state };
   };
-  const pool = poolFor(o);
-  const key = pool ? sessionKey(plan, ip, port, o) : null;
+  const key = reuseKey(plan, ip, port, o);
+  const pool = key ? (o.sessionPool ?? null) : null;
 
   // 0. A kept session to this very destination, secured under this very policy (RFC 5321 §4.1.4).
   const pooled = pool && key ? await takePooled(pool, key, plan, rec, o) : null;
@@ -100,7 +101,7 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
     }
     try {
       // 2. Secure the session as the host policy says (or go on in plaintext, recorded).
-      const secured = await secure(plan, fresh, rec, plaintext, o);
+      const secured = await secure(plan, fresh, rec, plaintext, o, key);
       if (secured === 'reconnect-plaintext') {
         plaintext = true;
         continue;
@@ -149,10 +150,15 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
 
 // ---- connection reuse ----------------------------------------------------------------------------
 
-function poolFor(o: EngineOptions): SessionPool | null {
-  // A per-job dialer (the dialerFor test seam) has no transport identity to key sessions by.
-  if (!o.sessionPool || (o.dialerFor && o.transportKey === undefined)) return null;
-  return o.sessionPool;
+/**
+ * The one rule of what may be carried from one delivery to the next — a kept SMTP session
+ * (session-pool.ts) or a TLS session ticket with its verification outcome (tls-sessions.ts):
+ * only under the same key (sessionKey). Null when nothing may be carried: a per-job dialer (the
+ * dialerFor test seam) has no transport identity to key sessions by.
+ */
+export function reuseKey(plan: HostPlan, ip: string, port: number, o: EngineOptions): string | null {
+  if (o.dialerFor && o.transportKey === undefined) return null;
+  return sessionKey(plan, ip, port, o);
 }
 
 /**
@@ -222,6 +228,7 @@ function bind(session: SmtpSession, plan: HostPlan, rec: AttemptRecorder): void 
 function recordFacts(rec: AttemptRecorder, f: SessionFacts): void {
   if (f.starttlsMissing) rec.failure('starttls-not-supported', 'the server does not offer STARTTLS');
   if (f.tls) rec.tlsEstablished(f.tls);
+  if (f.tls?.resumed) rec.tlsResumed();
   if (f.daneApplied) rec.daneApplies();
   if (f.verdict?.kind === 'verified') rec.verified(f.verdict.method);
   else if (f.verdict) rec.notVerified(f.verdict.reason, f.verdict.failure);
@@ -250,7 +257,7 @@ async function connect(plan: HostPlan, ip: string, port: number, rec: AttemptRec
  * STARTTLS and verification. Returns the session's TLS facts to go on (already recorded),
  * 'reconnect-plaintext' for the rules §4 fallback, or the error that ends the session.
  */
-async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder, plaintext: boolean, o: EngineOptions): Promise<DeliveryError | 'reconnect-plaintext' | SessionFacts> {
+async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder, plaintext: boolean, o: EngineOptions, key: string | null): Promise<DeliveryError | 'reconnect-plaintext' | SessionFacts> {
   const { host } = plan.facts;
   const facts: SessionFacts = { tls: null, starttlsMissing: false, daneApplied: false, verdict: null };
   if (plaintext) return facts;
@@ -260,10 +267,25 @@ async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder
     if (!plan.policy.tlsRequired) return facts;
     return new DeliveryError({ code: 'TLS_REQUIRED', stage: 'starttls', permanent: false, smtpCode: C451LocalErr, enhancedCode: SeSec7CryptoFailure5, host, ip: session.ip, message: `${host} does not offer STARTTLS, but a TLS policy requires it` });
   }
+  // Resumption (tls-sessions.ts): offer the ticket kept under this very key, when the outcome
+  // it was verified with satisfies what this policy requires.
+  const cache = key ? o.tlsSessions : undefined;
+  const cached = cache?.get(key!);
+  const offer = cached && resumable(plan.policy, cached.facts) ? cached : undefined;
+  // Tickets may come before the verdict (TLS 1.2) or after it (TLS 1.3): kept once it allows.
+  let latest: Buffer | undefined;
+  let keepAs: { facts: SessionFacts; notAfter?: number } | null = null;
+  const onTicket = cache
+    ? (ticket: Buffer) => {
+        latest = ticket;
+        if (keepAs) cache.set(key!, ticket, keepAs.facts, keepAs.notAfter);
+      }
+    : undefined;
   let tls: TlsInfo;
   try {
-    tls = await session.starttls({ servername: host, secureContext: secureContextFor(o.extraCa) });
+    tls = await session.starttls({ servername: host, secureContext: secureContextFor(o.extraCa), ...(offer ? { session: offer.ticket } : {}) }, { onTicket });
   } catch (e) {
+    if (cache) cache.delete(key!);
     session.close();
     const err = classifyHostError(e, 'tls', plan.facts, session.ip);
     rec.failure('validation-failure', `TLS handshake failed: ${err.message}`);
@@ -275,9 +297,27 @@ async function secure(plan: HostPlan, session: SmtpSession, rec: AttemptRecorder
     rec.line('TLS handshake failed; reconnecting without TLS (no policy requires TLS)', o.clock.now());
     return 'reconnect-plaintext';
   }
+  if (tls.resumed && offer) {
+    // Only the server that issued our ticket can resume it: the session is the one verified
+    // under this same key. Its outcome is recorded again, not recomputed (there is no chain).
+    const full = offer.facts;
+    Object.assign(facts, { tls: { ...full.tls!, version: tls.version, cipher: tls.cipher, resumed: true }, daneApplied: full.daneApplied, verdict: full.verdict });
+    keepAs = { facts: full, notAfter: offer.expiresAt };
+    if (latest) cache!.set(key!, latest, full, offer.expiresAt);
+    recordFacts(rec, facts);
+    return facts;
+  }
+  // A full handshake (nothing offered, or the server did not resume): verified as ever.
   facts.tls = tls;
   const error = verify(plan, tls, facts, o.clock.now());
   recordFacts(rec, facts);
+  if (cache) {
+    if (error || !resumable(plan.policy, facts)) cache.delete(key!);
+    else {
+      keepAs = { facts: { ...facts } };
+      if (latest) cache.set(key!, latest, keepAs.facts);
+    }
+  }
   return error ?? facts;
 }
 

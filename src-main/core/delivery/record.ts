@@ -61,6 +61,7 @@ export function blankAttempt(domain: string, startedAt: number): AttemptRecord {
     requiretls: false,
     plaintextFallback: false,
     reusedSession: false,
+    tlsResumed: false,
     tlsrptPolicy: null,
     tlsrptFailure: null,
     tlsrptPolicyString: null,
@@ -217,6 +218,12 @@ export class AttemptRecorder {
   }
 
   /** The session was kept from an earlier message (connection reuse), not opened for this one. */
+  /** The TLS session was resumed (RFC 8446 §2.2): no certificate exchange in this handshake. */
+  tlsResumed(): this {
+    this.#r.tlsResumed = true;
+    return this;
+  }
+
   reusedSession(): this {
     this.#r.reusedSession = true;
     return this;

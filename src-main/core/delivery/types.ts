@@ -11,6 +11,7 @@ import type { Dialer } from '../net/dialer';
 import type { SmtpTimeouts } from '../smtp/client';
 import type { PolicyCache } from '../tls-policy/mta-sts-cache';
 import type { SessionPool } from './session-pool';
+import type { TlsSessionCache } from './tls-sessions';
 import type { MtaStsFetcher } from '../tls-policy/mta-sts-fetch';
 
 export interface DeliveryJob {
@@ -94,6 +95,8 @@ export interface EngineOptions {
    * owner closes it (Outbox.close; the queue's stop and pause through Outbox.closeIdleSessions).
    */
   sessionPool?: SessionPool | undefined;
+  /** TLS session tickets with their verification outcomes, for resumption (tls-sessions.ts). */
+  tlsSessions?: TlsSessionCache | undefined;
   /**
    * Identifies the transport that opens connections (dialer, IP family, SOCKS proxy): part of
    * a kept session's key, so a session is only reused by the transport that opened it.

@@ -119,6 +119,17 @@ export interface TlsInfo {
   /** Node's PKIX verdict (chain to a trusted CA and name match against the servername). */
   authorized: boolean;
   authorizationError: string | undefined;
+  /**
+   * The server resumed the session offered (RFC 8446 §2.2): there was no certificate exchange,
+   * so `chain` is empty and the verification of the session's full handshake stands for it.
+   */
+  resumed?: boolean | undefined;
+}
+
+/** What starttls() also does with the TLS session (resumption, tls-sessions.ts). */
+export interface StartTlsSessionOptions {
+  /** Called with every session ticket the server sends (Node's 'session' event), newest last. */
+  onTicket?: ((ticket: Buffer) => void) | undefined;
 }
 
 export interface Envelope {
@@ -310,7 +321,7 @@ export class SmtpSession {
    * session is unusable afterwards on failure of the handshake; the caller may reconnect in
    * plaintext when no policy requires TLS (delivery-rules §4).
    */
-  async starttls(options: StartTlsOptions = {}): Promise<TlsInfo> {
+  async starttls(options: StartTlsOptions = {}, sessions: StartTlsSessionOptions = {}): Promise<TlsInfo> {
     this.#enter();
     try {
       if (this.#tls) throw this.#localError('INTERNAL', 'starttls', 'TLS already established', false);
@@ -331,16 +342,18 @@ export class SmtpSession {
       const discarded = this.#reader.detach();
       if (discarded > 0) this.#info(`discarded ${discarded} bytes received before the TLS handshake (RFC 3207 §6)`);
 
-      const tlsSocket = await this.#handshake(options);
+      const tlsSocket = await this.#handshake(options, sessions.onTicket);
       this.#socket = tlsSocket;
       tlsSocket.on('error', () => {});
       this.#reader.attach(tlsSocket);
       const info = tlsInfo(tlsSocket);
       this.#tls = info;
-      this.#info(
-        `TLS established: ${info.version} ${info.cipher}, PKIX ${info.authorized ? 'verified' : `not verified (${info.authorizationError ?? 'unknown'})`}` +
-          (info.leafFingerprint ? `, leaf SHA-256 ${info.leafFingerprint}` : ''),
-      );
+      if (info.resumed) this.#info(`TLS session resumed: ${info.version} ${info.cipher} (no certificate exchange; the verification of its full handshake stands)`);
+      else
+        this.#info(
+          `TLS established: ${info.version} ${info.cipher}, PKIX ${info.authorized ? 'verified' : `not verified (${info.authorizationError ?? 'unknown'})`}` +
+            (info.leafFingerprint ? `, leaf SHA-256 ${info.leafFingerprint}` : ''),
+        );
       // RFC 3207 §4.2: forget everything learnt before TLS and ask again.
       this.#capabilities = noCapabilities();
       await this.#hello();
@@ -672,7 +685,7 @@ export class SmtpSession {
 
   // --- TLS ---
 
-  #handshake(options: StartTlsOptions): Promise<tls.TLSSocket> {
+  #handshake(options: StartTlsOptions, onTicket?: (ticket: Buffer) => void): Promise<tls.TLSSocket> {
     const servername = options.servername ?? (net.isIP(this.host) ? undefined : this.host);
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -683,6 +696,8 @@ export class SmtpSession {
         // Verification is the policy layer's decision (PKIX, DANE or none); we report.
         rejectUnauthorized: false,
       });
+      // TLS 1.2 tickets come during the handshake, TLS 1.3 ones after it: listen for the session's life.
+      if (onTicket) tlsSocket.on('session', onTicket);
       const done = (err?: DeliveryError) => {
         if (settled) return;
         settled = true;
@@ -902,6 +917,10 @@ function errMessage(e: unknown): string {
 }
 
 function tlsInfo(s: tls.TLSSocket): TlsInfo {
+  const version = s.getProtocol() ?? 'unknown';
+  const cipher = s.getCipher()?.name ?? 'unknown';
+  // A resumed session has no peer chain to read (its leaf at most): the caller has the verdict.
+  if (s.isSessionReused()) return { version, cipher, chain: [], leafFingerprint: undefined, authorized: s.authorized, authorizationError: undefined, resumed: true };
   const chain: Buffer[] = [];
   const seen = new Set<string>();
   let cert: tls.DetailedPeerCertificate | undefined = s.getPeerCertificate(true);
@@ -913,8 +932,8 @@ function tlsInfo(s: tls.TLSSocket): TlsInfo {
   }
   const leaf = chain[0];
   return {
-    version: s.getProtocol() ?? 'unknown',
-    cipher: s.getCipher()?.name ?? 'unknown',
+    version,
+    cipher,
     chain,
     leafFingerprint: leaf ? createHash('sha256').update(leaf).digest('hex') : undefined,
     authorized: s.authorized,

@@ -191,11 +191,11 @@ export class QueueRepo {
       `INSERT INTO attempts (message_id, started_at, duration_ms, domain, host, ip, port, stage, starttls, tls_version, tls_cipher,
          cert_fingerprint, verification, verification_reason, mta_sts_mode, dane, requiretls, plaintext_fallback, tlsrpt_policy,
          tlsrpt_failure, code, enhanced_code, reply, error_code, permanent, transcript, transport, route_id,
-         tlsrpt_policy_string, tlsrpt_mx_host, local_ip, reused_session)
+         tlsrpt_policy_string, tlsrpt_mx_host, local_ip, reused_session, tls_resumed)
        VALUES (@messageId, @startedAt, @durationMs, @domain, @host, @ip, @port, @stage, @starttls, @tlsVersion, @tlsCipher,
          @certFingerprint, @verification, @verificationReason, @mtaStsMode, @dane, @requiretls, @plaintextFallback, @tlsrptPolicy,
          @tlsrptFailure, @code, @enhancedCode, @reply, @errorCode, @permanent, @transcript, @transport, @routeId,
-         @tlsrptPolicyStringJson, @tlsrptMxHostJson, @localIp, @reusedSession)`,
+         @tlsrptPolicyStringJson, @tlsrptMxHostJson, @localIp, @reusedSession, @tlsResumed)`,
     );
     const insResult = this.#s(
       'INSERT OR REPLACE INTO attempt_results (attempt_id, recipient_id, status, code, enhanced_code, reply) VALUES (?, ?, ?, ?, ?, ?)',
@@ -217,6 +217,7 @@ export class QueueRepo {
           requiretls: a.requiretls ? 1 : 0,
           plaintextFallback: a.plaintextFallback ? 1 : 0,
           reusedSession: a.reusedSession ? 1 : 0,
+          tlsResumed: a.tlsResumed ? 1 : 0,
           permanent: a.permanent ? 1 : 0,
           transcript: JSON.stringify(a.transcript),
           tlsrptPolicyStringJson: a.tlsrptPolicyString ? JSON.stringify(a.tlsrptPolicyString) : null,

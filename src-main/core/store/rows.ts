@@ -83,6 +83,7 @@ export interface AttemptRow {
   requiretls: number;
   plaintext_fallback: number;
   reused_session: number;
+  tls_resumed: number;
   tlsrpt_policy: Attempt['tlsrptPolicy'];
   tlsrpt_failure: Attempt['tlsrptFailure'];
   tlsrpt_policy_string: string | null;
@@ -122,6 +123,7 @@ export function toAttempt(a: AttemptRow, results: Attempt['results']): Attempt {
     requiretls: a.requiretls === 1,
     plaintextFallback: a.plaintext_fallback === 1,
     reusedSession: a.reused_session === 1,
+    tlsResumed: a.tls_resumed === 1,
     tlsrptPolicy: a.tlsrpt_policy,
     tlsrptFailure: a.tlsrpt_failure,
     tlsrptPolicyString: a.tlsrpt_policy_string === null ? null : (JSON.parse(a.tlsrpt_policy_string) as string[]),

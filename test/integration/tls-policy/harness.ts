@@ -248,6 +248,11 @@ export interface ScriptOptions {
   ehloBeforeTls?: string[];
   /** Answer STARTTLS with 220 and then send garbage instead of a TLS handshake. */
   breakHandshake?: boolean;
+  /**
+   * The server's TLS context per connection (0-based), instead of `cert`: the same one each
+   * time keeps its ticket keys (sessions resume), a new one each time cannot resume.
+   */
+  secureContext?: (connection: number) => tls.SecureContext;
 }
 
 /**
@@ -259,8 +264,9 @@ export async function recordingPeer(h: Harness, o: ScriptOptions): Promise<Recor
   const sessions: LoggedSession[] = [];
   const peer = await startScriptedPeer(async (c) => {
     const s: LoggedSession = { lines: c.lines, data: [], secure: false };
+    const n = sessions.length;
     sessions.push(s);
-    await serve(c, s, o);
+    await serve(c, s, o, n);
   });
   h.track(peer);
   const messages = () => sessions.flatMap((s) => s.data);
@@ -278,7 +284,8 @@ export async function recordingPeer(h: Harness, o: ScriptOptions): Promise<Recor
   };
 }
 
-async function serve(c: ScriptedConnection, s: LoggedSession, o: ScriptOptions): Promise<void> {
+async function serve(c: ScriptedConnection, s: LoggedSession, o: ScriptOptions, n: number): Promise<void> {
+  const offersTls = !!(o.cert || o.secureContext || o.breakHandshake);
   c.write('220 scripted.test ESMTP\r\n');
   for (;;) {
     const line = await c.readLine();
@@ -287,11 +294,17 @@ async function serve(c: ScriptedConnection, s: LoggedSession, o: ScriptOptions):
     if (verb === 'EHLO') {
       const ext = c.secure
         ? ['PIPELINING', 'ENHANCEDSTATUSCODES', ...(o.ehloAfterTls ?? [])]
-        : ['PIPELINING', 'ENHANCEDSTATUSCODES', ...(o.ehloBeforeTls ?? []), ...(o.cert || o.breakHandshake ? ['STARTTLS'] : [])];
+        : ['PIPELINING', 'ENHANCEDSTATUSCODES', ...(o.ehloBeforeTls ?? []), ...(offersTls ? ['STARTTLS'] : [])];
       const all = ['scripted.test', ...ext];
       c.write(all.map((l, i) => `250${i === all.length - 1 ? ' ' : '-'}${l}\r\n`).join(''));
-    } else if (verb === 'STARTTLS' && !c.secure && (o.cert || o.breakHandshake)) {
+    } else if (verb === 'STARTTLS' && !c.secure && offersTls) {
       c.write('220 2.0.0 go ahead\r\n');
+      if (o.secureContext && !o.breakHandshake) {
+        await c.startTls({ secureContext: o.secureContext(n) }).catch(() => c.destroy());
+        if (!c.secure) return;
+        s.secure = true;
+        continue;
+      }
       if (o.breakHandshake || !o.cert) {
         c.write('this is not a TLS server hello\r\n');
         c.end();
