@@ -5,22 +5,11 @@
  * behaviour: focus goes to To on New message, Esc closes popovers and dialogs, Back restores
  * focus to the row that was opened.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import AxeBuilder from '@axe-core/playwright';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { screenshotDir } from './browser';
+import { checkView as checkAxeView, outDir, THEMES } from './axe-view';
 import { startWorld, type World } from './world';
-
-const docsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots');
-const outDir = process.env.DOCS_SCREENSHOTS ? docsDir : screenshotDir;
-const VIEWPORTS = [
-  { width: 1280, height: 800 },
-  { width: 900, height: 700 },
-];
-const THEMES = ['light', 'dark'] as const;
 
 let world: World;
 let page: Page;
@@ -34,29 +23,8 @@ afterAll(async () => {
   await world?.close();
 });
 
-/** axe on the page as it is, in both themes, plus the screenshots; returns nothing, asserts. */
-async function checkView(name: string, prepare?: () => Promise<void>) {
-  fs.mkdirSync(outDir, { recursive: true });
-  for (const theme of THEMES) {
-    await page.emulateMedia({ colorScheme: theme });
-    await page.setViewportSize(VIEWPORTS[0]!);
-    await prepare?.();
-    // Let transitions settle before measuring contrast.
-    await page.waitForTimeout(150);
-    const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-    const bad = results.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => `${n.target.join(' ')} — ${n.failureSummary?.split('\n').slice(1, 2).join('')}`).join(' | ')}`);
-    expect(bad, `${name}, ${theme}`).toEqual([]);
-    for (const vp of VIEWPORTS) {
-      await page.setViewportSize(vp);
-      await page.waitForTimeout(100);
-      await page.screenshot({ path: path.join(outDir, `${name}-${theme}-${vp.width}x${vp.height}.png`) });
-    }
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
-  await page.setViewportSize(VIEWPORTS[0]!);
-}
+/** The one view check (axe in both themes, screenshots): test/e2e/axe-view.ts. */
+const checkView = (name: string, prepare?: () => Promise<void>) => checkAxeView(page, name, prepare);
 
 const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: new RegExp(`^${name}`) });
 

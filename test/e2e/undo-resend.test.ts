@@ -13,17 +13,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import AxeBuilder from '@axe-core/playwright';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestCa, type TestCa } from '../helpers/certs';
 import { startSmtpPeer, type SmtpPeer } from '../helpers/smtp-peer';
-import { screenshotDir } from './browser';
+import { checkView as checkAxeView } from './axe-view';
 import { startEnv, type Env } from './env';
 
-const docsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots');
-const outDir = process.env.DOCS_SCREENSHOTS ? docsDir : screenshotDir;
 
 let ca: TestCa;
 let peer: SmtpPeer;
@@ -57,28 +53,7 @@ afterAll(async () => {
 const nav = (name: string) => env.page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: new RegExp(`^${name}`) });
 const delivered = (address: string) => peer.messages.filter((m) => m.rcptTo.includes(address));
 
-/** axe (no serious or critical violation) in light and dark, and the screenshots of both sizes. */
-async function checkView(name: string) {
-  const { page } = env;
-  fs.mkdirSync(outDir, { recursive: true });
-  for (const theme of ['light', 'dark'] as const) {
-    await page.emulateMedia({ colorScheme: theme });
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.waitForTimeout(150);
-    const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-    const bad = results.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(' | ')}`);
-    expect(bad, `${name}, ${theme}`).toEqual([]);
-    for (const vp of [{ width: 1280, height: 800 }, { width: 900, height: 700 }]) {
-      await page.setViewportSize(vp);
-      await page.waitForTimeout(100);
-      await page.screenshot({ path: path.join(outDir, `${name}-${theme}-${vp.width}x${vp.height}.png`) });
-    }
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
+const checkView = (name: string) => checkAxeView(env.page, name);
 
 /** A message written in compose: From, To chips, subject, body (rich text optionally), an attachment. */
 async function write(opts: { to: string[]; subject: string; body: string; rich?: boolean; attach?: boolean }) {
