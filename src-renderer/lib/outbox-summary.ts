@@ -4,7 +4,7 @@
  * and the reply of the problem recipient (not merely the latest one, which may be a "250 Ok"
  * for another recipient).
  */
-import type { Recipient, RecipientState } from '../../shared/domain';
+import { describeReply, type Recipient, type RecipientState } from '../../shared/domain';
 
 /** Problems first (they need the user), then what is still moving, then what is done. */
 const ORDER: Record<RecipientState, number> = { failed: 0, deferred: 1, held: 2, canceled: 3, sending: 4, queued: 5, delivered: 6 };
@@ -37,7 +37,7 @@ export function replyToShow(rs: readonly Pick<Recipient, 'state' | 'lastReply' |
   const withReply = rs.filter((r) => r.lastReply).sort((a, b) => (b.lastAttemptAt ?? 0) - (a.lastAttemptAt ?? 0));
   const r = withReply.find((x) => isProblem(x.state)) ?? withReply[0];
   if (!r) return null;
-  return { address: r.address, text: [r.lastCode, r.lastEnhanced, r.lastReply].filter((x) => x !== null && x !== '').join(' ') };
+  return { address: r.address, text: describeReply({ code: r.lastCode, enhancedCode: r.lastEnhanced, reply: r.lastReply }) };
 }
 
 /**

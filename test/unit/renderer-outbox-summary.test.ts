@@ -29,6 +29,13 @@ test("the problem recipient's reply wins over a later 250 Ok of another recipien
   expect(replyToShow([r(2, 'queued')])).toBeNull();
 });
 
+test('a reply that already carries its codes is not shown with them twice (the one reply formatter, describeReply)', () => {
+  // What a server's text usually is: the stored reply line starts with its own codes.
+  expect(replyToShow([{ ...r(2, 'delivered', '250 OK: message queued', 20) }])!.text).toBe('250 OK: message queued');
+  expect(replyToShow([{ ...r(1, 'failed', '550 5.7.1 <a@x.test> not accepted', 10), lastEnhanced: '5.7.1' }])!.text).toBe('550 5.7.1 <a@x.test> not accepted');
+  expect(replyToShow([{ ...r(1, 'failed', 'no such user', 10), lastEnhanced: '5.1.1' }])!.text).toBe('550 5.1.1 no such user');
+});
+
 test('undoSecondsLeft: the seconds of the undo window left, rounded up; null once it ended or an attempt started', () => {
   const waiting = { undoUntil: 10_000, recipients: [{ state: 'queued', attempts: 0 }] };
   expect(undoSecondsLeft(waiting, 0)).toBe(10);
