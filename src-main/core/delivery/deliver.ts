@@ -207,8 +207,19 @@ async function tryAddresses(run: DomainRun, plan: HostPlan): Promise<boolean> {
     if (run.outOfTime || run.addressesTried >= MAX_ADDRESSES) return true;
     run.addressesTried++;
     run.dialed.push(ip);
-    const result = await attemptHost(plan, ip, run.pendingRecipients(), run.o);
+    let rcpts = run.pendingRecipients();
+    let result = await attemptHost(plan, ip, rcpts, run.o);
     run.sessionDone(result.record, result.outcomes, result.hint, result.requireTlsRefused ? plan.facts.host : null, result.error);
+    // A session at its transaction limit: the recipients it did not carry go on a new session
+    // to the same address (each carries at least one transaction, so this ends).
+    while (result.limitReached && !run.outOfTime) {
+      const done = new Set(result.outcomes.map((x) => x.recipientId));
+      rcpts = rcpts.filter((r) => !done.has(r.id));
+      if (rcpts.length === 0) break;
+      result = await attemptHost(plan, ip, rcpts, run.o);
+      run.sessionDone(result.record, result.outcomes, result.hint, result.requireTlsRefused ? plan.facts.host : null, result.error);
+      result = { ...result, reachedRecipients: true };
+    }
     // A session that got as far as recipients' replies ends this attempt for them (§7).
     if (result.reachedRecipients || (result.error?.permanent ?? false)) {
       return (result.error?.permanent ?? false) || run.finished || run.allAnswered;

@@ -64,6 +64,12 @@ export interface HostAttemptResult {
   reachedRecipients: boolean;
   hint: DomainTlsHint | null;
   requireTlsRefused: boolean;
+  /**
+   * The session reached its transaction limit (session-pool.ts maxTransactions) with recipients
+   * of this message still to send (RCPTMAX or "too many recipients" splits): they had no
+   * result here ("not-attempted") and go on a new session to the same address.
+   */
+  limitReached: boolean;
 }
 
 type Rcpt = { id: number; envelope: string };
@@ -72,7 +78,7 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
   const port = o.smtpPort ?? 25;
   const rec = plan.recorder.session(ip, port, o.clock.now());
   const outcomes: RecipientOutcome[] = [];
-  const state = { hint: null as DomainTlsHint | null, reachedRecipients: false, requireTlsRefused: false };
+  const state = { hint: null as DomainTlsHint | null, reachedRecipients: false, requireTlsRefused: false, limitReached: false };
   const done = (error: DeliveryError | null): HostAttemptResult => {
     const unreached = recipients.filter((r) => !outcomes.some((x) => x.recipientId === r.id));
     if (error) for (const r of unreached) outcomes.push(outcomeOf(r.id, error, plan.facts.host));
@@ -138,7 +144,13 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
       }
     }
     // 4. The transactions.
-    const error = await transactions(plan, session, recipients, outcomes, rec, () => (state.reachedRecipients = true));
+    const limit = pool ? pool.maxTransactions : Infinity;
+    const error = await transactions(plan, session, recipients, outcomes, rec, () => (state.reachedRecipients = true), limit);
+    if (error === SESSION_LIMIT) {
+      state.limitReached = true;
+      await session.quit();
+      return done(null);
+    }
     if (pool && key && facts && !error) keep(pool, key, session, facts);
     else await session.quit();
     return done(error);
@@ -349,7 +361,14 @@ function verify(plan: HostPlan, tls: TlsInfo, facts: SessionFacts, now: number):
   return null;
 }
 
-/** Rules §8: one transaction for all recipients; RCPTMAX / 452 leftovers in the next one. */
+/** transactions() stopped at the session's transaction limit with recipients left. */
+const SESSION_LIMIT = Symbol('session transaction limit');
+
+/**
+ * Rules §8: one transaction for all recipients; RCPTMAX / 452 leftovers in the next one — on
+ * this session only while it has transactions left (`limit`, counted over the session's life,
+ * so a kept session never carries more than the pool allows, split transactions included).
+ */
 async function transactions(
   plan: HostPlan,
   session: SmtpSession,
@@ -357,10 +376,12 @@ async function transactions(
   outcomes: RecipientOutcome[],
   rec: AttemptRecorder,
   reached: () => void,
-): Promise<DeliveryError | null> {
+  limit: number,
+): Promise<DeliveryError | null | typeof SESSION_LIMIT> {
   const { job, facts } = plan;
   let remaining = recipients.filter((r) => !outcomes.some((x) => x.recipientId === r.id));
   while (remaining.length > 0) {
+    if (session.transactions >= limit) return SESSION_LIMIT;
     const result = await session.send(
       {
         mailFrom: job.mailFrom,

@@ -234,3 +234,30 @@ test("item 2: the queue's stop closes the idle kept sessions (QUIT): none linger
   expect(x.core.engine.sessionPool?.size).toBe(0);
   await vi.waitFor(() => expect(verbs(peer.sessions[0]!.lines).at(-1)).toBe('QUIT'));
 });
+
+test('item 2: the per-session transaction limit is exact when a message splits across transactions (RCPTMAX): the rest go on a new session', async () => {
+  const x = await pki.harness({ network: { sessionPool: { maxTransactions: 2 } } });
+  const cert = pki.ca.issue({ names: ['mx.split.test'] });
+  // RFC 9422: one recipient per transaction, so three recipients need three transactions.
+  const peer = await recordingPeer(x, { cert, ehloAfterTls: ['LIMITS RCPTMAX=1'] });
+  mx(x.dns, 'split.test', [[10, 'mx.split.test', '127.0.1.1']]);
+  x.routes.set('127.0.1.1', peer.peer.port);
+  const m = await x.send({ to: ['a@split.test', 'b@split.test', 'c@split.test'] });
+  expect(m.recipients.map((r) => r.state)).toEqual(['delivered', 'delivered', 'delivered']);
+  const mails = () => peer.sessions.map((s) => verbs(s.lines).filter((v) => v === 'MAIL').length);
+  // Never more than two transactions on one session: 2 + 1, not 3.
+  expect(mails()).toEqual([2, 1]);
+  expect(verbs(peer.sessions[0]!.lines).at(-1)).toBe('QUIT');
+  // Two attempt records, each truthful about its own session; none says failed or deferred.
+  expect(m.attempts).toHaveLength(2);
+  expect(m.attempts.map((a) => a.reusedSession)).toEqual([false, false]);
+  expect(m.attempts.every((a) => a.errorCode === null)).toBe(true);
+  expect(m.recipients.every((r) => r.attempts === 1)).toBe(true);
+
+  // A kept session with one transaction left takes the next message's first transaction only.
+  const n = await x.send({ to: ['d@split.test', 'e@split.test'] });
+  expect(n.recipients.map((r) => r.state)).toEqual(['delivered', 'delivered']);
+  expect(n.attempts.map((a) => a.reusedSession)).toEqual([true, false]);
+  expect(mails()).toEqual([2, 2, 1]);
+  expect(mails().every((c) => c <= 2)).toBe(true);
+});
