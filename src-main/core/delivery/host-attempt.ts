@@ -145,7 +145,8 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
     }
     // 4. The transactions.
     const limit = pool ? pool.maxTransactions : Infinity;
-    const error = await transactions(plan, session, recipients, outcomes, rec, () => (state.reachedRecipients = true), limit);
+    const target = { job: plan.job, facts: plan.facts, requireTls: plan.policy.requireTlsExtension };
+    const error = await transactions(target, session, recipients, outcomes, (out) => rec.result(out.recipientId, out.status, out.code, out.enhancedCode, out.reply), () => (state.reachedRecipients = true), limit);
     if (error === SESSION_LIMIT) {
       state.limitReached = true;
       await session.quit();
@@ -362,23 +363,32 @@ function verify(plan: HostPlan, tls: TlsInfo, facts: SessionFacts, now: number):
 }
 
 /** transactions() stopped at the session's transaction limit with recipients left. */
-const SESSION_LIMIT = Symbol('session transaction limit');
+export const SESSION_LIMIT = Symbol('session transaction limit');
+
+/** What the transaction loop needs to know of its destination: an MX host, or a relay. */
+export interface TransactionTarget {
+  job: DeliveryJob;
+  /** For the one classifier (isPermanentRefusal) and the outcomes' host. */
+  facts: HostFacts;
+  /** MAIL FROM with REQUIRETLS (RFC 8689 §4.2). */
+  requireTls: boolean;
+}
 
 /**
  * Rules §8: one transaction for all recipients; RCPTMAX / 452 leftovers in the next one — on
  * this session only while it has transactions left (`limit`, counted over the session's life,
  * so a kept session never carries more than the pool allows, split transactions included).
  */
-async function transactions(
-  plan: HostPlan,
+export async function transactions(
+  target: TransactionTarget,
   session: SmtpSession,
   recipients: Rcpt[],
   outcomes: RecipientOutcome[],
-  rec: AttemptRecorder,
+  onResult: (out: RecipientOutcome) => void,
   reached: () => void,
   limit: number,
 ): Promise<DeliveryError | null | typeof SESSION_LIMIT> {
-  const { job, facts } = plan;
+  const { job, facts } = target;
   let remaining = recipients.filter((r) => !outcomes.some((x) => x.recipientId === r.id));
   while (remaining.length > 0) {
     if (session.transactions >= limit) return SESSION_LIMIT;
@@ -386,7 +396,7 @@ async function transactions(
       {
         mailFrom: job.mailFrom,
         rcptTo: remaining.map((r) => r.envelope),
-        requireTls: plan.policy.requireTlsExtension,
+        requireTls: target.requireTls,
         smtpUtf8: job.smtpUtf8,
         eightBit: job.eightBit,
         size: job.size,
@@ -415,7 +425,7 @@ async function transactions(
         errorCode: status === 'delivered' ? null : (res.errorCode ?? 'SMTP_REPLY'),
       };
       outcomes.push(out);
-      rec.result(r.id, status, out.code, out.enhancedCode, out.reply);
+      onResult(out);
     });
     if (next.length === remaining.length) {
       // Nothing progressed (a server that answers "too many" to the first RCPT): stop.

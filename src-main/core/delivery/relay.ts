@@ -15,12 +15,25 @@
  *      (the session refuses). A refused password is permanent: retrying with the same password
  *      only locks the account (no retry storm).
  *   6. the transaction(s): MAIL, RCPT…, DATA; RCPTMAX / "too many recipients" leftovers go in
- *      the next transaction. The message is sent byte for byte (TLS-Required: No stays).
+ *      the next transaction (host-attempt.ts transactions(), the one loop for every session).
+ *      The message is sent byte for byte (TLS-Required: No stays).
+ *
+ * Connection reuse (RFC 5321 §4.1.4; session-pool.ts): a relay session that carried its
+ * transactions cleanly is kept — authenticated — in the engine's session pool under relayKey
+ * (the transport as configured, its credentials reference, our EHLO name, the trusted CAs and
+ * whether the message needs REQUIRETLS), and the next message through the same transport takes
+ * it with RSET instead of connecting, securing and authenticating again. Its TLS facts are
+ * recorded again for that message, and the record says the session was reused. A new password
+ * is a new credentials reference, hence a new key: a session authenticated with the old one is
+ * never used for it.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock } from '../clock';
+import { createHash } from 'node:crypto';
 import { blankAttempt } from './record';
+import { SESSION_LIMIT, transactions } from './host-attempt';
+import type { SessionFacts, SessionPool } from './session-pool';
 type AttemptDraft = AttemptRecord;
 import type { AttemptRecord, DeliveryJob, DeliveryOutcome, RecipientOutcome } from './types';
 import type { Resolver } from '../dns/types';
@@ -43,6 +56,10 @@ export interface RelayOptions {
   timeouts?: Partial<SmtpTimeouts> | undefined;
   /** The transport's password, read only when AUTH needs it. */
   password?: (() => string) | undefined;
+  /** The engine's session pool: relay sessions are kept in it between messages. */
+  sessionPool?: SessionPool | undefined;
+  /** What names the transport's credentials (its secret reference): part of the reuse key. */
+  credentialsKey?: string | null | undefined;
 }
 
 type Rcpt = { id: number; envelope: string };
@@ -64,9 +81,11 @@ export async function openRelay(t: TransportConfig, o: RelayOptions, record: Att
   const secureContext = secureContextFor(o.extraCa);
   const servername = net.isIP(host) ? undefined : host;
   let lastError: DeliveryError | null = null;
+  // A second session for the same attempt (the first one's transaction limit) keeps its lines.
+  const base = record.transcript.length;
   for (const ip of addrs) {
     record.ip = ip;
-    record.transcript = [];
+    record.transcript.splice(base);
     let session: SmtpSession;
     try {
       let socket: net.Socket = await dial({ ip, port, timeoutMs: o.connectTimeoutMs ?? 30_000, signal: need.signal });
@@ -122,45 +141,108 @@ export async function deliverViaRelay(job: DeliveryJob, t: TransportConfig, o: R
     return { recipients: [...outcomes.values()], attempts: [record], dialedIps: job.dialedIps, hint: null };
   };
 
-  let session: SmtpSession;
-  try {
-    session = await openRelay(t, o, record, { requireTls: job.tlsMode === 'requiretls', signal: job.signal });
-  } catch (e) {
-    return finish(toDeliveryError(e, 'connect', t.host ?? undefined));
-  }
-  try {
-    let remaining: Rcpt[] = [...job.recipients];
-    let stalled: DeliveryError | null = null;
-    while (remaining.length > 0) {
-      const result = await session.send(
-        { mailFrom: job.mailFrom, rcptTo: remaining.map((r) => r.envelope), requireTls: job.tlsMode === 'requiretls', smtpUtf8: job.smtpUtf8, eightBit: job.eightBit, size: job.size },
-        job.body,
-        { onProgress: job.onProgress },
-      );
-      const next: Rcpt[] = [];
-      remaining.forEach((r, i) => {
-        const res = result.recipients[i];
-        if (!res || res.status === 'not-attempted') return void next.push(r);
-        const status = res.status === 'accepted' ? 'delivered' : res.permanent ? 'failed' : 'deferred';
-        outcomes.set(r.id, { recipientId: r.id, status, code: res.code ?? null, enhancedCode: res.enhancedCode ?? null, reply: res.reply ?? null, host: t.host, errorCode: status === 'delivered' ? null : (res.errorCode ?? 'SMTP_REPLY') });
-      });
-      if (next.length === remaining.length) {
-        stalled = new DeliveryError({ code: 'SMTP_REPLY', stage: 'rcpt', permanent: false, smtpCode: 452, enhancedCode: '4.5.3', host: t.host ?? undefined, message: 'the relay accepted no recipient of the transaction' });
-        break;
+  const requireTls = job.tlsMode === 'requiretls';
+  const pool = o.sessionPool;
+  const key = pool ? relayKey(t, o, requireTls) : null;
+  const target = { job, facts: { host: t.host!, dualStack: false, firstAttempt: job.attemptNumber === 1 }, requireTls };
+  let remaining: Rcpt[] = [...job.recipients];
+  for (;;) {
+    let session: SmtpSession;
+    let facts: SessionFacts;
+    const pooled = pool && key ? await takeRelay(pool, key, record, job, o) : null;
+    if (pooled) {
+      ({ session, facts } = pooled);
+      recordFacts(record, t, session, facts, requireTls);
+      record.reusedSession = true;
+    } else {
+      try {
+        session = await openRelay(t, o, record, { requireTls, signal: job.signal });
+      } catch (e) {
+        return finish(toDeliveryError(e, 'connect', t.host ?? undefined));
       }
-      remaining = next;
+      facts = relayFacts(session, record);
     }
-    const last = [...outcomes.values()].pop();
-    record.stage = 'data';
-    record.code = last?.code ?? null;
-    record.enhancedCode = last?.enhancedCode ?? null;
-    record.reply = last?.reply ?? null;
-    await session.quit().catch(() => session.close());
-    return finish(stalled);
-  } catch (e) {
-    session.close();
-    return finish(toDeliveryError(e, 'data', t.host ?? undefined));
+    try {
+      const got: RecipientOutcome[] = [];
+      const result = await transactions(target, session, remaining, got, () => {}, () => {}, pool ? pool.maxTransactions : Infinity);
+      for (const out of got) outcomes.set(out.recipientId, out);
+      if (result === SESSION_LIMIT) {
+        // The session carried all it may: the rest of the recipients go on a new one.
+        await session.quit();
+        remaining = remaining.filter((r) => !outcomes.has(r.id));
+        continue;
+      }
+      const last = [...outcomes.values()].pop();
+      record.stage = 'data';
+      record.code = last?.code ?? null;
+      record.enhancedCode = last?.enhancedCode ?? null;
+      record.reply = last?.reply ?? null;
+      if (pool && key && !result) {
+        session.rebind({});
+        pool.give(key, { session, facts });
+      } else await session.quit().catch(() => session.close());
+      return finish(result);
+    } catch (e) {
+      session.close();
+      return finish(toDeliveryError(e, 'data', t.host ?? undefined));
+    }
   }
+}
+
+/**
+ * Everything that decided how a relay session was established, secured and authenticated: the
+ * transport as configured (host, port, TLS mode and verification, user, mechanism, IP family),
+ * the reference of its credentials, our EHLO name, the trusted CAs, and whether the message
+ * needs REQUIRETLS (checked when the session is opened). Same key, same session.
+ */
+export function relayKey(t: TransportConfig, o: Pick<RelayOptions, 'ehloName' | 'extraCa' | 'credentialsKey'>, requireTls: boolean): string {
+  return createHash('sha256')
+    .update(JSON.stringify(['relay', t.name, t.type, t.host, t.port, t.tls, t.tlsVerify, t.user, t.auth, t.ipFamily, o.credentialsKey ?? '', o.ehloName, o.extraCa ?? [], requireTls]))
+    .digest('hex');
+}
+
+/** An idle kept relay session for `key`, RSET and bound to this attempt's record; or null. */
+async function takeRelay(pool: SessionPool, key: string, record: AttemptDraft, job: DeliveryJob, o: RelayOptions): Promise<{ session: SmtpSession; facts: SessionFacts } | null> {
+  for (;;) {
+    const pooled = pool.take(key);
+    if (!pooled) return null;
+    const { session } = pooled;
+    session.rebind({ signal: job.signal, onTranscript: (l) => record.transcript.push(l) });
+    record.transcript.push({ at: o.clock.now(), dir: 'i', text: `reusing the session to relay ${session.host} [${session.ip}] (transaction ${session.transactions + 1} on it)` });
+    try {
+      // RFC 5321 §4.1.1.5: a clean slate, and proof the session is alive (AUTH stays in force).
+      await session.reset();
+      return pooled;
+    } catch {
+      session.close();
+      record.transcript.push({ at: o.clock.now(), dir: 'i', text: 'the kept session is no longer usable; opening a new one' });
+    }
+  }
+}
+
+/** A relay session's TLS facts as established (secure() filled `record`), for reuse. */
+function relayFacts(session: SmtpSession, record: AttemptDraft): SessionFacts {
+  return {
+    tls: session.tls ?? null,
+    starttlsMissing: false,
+    daneApplied: false,
+    verdict: record.verification === 'pkix' ? { kind: 'verified', method: 'pkix' } : { kind: 'not-verified', reason: record.verificationReason ?? 'not verified', failure: null },
+    endpoint: session.endpoint,
+  };
+}
+
+/** Writes a kept relay session's facts to the attempt that reuses it. */
+function recordFacts(record: AttemptDraft, t: TransportConfig, session: SmtpSession, f: SessionFacts, requireTls: boolean): void {
+  record.host = t.host;
+  record.port = t.port;
+  record.ip = session.ip;
+  record.starttls = f.tls !== null;
+  record.tlsVersion = f.tls?.version ?? null;
+  record.tlsCipher = f.tls?.cipher ?? null;
+  record.certFingerprint = f.tls?.leafFingerprint ?? null;
+  record.verification = f.verdict?.kind === 'verified' ? f.verdict.method : 'none';
+  record.verificationReason = f.verdict?.kind === 'not-verified' ? f.verdict.reason : null;
+  if (requireTls) record.requiretls = true;
 }
 
 /** STARTTLS (or the implicit TLS already up), then the PKIX verdict as the transport says. */

@@ -70,6 +70,8 @@ async function deliverWith(t: StoredTransport, job: DeliveryJob, o: RouterOption
     connectTimeoutMs: base.connectTimeoutMs,
     timeouts: base.timeouts,
     password: t.secretRef ? () => o.secrets.resolve(t.secretRef!) : undefined,
+    sessionPool: base.sessionPool,
+    credentialsKey: t.secretRef,
   });
 }
 

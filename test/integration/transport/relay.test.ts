@@ -342,3 +342,31 @@ describe('direct-socks5 (in-process SOCKS5 server; Dante in test/peers)', () => 
     expect(await everything(id)).not.toContain(PASSWORD);
   });
 });
+
+describe('relay sessions pooled (issue 14: connection reuse for relays)', () => {
+  test('two messages through a submission relay: one authenticated session, RSET between; the second attempt says reused; a new password is a new session', async () => {
+    const peer = await submissionPeer();
+    addRelay({ auth: 'plain' });
+    const first = h.core.store.getMessage(await h.send({ to: ['x@far.test'] }))!;
+    const second = h.core.store.getMessage(await h.send({ to: ['y@far.test'] }))!;
+    expect([first, second].map((m) => m.recipients[0]!.state)).toEqual(['delivered', 'delivered']);
+    expect(peer.messages).toHaveLength(2);
+    expect(peer.messages.every((m) => m.secure)).toBe(true);
+    // Authenticated once: the kept session carried the second message.
+    expect(peer.auths).toHaveLength(1);
+    const [a, b] = [first.attempts[0]!, second.attempts[0]!];
+    expect(a).toMatchObject({ transport: 'relay', reusedSession: false, verification: 'pkix', starttls: true });
+    expect(b).toMatchObject({ transport: 'relay', reusedSession: true, verification: 'pkix', starttls: true, host: 'relay.test', port: 587, tlsVersion: a.tlsVersion, certFingerprint: a.certFingerprint });
+    const cmds = b.transcript.filter((l) => l.dir === 'c').map((l) => l.text);
+    expect(cmds[0]).toBe('RSET');
+    expect(cmds.some((c) => c.startsWith('AUTH') || c === 'STARTTLS' || c.startsWith('EHLO'))).toBe(false);
+
+    // A new password (a new credentials reference): never the session authenticated with the old one.
+    vi.stubEnv('RELAY_PW2', PASSWORD);
+    expect(h.core.transports.save({ name: 'relay', type: 'submission', host: 'relay.test', user: 'me', auth: 'plain' }, { kind: 'env', name: 'RELAY_PW2' })).toMatchObject({ ok: true });
+    const third = h.core.store.getMessage(await h.send({ to: ['z@far.test'] }))!;
+    expect(third.recipients[0]!.state).toBe('delivered');
+    expect(third.attempts[0]!.reusedSession).toBe(false);
+    expect(peer.auths).toHaveLength(2);
+  });
+});
