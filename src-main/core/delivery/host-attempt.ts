@@ -194,10 +194,26 @@ export function sessionKey(plan: HostPlan, ip: string, port: number, o: EngineOp
       plan.policy,
       plan.tlsa.map((r) => `${r.usage} ${r.selector} ${r.matchingType} ${r.data.toString('hex')}`),
       [...plan.daneNames].sort(),
-      o.extraCa ?? [],
+      caDigest(o.extraCa),
     ]),
   );
   return h.digest('hex');
+}
+
+/**
+ * The trusted CA configuration as a digest, computed once per configuration (the engine keeps
+ * one array until settings change): hashing the PEM bundle into every key cost 3 % of the
+ * delivery phase's CPU with an extra CA (bench/profile-delivery.ts, issue 14 item 5).
+ */
+const caDigests = new WeakMap<readonly string[], string>();
+function caDigest(extraCa: readonly string[] | undefined): string {
+  if (!extraCa || extraCa.length === 0) return '';
+  let d = caDigests.get(extraCa);
+  if (d === undefined) {
+    d = createHash('sha256').update(JSON.stringify(extraCa)).digest('hex');
+    caDigests.set(extraCa, d);
+  }
+  return d;
 }
 
 /** An idle kept session for `key`, RSET and bound to this delivery; null when there is none. */
