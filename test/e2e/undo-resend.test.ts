@@ -84,6 +84,12 @@ async function write(opts: { to: string[]; subject: string; body: string; rich?:
   await expect.poll(() => page.getByTestId('chip').count()).toBe(opts.to.length);
 }
 
+/** Earlier tests' toasts would stand in the screenshots. */
+async function dismissToasts() {
+  const close = env.page.getByTestId('toast').getByRole('button', { name: 'Dismiss' });
+  while ((await close.count()) > 0) await close.first().click();
+}
+
 async function send() {
   const { page } = env;
   await page.getByRole('button', { name: 'Send', exact: true }).click();
@@ -161,6 +167,7 @@ test('setting 0 in Settings: Send goes out at once, no countdown', async () => {
 test('a countdown row and its detail pass axe in light and dark (screenshots)', async () => {
   const { page, host } = env;
   host.core.store.setSettings({ undoSendSeconds: 60 });
+  await dismissToasts();
   await write({ to: ['dee@undo.test'], subject: 'Waiting to go', body: 'Held for a minute so it can be undone.\n' });
   await send();
   const row = page.getByTestId('message-row').filter({ hasText: 'Waiting to go' });
@@ -188,6 +195,7 @@ test('edit & resend: a recipient the peer refuses fails; the detail previews the
   const original = delivered('eli@undo.test')[0]!;
   expect(delivered('flo@undo.test')).toEqual([]);
 
+  await dismissToasts();
   await row.getByRole('button', { name: /^Board minutes/ }).click();
   const preview = page.getByTestId('body-preview');
   await expect.poll(() => preview.innerText()).toContain('The minutes are attached, with one important');
