@@ -257,6 +257,12 @@ export class Queue {
   /** Resolves once nothing is in flight and nothing is due now (CLI `run --once`, `send --wait`). */
   async drain(): Promise<void> {
     for (;;) {
+      // A delivery that just ended has its pump deferred (the group-commit window): pumping
+      // here at once would commit each result alone (one transaction per delivery).
+      if (this.#pumpDeferred) {
+        await new Promise<void>((resolve) => this.#o.defer(resolve));
+        continue;
+      }
       this.pump();
       if (this.#running.size === 0) {
         // A full disk: nothing more can be done now (the caller reports `paused`).

@@ -278,6 +278,34 @@ test('group commit: results that finish together are written in one transaction,
   await q.stop();
 });
 
+test('group commit under drain() (CLI run --once, send --wait): results that end in separate callbacks of one event-loop phase share one transaction', async () => {
+  for (let i = 0; i < 5; i++) insertQueued(store, newMessage(`m${i}`, clock.now() - 100 + i, [`r${i}@d${i}.example`]));
+  const release: (() => void)[] = [];
+  const q = queue(
+    async (job) => {
+      jobs.push(job);
+      await new Promise<void>((r) => release.push(r));
+      return outcome(job, () => 'deferred');
+    },
+    { concurrency: 5, perDomain: 1 },
+  );
+  const commits: PendingChange[][] = [];
+  const unlisten = store.pending.listen((c) => commits.push([...c]));
+  q.start();
+  expect(jobs).toHaveLength(5);
+  commits.length = 0;
+  const drained = q.drain();
+  // Five deliveries end in five callbacks of the same event-loop phase (as five sockets' replies
+  // in one poll): drain() must leave them to the deferred pump, not commit each one alone.
+  for (const r of release) setImmediate(r);
+  await drained;
+  expect(commits).toHaveLength(1);
+  expect(commits[0]!.filter((c) => c.at !== null)).toHaveLength(5);
+  expect(store.db.prepare("SELECT count(*) FROM recipients WHERE state = 'deferred'").pluck().get()).toBe(5);
+  unlisten();
+  await q.stop();
+});
+
 test('a domain whose delivery ended is served next, back to back (session reuse), but not for ever', async () => {
   insertQueued(store, newMessage('a1', clock.now() - 100, ['x@a.example']));
   insertQueued(store, newMessage('b1', clock.now() - 99, ['x@b.example']));
