@@ -19,7 +19,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Outbox } from '../src-main/core/outbox';
 import { startFakeDns } from '../test/helpers/fake-dns';
-import { smallDraft } from './lib/engine';
+import { smallDraft, BENCH_NEGATIVE_TTL_S } from './lib/engine';
 import { scratchDir } from './lib/measure';
 import { freePortOn, sinkUnavailable, startSinks, startTlsSinks, type Sinks } from './lib/sink';
 
@@ -49,7 +49,7 @@ o(['x509', '-req', '-in', f('sink.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key
 const ca = fs.readFileSync(f('ca.crt'), 'utf8');
 
 const port = await freePortOn(ADDRS);
-const dns = await startFakeDns();
+const dns = await startFakeDns({ negativeSoaTtl: BENCH_NEGATIVE_TTL_S });
 for (let i = 0; i < DOMAINS; i++) {
   dns.add(`prof${i}.test`, 'MX', [{ preference: 10, exchange: `mx.prof${i}.test` }]);
   dns.add(`mx.prof${i}.test`, 'A', [ADDRS[i % ADDRS.length]!]);

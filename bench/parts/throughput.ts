@@ -19,7 +19,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Outbox } from '../../src-main/core/outbox';
 import { startFakeDns } from '../../test/helpers/fake-dns';
-import { smallDraft } from '../lib/engine';
+import { smallDraft, BENCH_NEGATIVE_TTL_S } from '../lib/engine';
 import { args, emit, log, round, scratchDir } from '../lib/measure';
 import { postfixUnavailable, startPostfixQueue, type PostfixQueue } from '../lib/postfix-queue';
 import { freePortOn, sinkUnavailable, smtpSource, startSinks, startTlsSinks, type Sinks } from '../lib/sink';
@@ -67,7 +67,7 @@ fs.chmodSync(scratch.dir, 0o755);
 const names = [...Array(50).keys()].flatMap((i) => [`mx.${domain('plain', i)}`, `mx.${domain('tls', i)}`]);
 const certs = certificates(scratch.dir, names);
 const port = await freePortOn([...PLAIN_SINKS, ...TLS_SINKS, POSTFIX_LISTEN_IP]);
-const dns = await startFakeDns();
+const dns = await startFakeDns({ negativeSoaTtl: BENCH_NEGATIVE_TTL_S });
 for (const mode of ['plain', 'tls'] as Mode[]) {
   const sinks = mode === 'plain' ? PLAIN_SINKS : TLS_SINKS;
   for (let i = 0; i < 50; i++) {

@@ -101,6 +101,12 @@ export interface FakeDns {
 export interface FakeDnsOptions {
   /** AD bit for entries that do not say. Default false. */
   defaultAd?: boolean;
+  /**
+   * Negative answers (NXDOMAIN, NODATA) made up for names the table lacks carry an SOA of the
+   * name's parent with this negative TTL in seconds, as real servers send (RFC 2308 §3), so a
+   * resolver may cache them. Default: none (a negative answer without SOA is not cacheable).
+   */
+  negativeSoaTtl?: number;
 }
 
 export async function startFakeDns(options: FakeDnsOptions = {}): Promise<FakeDns> {
@@ -208,6 +214,7 @@ export async function startFakeDns(options: FakeDnsOptions = {}): Promise<FakeDn
           answers: chain,
           ad: ad && (siblings.length > 0 ? siblings.every((b) => b.kind !== 'records' || (b.opts.ad ?? defaultAd)) : defaultAd),
           opts: {},
+          authorities: options.negativeSoaTtl === undefined ? [] : [negativeSoa(name, options.negativeSoaTtl)],
         }),
       ];
     }
@@ -360,9 +367,9 @@ export function toAnswer<T extends FakeType>(name: string, type: T, record: Fake
 function finish(
   query: DecodedPacket,
   transport: 'udp' | 'tcp',
-  r: { rcode: NonNullable<ResponseSpec['rcode']>; answers: Answer[]; ad: boolean; opts: FakeAnswerOptions },
+  r: { rcode: NonNullable<ResponseSpec['rcode']>; answers: Answer[]; ad: boolean; opts: FakeAnswerOptions; authorities?: Answer[] },
 ): Buffer {
-  const spec: ResponseSpec = { rcode: r.rcode, answers: r.answers, ad: r.ad, ede: r.opts.ede ?? [] };
+  const spec: ResponseSpec = { rcode: r.rcode, answers: r.answers, ad: r.ad, ede: r.opts.ede ?? [], authorities: r.authorities ?? [] };
   if (transport === 'udp') {
     const queryOpt = (query.additionals ?? []).find((a): a is OptAnswer => a.type === 'OPT');
     // RFC 6891 §6.2.5 / RFC 1035 §4.2.1: what does not fit the client's size is truncated.
@@ -372,6 +379,17 @@ function finish(
     return full;
   }
   return buildResponse(query, spec);
+}
+
+/** The SOA of `name`'s parent zone for a negative answer, its TTL and MINIMUM both `ttl` (RFC 2308 §5). */
+function negativeSoa(name: string, ttl: number): Answer {
+  const zone = canon(name).split('.').slice(1).join('.') || '.';
+  return {
+    name: zone,
+    type: 'SOA',
+    ttl,
+    data: { mname: `ns.${zone}`, rname: `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: ttl },
+  } as Answer;
 }
 
 /** The query's ID and a header promising records that are not there. */

@@ -183,3 +183,26 @@ describe('answer cache (TTL, RFC 2308, DNSSEC status)', () => {
     expect(dns.queries).toHaveLength(1);
   });
 });
+
+describe("the test DNS's negativeSoaTtl (what the benchmark's DNS answers)", () => {
+  it('made-up NXDOMAIN and NODATA carry an SOA of the parent, so the caching resolver asks once per TTL', async () => {
+    const soaDns = await startFakeDns({ negativeSoaTtl: 300 });
+    try {
+      soaDns.add('mx.d1.bench.test', 'A', ['127.0.0.31']);
+      const clock = new ManualClock();
+      const r = createStubResolver({ servers: [soaDns.address], timeoutMs: 1000, tries: 1, clock, cache: {} });
+      const count = (name: string) => soaDns.queries.filter((q) => q.name === name).length;
+      for (let i = 0; i < 3; i++) {
+        expect((await rejection(r.txt('_mta-sts.d1.bench.test'))).code).toBe('DNS_NXDOMAIN');
+        expect((await r.aaaa('mx.d1.bench.test')).records).toEqual([]);
+      }
+      expect(count('_mta-sts.d1.bench.test')).toBe(1);
+      expect(count('mx.d1.bench.test')).toBe(1);
+      clock.advance(300_000);
+      await rejection(r.txt('_mta-sts.d1.bench.test'));
+      expect(count('_mta-sts.d1.bench.test')).toBe(2);
+    } finally {
+      await soaDns.close();
+    }
+  });
+});
