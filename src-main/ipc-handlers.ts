@@ -113,7 +113,9 @@ export function createHandlers(core: Outbox, platform: Platform, grants = attach
     'drafts.save': (draft) => {
       const id = draft.id ?? crypto.randomUUID();
       // The store keeps the granted paths (main's own record), so the grant survives a restart.
-      store.saveDraft(id, local(draft), core.clock.now());
+      if (!store.saveDraft(id, local(draft), core.clock.now())) {
+        throw new IpcFailure('CONFLICT', 'that draft belongs to a message waiting to be sent: undo the send to edit it');
+      }
       return { id };
     },
     'drafts.list': () => store.listDrafts(),

@@ -459,13 +459,16 @@ export class Store {
   // A draft kept beside a message in its undo window (message_id set) is not a draft the user
   // edits: it is not listed, saved over or deleted here, only loaded (core/undo-send.ts).
 
-  saveDraft(id: string, draft: LocalDraft, at: number): void {
-    this.db
-      .prepare(
-        `INSERT INTO drafts (id, updated_at, data) VALUES (?, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data WHERE drafts.message_id IS NULL`,
-      )
-      .run(id, at, JSON.stringify({ ...draft, id }));
+  /** Saves (creates or replaces) a draft; false, with nothing written, when `id` is a kept copy. */
+  saveDraft(id: string, draft: LocalDraft, at: number): boolean {
+    return (
+      this.db
+        .prepare(
+          `INSERT INTO drafts (id, updated_at, data) VALUES (?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data WHERE drafts.message_id IS NULL`,
+        )
+        .run(id, at, JSON.stringify({ ...draft, id })).changes > 0
+    );
   }
 
   listDrafts(): DraftSummary[] {

@@ -207,3 +207,18 @@ test('the CLI path (core.submit without a window) sends at once whatever the set
   await settle();
   expect(jobs).toHaveLength(1);
 });
+
+test('drafts.save and drafts.delete over the kept copy of a message in its window are refused (CONFLICT / NOT_FOUND), and the copy is unchanged', async () => {
+  const state = await composeState();
+  const { messageId } = (await call('outbox.send', state)).value;
+  const copy = core.store.undoDraftOf(messageId)!;
+  const before = core.store.db.prepare('SELECT updated_at, data FROM drafts WHERE id = ?').get(copy.id);
+  const saved = await call('drafts.save', { id: copy.id, to: ['mallory@evil.example'], subject: 'overwritten' });
+  expect(saved.ok).toBe(false);
+  expect(saved.error.code).toBe('CONFLICT');
+  expect((await call('drafts.delete', { id: copy.id })).error.code).toBe('NOT_FOUND');
+  expect(core.store.db.prepare('SELECT updated_at, data FROM drafts WHERE id = ?').get(copy.id)).toEqual(before);
+  // Undo still restores what was sent.
+  const { draftId } = (await call('outbox.undoSend', { messageId })).value;
+  expect((await call('drafts.load', { id: draftId })).value).toMatchObject({ subject: 'Quarterly report', to: state.to });
+});
