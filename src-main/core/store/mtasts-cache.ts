@@ -3,7 +3,6 @@
  * what makes MTA-STS resist an attacker who later blocks the policy fetch. The stored policy
  * text is the single source of truth and is parsed again on read.
  */
-import type { Statement } from 'better-sqlite3';
 import type { CachedFailure, CachedPolicy, PolicyCache, PolicyCacheEntry } from '../tls-policy/mta-sts-cache';
 import { parseMtaStsPolicy } from '../tls-policy/mta-sts-policy';
 import type { Store } from './store';
@@ -19,14 +18,11 @@ interface Row {
 }
 
 export class SqlitePolicyCache implements PolicyCache {
-  /** Asked before every delivery (the policy in force): prepared once. */
-  #lookup: Statement | undefined;
-
   constructor(private readonly store: Store) {}
 
   get(domain: string): PolicyCacheEntry | undefined {
-    this.#lookup ??= this.store.db.prepare('SELECT * FROM mtasts_policies WHERE domain = ?');
-    const row = this.#lookup.get(domain.toLowerCase()) as Row | undefined;
+    // Asked before every delivery (the policy in force): the store's statement, prepared once.
+    const row = this.store.statement('SELECT * FROM mtasts_policies WHERE domain = ?').get(domain.toLowerCase()) as Row | undefined;
     return row ? entryOf(row) : undefined;
   }
 

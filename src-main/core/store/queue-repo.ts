@@ -41,6 +41,7 @@ export interface RecipientUpdate {
 export interface QueueStore {
   readonly db: Db;
   readonly pending: PendingFeed;
+  statement(sql: string): Statement;
   addEvent(messageId: string, recipientId: number | null, at: number, kind: string, detail?: string): void;
 }
 
@@ -48,7 +49,6 @@ const PENDING = "state IN ('queued', 'deferred')";
 const isPendingState = (s: RecipientState) => s === 'queued' || s === 'deferred';
 
 export class QueueRepo {
-  readonly #stmts = new Map<string, Statement>();
   #dataVersion: number | null = null;
 
   readonly feed: PendingFeed;
@@ -61,15 +61,6 @@ export class QueueRepo {
     return this.store.db;
   }
 
-  /** The statement for `sql`, prepared on first use and kept. */
-  #s(sql: string): Statement {
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
-  }
 
   /** Runs `fn` in one transaction; the pending-set changes reach the queue after the commit. */
   atomically<T>(fn: () => T): T {
@@ -80,7 +71,7 @@ export class QueueRepo {
 
   /** Every pending recipient as the store holds it (the due set is rebuilt from this). */
   pendingRows(): PendingChange[] {
-    const rows = this.#s(`SELECT id, message_id AS messageId, domain, next_attempt_at AS at FROM recipients WHERE ${PENDING} AND next_attempt_at IS NOT NULL`).all() as PendingChange[];
+    const rows = this.store.statement(`SELECT id, message_id AS messageId, domain, next_attempt_at AS at FROM recipients WHERE ${PENDING} AND next_attempt_at IS NOT NULL`).all() as PendingChange[];
     this.changedElsewhere();
     return rows;
   }
@@ -90,7 +81,7 @@ export class QueueRepo {
    * SQLite's data_version changes only for other connections' commits (cheap: no table read).
    */
   changedElsewhere(): boolean {
-    const v = this.#s('PRAGMA data_version').pluck().get() as number;
+    const v = this.store.statement('PRAGMA data_version').pluck().get() as number;
     const changed = this.#dataVersion !== null && v !== this.#dataVersion;
     this.#dataVersion = v;
     return changed;
@@ -98,7 +89,7 @@ export class QueueRepo {
 
   /** The pending-set change a row's current state makes (for rows whose state is not known). */
   #current(id: number): PendingChange | null {
-    const r = this.#s('SELECT id, message_id AS messageId, domain, state, next_attempt_at AS at FROM recipients WHERE id = ?').get(id) as
+    const r = this.store.statement('SELECT id, message_id AS messageId, domain, state, next_attempt_at AS at FROM recipients WHERE id = ?').get(id) as
       | (PendingChange & { state: RecipientState })
       | undefined;
     if (!r) return null;
@@ -120,8 +111,8 @@ export class QueueRepo {
   /** Recipients left in 'sending' by a crash become 'deferred' and due now (at-least-once). */
   recoverInterrupted(now: number): number {
     return this.atomically(() => {
-      const rows = this.#s("SELECT id, message_id, domain FROM recipients WHERE state = 'sending'").all() as { id: number; message_id: string; domain: string }[];
-      const upd = this.#s(
+      const rows = this.store.statement("SELECT id, message_id, domain FROM recipients WHERE state = 'sending'").all() as { id: number; message_id: string; domain: string }[];
+      const upd = this.store.statement(
         "UPDATE recipients SET state = 'deferred', next_attempt_at = ?, last_reply = 'interrupted', last_error_code = 'INTERRUPTED', updated_at = ? WHERE id = ?",
       );
       for (const r of rows) {
@@ -139,7 +130,7 @@ export class QueueRepo {
    */
   claim(rcpts: readonly { id: number; messageId: string; domain: string }[], now: number): number[] {
     return this.atomically(() => {
-      const upd = this.#s(`UPDATE recipients SET state = 'sending', updated_at = ? WHERE id = ? AND ${PENDING}`);
+      const upd = this.store.statement(`UPDATE recipients SET state = 'sending', updated_at = ? WHERE id = ? AND ${PENDING}`);
       const claimed: number[] = [];
       const raced: number[] = [];
       for (const r of rcpts) (upd.run(now, r.id).changes === 1 ? claimed : raced).push(r.id);
@@ -153,7 +144,7 @@ export class QueueRepo {
 
   /** What a delivery needs of claimed recipients and their message, in id order. */
   dueRecipients(ids: readonly number[]): DueRecipient[] {
-    const sel = this.#s(
+    const sel = this.store.statement(
       `SELECT r.*, m.mail_from, m.raw_path, m.size, m.eight_bit, m.smtputf8, m.tls_mode, m.created_at, m.sha256
        FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?`,
     );
@@ -168,8 +159,8 @@ export class QueueRepo {
     const order = 'ORDER BY r.next_attempt_at, r.id LIMIT @limit';
     return (
       onlyMessage === null
-        ? this.#s(`${select} ${order}`).all({ now, limit })
-        : this.#s(`${select} AND r.message_id = @onlyMessage ${order}`).all({ now, limit, onlyMessage })
+        ? this.store.statement(`${select} ${order}`).all({ now, limit })
+        : this.store.statement(`${select} AND r.message_id = @onlyMessage ${order}`).all({ now, limit, onlyMessage })
     ) as DueRecipient[];
   }
 
@@ -179,15 +170,15 @@ export class QueueRepo {
     const where = `WHERE ${PENDING} AND next_attempt_at IS NOT NULL`;
     const row = (
       onlyMessage === null
-        ? this.#s(`SELECT next_attempt_at AS t FROM recipients ${where} ORDER BY next_attempt_at LIMIT 1`).get()
-        : this.#s(`SELECT next_attempt_at AS t FROM recipients ${where} AND message_id = ? ORDER BY next_attempt_at LIMIT 1`).get(onlyMessage)
+        ? this.store.statement(`SELECT next_attempt_at AS t FROM recipients ${where} ORDER BY next_attempt_at LIMIT 1`).get()
+        : this.store.statement(`SELECT next_attempt_at AS t FROM recipients ${where} AND message_id = ? ORDER BY next_attempt_at LIMIT 1`).get(onlyMessage)
     ) as { t: number } | undefined;
     return row?.t ?? null;
   }
 
   /** Stores the attempts, their per-recipient results and the recipients' new states at once. */
   recordOutcome(messageId: string, attempts: AttemptRecord[], updates: RecipientUpdate[], dialedIps: string[] | null, now: number): void {
-    const insAttempt = this.#s(
+    const insAttempt = this.store.statement(
       `INSERT INTO attempts (message_id, started_at, duration_ms, domain, host, ip, port, stage, starttls, tls_version, tls_cipher,
          cert_fingerprint, verification, verification_reason, mta_sts_mode, dane, requiretls, plaintext_fallback, tlsrpt_policy,
          tlsrpt_failure, code, enhanced_code, reply, error_code, permanent, transcript, transport, route_id,
@@ -197,10 +188,10 @@ export class QueueRepo {
          @tlsrptFailure, @code, @enhancedCode, @reply, @errorCode, @permanent, @transcript, @transport, @routeId,
          @tlsrptPolicyStringJson, @tlsrptMxHostJson, @localIp, @reusedSession, @tlsResumed)`,
     );
-    const insResult = this.#s(
+    const insResult = this.store.statement(
       'INSERT OR REPLACE INTO attempt_results (attempt_id, recipient_id, status, code, enhanced_code, reply) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    const updRcpt = this.#s(
+    const updRcpt = this.store.statement(
       `UPDATE recipients SET state = @state, next_attempt_at = @nextAttemptAt, attempts = attempts + @inc,
          last_attempt_at = CASE WHEN @inc = 1 THEN @now ELSE last_attempt_at END,
          last_code = @code, last_enhanced = @enhancedCode, last_reply = @reply, last_host = @host, last_error_code = @errorCode,
@@ -236,16 +227,16 @@ export class QueueRepo {
   }
 
   recipient(id: number): RecipientRow | undefined {
-    return this.#s('SELECT * FROM recipients WHERE id = ?').get(id) as RecipientRow | undefined;
+    return this.store.statement('SELECT * FROM recipients WHERE id = ?').get(id) as RecipientRow | undefined;
   }
 
   recipientsOf(messageId: string): RecipientRow[] {
-    return this.#s('SELECT * FROM recipients WHERE message_id = ? ORDER BY id').all(messageId) as RecipientRow[];
+    return this.store.statement('SELECT * FROM recipients WHERE message_id = ? ORDER BY id').all(messageId) as RecipientRow[];
   }
 
   /** Moves recipients from one of `from` states to `to`; returns the ids changed. */
   transition(ids: number[], from: RecipientState[], to: RecipientState, nextAttemptAt: number | null, now: number): number[] {
-    const upd = this.#s(`UPDATE recipients SET state = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`);
+    const upd = this.store.statement(`UPDATE recipients SET state = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`);
     return this.atomically(() => {
       const changed = ids.filter((id) => upd.run(to, nextAttemptAt, now, id, ...from).changes === 1);
       this.#reportIds(changed);
@@ -254,16 +245,16 @@ export class QueueRepo {
   }
 
   setTlsMode(messageId: string, mode: TlsMode): boolean {
-    return this.#s('UPDATE messages SET tls_mode = ? WHERE id = ?').run(mode, messageId).changes === 1;
+    return this.store.statement('UPDATE messages SET tls_mode = ? WHERE id = ?').run(mode, messageId).changes === 1;
   }
 
   addNotice(messageId: string, recipientId: number | null, kind: 'delay' | 'failure', at: number, text: string): void {
-    this.#s('INSERT INTO notices (message_id, recipient_id, kind, at, text) VALUES (?, ?, ?, ?, ?)').run(messageId, recipientId, kind, at, text);
+    this.store.statement('INSERT INTO notices (message_id, recipient_id, kind, at, text) VALUES (?, ?, ?, ?, ?)').run(messageId, recipientId, kind, at, text);
   }
 
   /** Recipients still pending whose message is older than `olderThan`, not yet delay-notified. */
   delayNoticeCandidates(olderThan: number): (RecipientRow & { created_at: number })[] {
-    return this.#s(
+    return this.store.statement(
       // CROSS JOIN keeps messages as the outer loop: the created_at index finds the few old
       // messages instead of probing every pending recipient (100k queued: 0.1 ms, not 90 ms).
       `SELECT r.*, m.created_at FROM messages m CROSS JOIN recipients r ON r.message_id = m.id
@@ -272,6 +263,6 @@ export class QueueRepo {
   }
 
   markDelayNotified(id: number): void {
-    this.#s('UPDATE recipients SET delay_notified = 1 WHERE id = ?').run(id);
+    this.store.statement('UPDATE recipients SET delay_notified = 1 WHERE id = ?').run(id);
   }
 }

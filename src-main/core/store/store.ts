@@ -208,17 +208,17 @@ export class Store {
    * matches is held by that rule. The returned ids are the recipients failed that way.
    */
   insertMessage(m: NewMessage): { suppressed: { recipientId: number; address: string; reason: string }[] } {
-    const insertMsg = this.#s(`
+    const insertMsg = this.statement(`
       INSERT INTO messages (id, created_at, mail_from, from_header, subject, message_id_header, size, raw_path,
                             tls_mode, eight_bit, smtputf8, identity_id, sha256)
       VALUES (@id, @createdAt, @mailFrom, @fromHeader, @subject, @messageIdHeader, @size, @rawPath,
               @tlsMode, @eightBit, @smtpUtf8, @identityId, @sha256)`);
-    const insertRcpt = this.#s(`
+    const insertRcpt = this.statement(`
       INSERT INTO recipients (message_id, address, envelope, domain, kind, state, next_attempt_at, held_by_rule,
                               last_reply, last_error_code, updated_at)
       VALUES (@messageId, @address, @envelope, @domain, @kind, @state, @next, @rule, @reply, @errorCode, @at)`);
     // Who the user writes to, for the composer's suggestions; a name once given is kept.
-    const seen = this.#s(`
+    const seen = this.statement(`
       INSERT INTO recipient_history (address, display, name, uses, last_used) VALUES (@address, @display, @name, 1, @at)
       ON CONFLICT(address) DO UPDATE SET display = excluded.display, name = coalesce(excluded.name, name),
         uses = uses + 1, last_used = max(last_used, excluded.last_used)`);
@@ -242,7 +242,7 @@ export class Store {
           suppressed.push({ recipientId, address: r.address, reason: a.suppression.reason });
           this.addEvent(m.id, recipientId, m.createdAt, 'suppressed', `on the suppression list: ${a.suppression.reason}`);
           this
-            .#s("INSERT INTO notices (message_id, recipient_id, kind, at, text) VALUES (?, ?, 'failure', ?, ?)")
+            .statement("INSERT INTO notices (message_id, recipient_id, kind, at, text) VALUES (?, ?, 'failure', ?, ?)")
             .run(m.id, recipientId, m.createdAt, `Not sent to ${r.address}: the address is on the suppression list (${a.suppression.reason})`);
         } else if (a.state === 'held') {
           this.addEvent(m.id, recipientId, m.createdAt, 'held', `by hold rule ${a.rule.id}`);
@@ -252,15 +252,19 @@ export class Store {
       this.addEvent(m.id, null, m.createdAt, 'queued', `${m.recipients.length} recipient(s)`);
       if (m.undo) {
         this
-          .#s('INSERT INTO drafts (id, updated_at, data, message_id, undo_until) VALUES (?, ?, ?, ?, ?)')
+          .statement('INSERT INTO drafts (id, updated_at, data, message_id, undo_until) VALUES (?, ?, ?, ?, ?)')
           .run(m.undo.draftId, m.createdAt, JSON.stringify({ ...m.undo.draft, id: m.undo.draftId }), m.id, m.undo.until);
       }
     }, { durable: true });
     return { suppressed };
   }
 
-  /** The statement for `sql`, prepared on first use and kept (hot paths: enqueue, events). */
-  #s(sql: string): Statement {
+  /**
+   * The statement for `sql`, prepared on first use and kept: the one statement cache of the
+   * database, used by the store and its repositories (hot paths: enqueue, claims, events, the
+   * lookups every delivery makes).
+   */
+  statement(sql: string): Statement {
     let s = this.#stmts.get(sql);
     if (!s) {
       s = this.db.prepare(sql);
@@ -270,7 +274,7 @@ export class Store {
   }
 
   messageRow(id: string): MessageRow | undefined {
-    return this.#s('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
+    return this.statement('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
   }
 
   listMessages(q: MessageQuery): { total: number; items: MessageSummary[] } {
@@ -361,7 +365,7 @@ export class Store {
   }
 
   addEvent(messageId: string, recipientId: number | null, at: number, kind: string, detail = ''): void {
-    this.#s('INSERT INTO message_events (message_id, recipient_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)').run(messageId, recipientId, at, kind, detail);
+    this.statement('INSERT INTO message_events (message_id, recipient_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)').run(messageId, recipientId, at, kind, detail);
   }
 
   // ---- recipients seen (address suggestions) ---------------------------------------------
@@ -441,7 +445,7 @@ export class Store {
 
   /** The settings, each stored value checked on its own (shared/settings.ts), and what was ignored. */
   loadSettings(): { settings: Settings; ignored: IgnoredSetting[] } {
-    const rows = this.#s('SELECT key, value FROM settings').all() as { key: string; value: string }[];
+    const rows = this.statement('SELECT key, value FROM settings').all() as { key: string; value: string }[];
     return settingsFromStored(new Map(rows.map((r) => [r.key, r.value])));
   }
 
@@ -492,22 +496,22 @@ export class Store {
 
   /** The draft kept beside a message in its undo window. */
   undoDraftOf(messageId: string): { id: string; until: number } | undefined {
-    return this.#s('SELECT id, undo_until AS until FROM drafts WHERE message_id = ?').get(messageId) as { id: string; until: number } | undefined;
+    return this.statement('SELECT id, undo_until AS until FROM drafts WHERE message_id = ?').get(messageId) as { id: string; until: number } | undefined;
   }
 
   /** Makes the kept copy an ordinary draft again (Undo). */
   releaseUndoDraft(id: string, at: number): void {
-    this.#s('UPDATE drafts SET message_id = NULL, undo_until = NULL, updated_at = ? WHERE id = ?').run(at, id);
+    this.statement('UPDATE drafts SET message_id = NULL, undo_until = NULL, updated_at = ? WHERE id = ?').run(at, id);
   }
 
   /** Deletes the kept copies whose window ended at or before `now`; returns how many. */
   deleteExpiredUndoDrafts(now: number): number {
-    return this.#s('DELETE FROM drafts WHERE undo_until IS NOT NULL AND undo_until <= ?').run(now).changes;
+    return this.statement('DELETE FROM drafts WHERE undo_until IS NOT NULL AND undo_until <= ?').run(now).changes;
   }
 
   /** When the next undo window ends, or null. */
   nextUndoExpiry(): number | null {
-    return (this.#s('SELECT min(undo_until) AS at FROM drafts WHERE undo_until IS NOT NULL').get() as { at: number | null }).at;
+    return (this.statement('SELECT min(undo_until) AS at FROM drafts WHERE undo_until IS NOT NULL').get() as { at: number | null }).at;
   }
 
   /**
@@ -516,17 +520,17 @@ export class Store {
    * The caller removes the files after the commit.
    */
   deleteMessageRows(messageId: string): void {
-    const pending = this.#s("SELECT id, domain FROM recipients WHERE message_id = ? AND state IN ('queued', 'deferred')").all(messageId) as { id: number; domain: string }[];
+    const pending = this.statement("SELECT id, domain FROM recipients WHERE message_id = ? AND state IN ('queued', 'deferred')").all(messageId) as { id: number; domain: string }[];
     this.pending.report(pending.map((r) => ({ id: r.id, messageId, domain: r.domain, at: null })));
-    this.#s('DELETE FROM messages WHERE id = ?').run(messageId);
+    this.statement('DELETE FROM messages WHERE id = ?').run(messageId);
   }
 
   // ---- identities -----------------------------------------------------------------------
   // Data access only; the rules (defaults, keys, records) are in core/identities.ts.
 
   listIdentities(): StoredIdentity[] {
-    const rows = this.#s('SELECT * FROM identities ORDER BY is_default DESC, id').all() as IdentityRow[];
-    const keys = this.#s('SELECT * FROM dkim_keys').all() as DkimKeyRow[];
+    const rows = this.statement('SELECT * FROM identities ORDER BY is_default DESC, id').all() as IdentityRow[];
+    const keys = this.statement('SELECT * FROM dkim_keys').all() as DkimKeyRow[];
     return rows.map((r) => toStoredIdentity(r, keys));
   }
 
@@ -610,7 +614,7 @@ export class Store {
 
   upsertDomainTls(h: DomainTlsHint): void {
     this
-      .#s(
+      .statement(
         `INSERT INTO recipient_domain_tls (domain, starttls, requiretls, mta_sts_mode, dane, seen_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT(domain) DO UPDATE SET starttls = excluded.starttls, requiretls = excluded.requiretls,
            mta_sts_mode = excluded.mta_sts_mode, dane = excluded.dane, seen_at = excluded.seen_at`,

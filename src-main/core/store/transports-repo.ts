@@ -3,7 +3,6 @@
  * app read and write the same tables, so a transport added by one is used by the other.
  * Only data access: validation is transport/config.ts and transport/routes.ts.
  */
-import type { Statement } from 'better-sqlite3';
 import type { Route, Transport } from '../../../shared/transport';
 import { builtinDirect, type TransportConfig } from '../../../shared/transport';
 import type { Store } from './store';
@@ -38,8 +37,6 @@ export interface StoredTransport {
 }
 
 export class TransportsRepo {
-  /** Every delivery asks for the routes and its transport: those statements are prepared once. */
-  readonly #stmts = new Map<string, Statement>();
 
   constructor(private readonly store: Store) {}
 
@@ -47,14 +44,6 @@ export class TransportsRepo {
     return this.store.db;
   }
 
-  #s(sql: string): Statement {
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
-  }
 
   /** Every transport, the built-in "direct" first. */
   list(): StoredTransport[] {
@@ -64,7 +53,7 @@ export class TransportsRepo {
   }
 
   get(name: string): StoredTransport | undefined {
-    const row = this.#s('SELECT * FROM transports WHERE name = ?').get(name) as TransportRow | undefined;
+    const row = this.store.statement('SELECT * FROM transports WHERE name = ?').get(name) as TransportRow | undefined;
     if (name === builtinDirect.name) return this.#direct(row);
     return row ? fromRow(row) : undefined;
   }
@@ -111,7 +100,7 @@ export class TransportsRepo {
   // ---- routes ----
 
   routes(): Route[] {
-    return (this.#s('SELECT * FROM routes ORDER BY position, id').all() as RouteRow[]).map((r, i) => ({
+    return (this.store.statement('SELECT * FROM routes ORDER BY position, id').all() as RouteRow[]).map((r, i) => ({
       id: r.id,
       position: i,
       transport: r.transport,
