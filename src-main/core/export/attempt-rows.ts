@@ -64,6 +64,8 @@ export interface ExportRow {
   plaintextFallback: boolean;
   /** The attempt's session was kept from an earlier message (connection reuse). */
   reusedSession: boolean;
+  /** The attempt's TLS session was resumed from an earlier connection's ticket (no certificate exchanged). */
+  tlsResumed: boolean;
   code: number | null;
   enhancedCode: string | null;
   reply: string | null;
@@ -219,6 +221,7 @@ const SELECT = [
   ['requiretls', 'a.requiretls'],
   ['plaintext_fallback', 'a.plaintext_fallback'],
   ['reused_session', 'a.reused_session'],
+  ['tls_resumed', 'a.tls_resumed'],
   ['tlsrpt_policy', 'a.tlsrpt_policy'],
   ['tlsrpt_failure', 'a.tlsrpt_failure'],
   // Result values win; when a result has no reply of its own (e.g. 'not-attempted' after the
@@ -326,6 +329,7 @@ export function toExportRow(j: RawAttemptRow, transcript?: ExportTranscriptLine[
     requiretls: j[COL.requiretls] === 1,
     plaintextFallback: j[COL.plaintext_fallback] === 1,
     reusedSession: j[COL.reused_session] === 1,
+    tlsResumed: j[COL.tls_resumed] === 1,
     code: num(j[COL.code]),
     enhancedCode: str(j[COL.enhanced_code]),
     reply: str(j[COL.reply]),

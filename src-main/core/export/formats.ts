@@ -68,6 +68,7 @@ export const CSV_COLUMNS: readonly { header: string; get: (r: ExportRow) => Cell
   { header: 'requiretls', get: (r) => r.requiretls },
   { header: 'plaintext_fallback', get: (r) => r.plaintextFallback },
   { header: 'reused_session', get: (r) => r.reusedSession },
+  { header: 'tls_resumed', get: (r) => r.tlsResumed },
   { header: 'code', get: (r) => r.code },
   { header: 'enhanced_code', get: (r) => r.enhancedCode },
   { header: 'reply', get: (r) => r.reply },

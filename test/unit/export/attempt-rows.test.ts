@@ -54,6 +54,7 @@ describe('iterateAttemptRows', () => {
       requiretls: false,
       plaintextFallback: false,
       reusedSession: false,
+      tlsResumed: false,
       code: 250,
       enhancedCode: '2.0.0',
       reply: 'OK queued as 1',

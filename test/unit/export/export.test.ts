@@ -92,6 +92,22 @@ describe('exportAttempts csv', () => {
     expect(objs[4]).toMatchObject({ host: `'${HOSTILE.tab}`, verification_reason: `'${HOSTILE.cr}`, plaintext_fallback: 'true', subject: HOSTILE.multiline });
   });
 
+  it('has a tls_resumed column right after reused_session, true only for a resumed TLS session', async () => {
+    const out = sink();
+    await exportAttempts(s.store, { format: 'csv' }, out.stream);
+    const [header, ...records] = parseCsvStrict(out.text());
+    const at = header!.indexOf('tls_resumed');
+    expect(at).toBe(header!.indexOf('reused_session') + 1);
+    // Attempt 3 (the DANE host) resumed its TLS session; the others did a full handshake.
+    expect(records.map((r) => [r[header!.indexOf('attempt_id')], r[at]])).toEqual([
+      ['1', 'false'],
+      ['1', 'false'],
+      ['2', 'false'],
+      ['3', 'true'],
+      ['4', 'false'],
+    ]);
+  });
+
   it('starts with a BOM only when asked', async () => {
     const out = sink();
     await exportAttempts(s.store, { format: 'csv', bom: true, status: 'failed' }, out.stream);
@@ -123,6 +139,24 @@ describe('exportAttempts json and ndjson', () => {
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(parsed[4]).toMatchObject({ host: HOSTILE.tab, verificationReason: HOSTILE.cr, plaintextFallback: true, subject: HOSTILE.multiline });
     expect(parsed[1]!.transcript).toEqual(s.transcript1);
+  });
+
+  it('carries tlsResumed right after reusedSession, in JSON and NDJSON', async () => {
+    for (const format of ['json', 'ndjson'] as const) {
+      const out = sink();
+      await exportAttempts(s.store, { format }, out.stream);
+      const text = out.text();
+      const parsed = (format === 'json' ? JSON.parse(text) : text.trim().split('\n').map((l) => JSON.parse(l))) as Record<string, unknown>[];
+      expect(parsed.map((r) => [r.attemptId, r.tlsResumed])).toEqual([
+        [1, false],
+        [1, false],
+        [2, false],
+        [3, true],
+        [4, false],
+      ]);
+      const keys = Object.keys(parsed[0]!);
+      expect(keys.indexOf('tlsResumed')).toBe(keys.indexOf('reusedSession') + 1);
+    }
   });
 
   it('applies since/until/status/domain', async () => {

@@ -32,10 +32,10 @@ function addOddRows({ store, rcpt }: Seeded): void {
   const db = store.db;
   const ins = db.prepare(
     `INSERT INTO attempts (id, message_id, started_at, duration_ms, domain, host, ip, port, stage, starttls, tls_version, tls_cipher,
-       cert_fingerprint, verification, verification_reason, mta_sts_mode, dane, requiretls, plaintext_fallback, reused_session,
+       cert_fingerprint, verification, verification_reason, mta_sts_mode, dane, requiretls, plaintext_fallback, reused_session, tls_resumed,
        tlsrpt_policy, tlsrpt_failure, code, enhanced_code, reply, error_code, permanent, transcript, transport, route_id)
      VALUES (@id, @message_id, @started_at, @duration_ms, @domain, @host, @ip, @port, @stage, @starttls, @tls_version, @tls_cipher,
-       @cert_fingerprint, @verification, @verification_reason, @mta_sts_mode, @dane, @requiretls, @plaintext_fallback, @reused_session,
+       @cert_fingerprint, @verification, @verification_reason, @mta_sts_mode, @dane, @requiretls, @plaintext_fallback, @reused_session, @tls_resumed,
        @tlsrpt_policy, @tlsrpt_failure, @code, @enhanced_code, @reply, @error_code, @permanent, @transcript, @transport, @route_id)`,
   );
   const base = {
@@ -57,6 +57,7 @@ function addOddRows({ store, rcpt }: Seeded): void {
     requiretls: 0,
     plaintext_fallback: 0,
     reused_session: 0,
+    tls_resumed: 0,
     tlsrpt_policy: null,
     tlsrpt_failure: null,
     code: 250,
@@ -69,10 +70,11 @@ function addOddRows({ store, rcpt }: Seeded): void {
     route_id: null,
   };
   const rows: Record<string, unknown>[] = [
-    // Numbers stored as text, a real port, a route, a reused session, REQUIRETLS.
-    { id: 10, started_at: T0 + 4 * HOUR, port: '587', code: ' 421 ', duration_ms: 1.5, route_id: '3', reused_session: 1, requiretls: 1, transport: 'relay-1', verification: 'dane-ta', dane: 1, mta_sts_mode: 'enforce' },
+    // Numbers stored as text, a real port, a route, a reused session, a resumed TLS session, REQUIRETLS.
+    { id: 10, started_at: T0 + 4 * HOUR, port: '587', code: ' 421 ', duration_ms: 1.5, route_id: '3', reused_session: 1, tls_resumed: 1, requiretls: 1, transport: 'relay-1', verification: 'dane-ta', dane: 1, mta_sts_mode: 'enforce' },
     // Text that is no number, a negative number, a huge integer, a time out of range, a bad transcript.
-    { id: 11, started_at: 9e300, port: 'x25', code: -250, duration_ms: 9007199254740993n, transcript: '{not json', reply: '-neg, "q"', permanent: 1, error_code: 'TLS_REQUIRED', stage: 'tls' },
+    // tls_resumed 2 is no "resumed" (only 1 is).
+    { id: 11, started_at: 9e300, tls_resumed: 2, port: 'x25', code: -250, duration_ms: 9007199254740993n, transcript: '{not json', reply: '-neg, "q"', permanent: 1, error_code: 'TLS_REQUIRED', stage: 'tls' },
     // A transcript line of the wrong shape, a lone surrogate, a leading "+" in several cells.
     { id: 12, started_at: T0 + 5 * HOUR, transcript: '[{"at":1}]', reply: 'half \ud800 pair', host: '+mx', ip: '@ip', tls_cipher: '=cipher', error_code: null, code: 452 },
     // A good transcript with escapes and extra keys; verification NULL; 0 duration; time 0.

@@ -145,7 +145,7 @@ export function seedStore(): Seeded {
     null,
     T0 + HOUR,
   );
-  // Attempt 3: DANE host, deferred.
+  // Attempt 3: DANE host, TLS session resumed, deferred.
   repo.recordOutcome(
     'm2',
     [
@@ -156,6 +156,7 @@ export function seedStore(): Seeded {
         ip: '127.0.0.2',
         verification: 'dane-ee',
         verificationReason: HOSTILE.minus,
+        tlsResumed: true,
         dane: true,
         mtaStsMode: 'testing',
         tlsrptPolicy: 'tlsa',
