@@ -1,6 +1,7 @@
 /**
- * Figure 2 — enqueue latency: Outbox.submit of a small draft (validate, compose, fsync'd .eml,
- * one committed transaction), measured per call. The queue is not started, so only the
+ * Figure 2 — enqueue latency: Outbox.submit of a small draft (validate, compose into the .eml,
+ * its envelope, one fsync each of both and of messages/ side by side, one committed
+ * transaction: core/enqueue.ts), measured per call, with the CPU time of the submits. The queue is not started, so only the
  * enqueue path is timed. Also the raw cost of one SQLite commit here made the way the store
  * acknowledges a queued message (durableTransaction, synchronous=FULL: the disk's floor for
  * every durable step), next to one under the connection's synchronous=NORMAL.
@@ -21,12 +22,16 @@ try {
   const core = new Outbox({ dataDir: scratch.dir, version: 'bench' });
   for (let i = 0; i < WARMUP; i++) await core.submit(smallDraft(i, 50));
   const samples: number[] = [];
+  const c0 = process.cpuUsage();
+  const w0 = performance.now();
   for (let i = 0; i < SAMPLES; i++) {
     const t0 = performance.now();
     const r = await core.submit(smallDraft(WARMUP + i, 50));
     samples.push(performance.now() - t0);
     if (!r.ok) throw new Error(`submit failed: ${JSON.stringify(r.errors)}`);
   }
+  const cpu = process.cpuUsage(c0);
+  const wallMs = performance.now() - w0;
   // One one-row committed transaction, the way the store acknowledges "queued"
   // (durableTransaction: synchronous=FULL, fsync'd WAL): what the disk charges for durability;
   // and the same under the connection's NORMAL, what bookkeeping commits cost.
@@ -57,6 +62,10 @@ try {
     p99Ms: round(percentile(samples, 99), 2),
     maxMs: round(Math.max(...samples), 2),
     meanMs: round(samples.reduce((a, b) => a + b, 0) / samples.length, 2),
+    // CPU of this process (main thread and libuv pool) per submit, beside the wall time of all.
+    cpuMsPerSubmit: round((cpu.user + cpu.system) / 1000 / SAMPLES, 3),
+    wallSeconds: round(wallMs / 1000, 2),
+    cpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),
     // 2 = FULL, 1 = NORMAL, as SQLite reported inside each kind of commit.
     sqliteFullCommitP50Ms: round(percentile(full, 50), 2),
     sqliteFullCommitP99Ms: round(percentile(full, 99), 2),

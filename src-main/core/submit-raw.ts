@@ -9,10 +9,12 @@ import path from 'node:path';
 import type { TlsMode } from '../../shared/domain';
 import type { Clock } from './clock';
 import { parseMailbox, type FieldError, type ParsedAddress } from './compose/address';
-import { syncDir, writeFileSynced } from './compose/build';
-import type { Store } from './store/store';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { MessageFile } from './compose/message-file';
+import { enqueueFile } from './enqueue';
 import { isDiskFull } from './store/db';
-import { sha256File } from './store/message-files';
+import type { Store } from './store/store';
 import { DISK_FULL, newMessageId, type SubmitResult } from './submit';
 
 const HEAD_BYTES = 256 * 1024;
@@ -56,39 +58,36 @@ export async function submitRaw(
   const now = deps.clock.now();
   const id = newMessageId(now);
   const rawPath = path.join('messages', `${id}.eml`);
-  const absolute = deps.store.absolutePath(rawPath);
-  const tmp = `${absolute}.tmp`;
-  let size: number;
+  let eml: MessageFile | undefined;
+  const scan = new EightBitScan();
   try {
-    size = await writeFileSynced(tmp, [() => fs.createReadStream(emlPath)], []);
-    fs.renameSync(tmp, absolute);
-    await syncDir(path.dirname(absolute));
+    eml = await MessageFile.create(deps.store.absolutePath(rawPath));
+    // One pass over the file: copied, counted, hashed and scanned for 8-bit bytes together.
+    await pipeline(fs.createReadStream(emlPath), scan, eml.writable());
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    fs.rmSync(absolute, { force: true });
+    await eml?.discard();
     if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     throw e;
   }
   try {
-    deps.store.queueMessage({
+    await enqueueFile(deps.store, eml, {
       id,
       createdAt: now,
       mailFrom: from.value.envelope,
       fromHeader: header('From') ?? from.value.display,
       subject: header('Subject') ?? '',
       messageIdHeader: header('Message-ID'),
-      size,
+      size: eml.size,
       rawPath,
       tlsMode: env.tlsMode,
-      eightBit: await hasEightBit(absolute),
+      eightBit: scan.eightBit,
       smtpUtf8: from.value.needsSmtpUtf8 || rcpts.some((r) => r.needsSmtpUtf8),
       identityId: null,
       nextAttemptAt: now,
       recipients: rcpts.map((r) => ({ address: r.display, envelope: r.envelope, domain: r.domainAscii, kind: 'to' as const })),
-      sha256: await sha256File(absolute),
+      sha256: eml.sha256(),
     });
   } catch (e) {
-    fs.rmSync(absolute, { force: true });
     if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     throw e;
   }
@@ -106,9 +105,12 @@ function readHead(file: string): string {
   }
 }
 
-async function hasEightBit(file: string): Promise<boolean> {
-  for await (const chunk of fs.createReadStream(file)) {
-    if ((chunk as Buffer).some((b) => b >= 0x80)) return true;
+/** RFC 6152: whether any byte is ≥ 0x80 (BODY=8BITMIME needed), seen as the copy passes. */
+class EightBitScan extends Transform {
+  eightBit = false;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (!this.eightBit && chunk.some((b) => b >= 0x80)) this.eightBit = true;
+    cb(null, chunk);
   }
-  return false;
 }

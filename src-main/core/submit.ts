@@ -1,20 +1,21 @@
 /**
- * Turns a draft into a queued message: validate → build (and DKIM-sign) into a durable .eml →
- * insert the message and its recipients in one transaction. Only when both are durable is the
- * message "queued" and its id returned; on any failure nothing is left behind.
+ * Turns a draft into a queued message: validate → build (and DKIM-sign) into the .eml →
+ * enqueueFile (core/enqueue.ts: the .eml and its envelope made durable, then the message and
+ * its recipients committed in one transaction). Only then is the message "queued" and its id
+ * returned; on any failure nothing is left behind.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import type { LocalDraft as SharedDraft } from '../../shared/domain';
 import type { Clock } from './clock';
 import { buildMessage, type DkimOptions } from './compose/build';
+import { MessageFile } from './compose/message-file';
+import { enqueueFile } from './enqueue';
 import { parseMailbox, type FieldError } from './compose/address';
 import type { Draft as ComposeDraft } from './compose/draft';
 import { DeliveryError } from './errors';
 import { identityByAddress, signingKeys } from './identities';
 import { isDiskFull } from './store/db';
-import { sha256File } from './store/message-files';
 import type { Store } from './store/store';
 import { undoCopy } from './undo-send';
 
@@ -80,12 +81,13 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
   const id = newMessageId(now);
   const undo = undoCopy(draft, now, opts.undoWindowMs ?? 0);
   const rawPath = path.join('messages', `${id}.eml`);
-  const absolute = store.absolutePath(rawPath);
+  let eml: MessageFile | undefined;
   let built;
   try {
-    built = await buildMessage(composeDraft, { date: new Date(now), ...(dkim.length ? { dkim } : {}), limits: { maxMessageBytes: settings.maxMessageBytes } }, absolute);
+    eml = await MessageFile.create(store.absolutePath(rawPath));
+    built = await buildMessage(composeDraft, { date: new Date(now), ...(dkim.length ? { dkim } : {}), limits: { maxMessageBytes: settings.maxMessageBytes } }, eml);
   } catch (e) {
-    fs.rmSync(absolute, { force: true });
+    await eml?.discard();
     if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     if (e instanceof DeliveryError && e.code === 'INVALID_INPUT') {
       const problems = Array.isArray(e.cause) ? (e.cause as FieldError[]) : [{ field: 'draft', code: 'invalid', message: e.message }];
@@ -94,7 +96,7 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
     throw e;
   }
   try {
-    store.queueMessage({
+    await enqueueFile(store, eml, {
       id,
       createdAt: now,
       mailFrom: built.envelope.mailFrom,
@@ -110,10 +112,9 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
       nextAttemptAt: undo?.until ?? now,
       undo,
       recipients: built.envelope.recipients.map((r) => ({ address: r.address, envelope: r.envelope, domain: r.domainAscii, kind: r.kind, name: r.name })),
-      sha256: await sha256File(absolute),
+      sha256: built.sha256,
     });
   } catch (e) {
-    fs.rmSync(absolute, { force: true });
     if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     throw e;
   }

@@ -11,19 +11,21 @@
  *   disclose them, not even to each other).
  * - RFC 8689 §5: `TLS-Required: No` is added at delivery time, not here (queue/message-source.ts).
  *
- * Threats: a queued message that is lost or half-written after a crash (the file is written
- * under a temporary name, fsync'd, renamed, and the directory fsync'd: a message counts as
- * queued only once durable), memory exhaustion by large attachments (everything is streamed,
- * including the DKIM pass: the unsigned message is written to a temporary file, hashed from
- * disk, then copied after the signature header), and attachment paths that nodemailer would
- * treat as URLs (URL access is disabled; draft validation only admits absolute paths).
+ * Threats: a queued message that is lost or half-written after a crash (the message is
+ * written into a MessageFile under a temporary name, with its size and SHA-256 taken as it is
+ * written; the queue makes it durable with its envelope before the commit, core/enqueue.ts;
+ * given a path instead, buildMessage places it durably itself, compose/message-file.ts),
+ * memory exhaustion by large attachments (everything is streamed, including the DKIM pass:
+ * the unsigned message is written to a temporary file, hashed from disk, then copied after
+ * the signature header), and attachment paths that nodemailer would treat as URLs (URL access
+ * is disabled; draft validation only admits absolute paths).
  */
 import { constants as fsConstants, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import MailComposer from 'nodemailer/lib/mail-composer';
@@ -36,6 +38,7 @@ import { parseDomain } from './address';
 import type { Draft, DraftLimits, RecipientKind } from './draft';
 import { parseDraftAddresses, validateDraft } from './draft';
 import { messageBody } from './body';
+import { MessageFile, placeDurably } from './message-file';
 
 import type { DkimAlgorithm } from '../../../shared/domain';
 
@@ -76,6 +79,8 @@ export interface BuiltMessage {
   envelope: { mailFrom: string; recipients: EnvelopeRecipient[] };
   /** Bytes in the file, signature included. */
   size: number;
+  /** SHA-256 (hex) of those bytes, taken as they were written. */
+  sha256: string;
   /** With angle brackets, as in the header. */
   messageId: string;
   /** RFC 6152: the body has bytes ≥ 0x80, so BODY=8BITMIME is needed. */
@@ -110,11 +115,12 @@ const composeError = (message: string, code: 'INVALID_INPUT' | 'INTERNAL' = 'INV
   new DeliveryError({ code, message, stage: 'compose', permanent: code === 'INVALID_INPUT', cause });
 
 /**
- * Validates the draft, composes the message, signs it when `opts.dkim` is set, and writes it to
- * `outPath` durably. Throws DeliveryError (stage 'compose'): INVALID_INPUT for a draft or key
+ * Validates the draft, composes the message, signs it when `opts.dkim` is set, and writes it
+ * into `out`: the queue's MessageFile (left open and unsynced for core/enqueue.ts; the caller
+ * discards it on failure), or a path, where it is placed durably (placeDurably). Throws DeliveryError (stage 'compose'): INVALID_INPUT for a draft or key
  * that cannot be sent, INTERNAL for I/O failures.
  */
-export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: string): Promise<BuiltMessage> {
+export async function buildMessage(draft: Draft, opts: BuildOptions, out: string | MessageFile): Promise<BuiltMessage> {
   const problems = await validateDraft(draft, opts.limits);
   if (problems.length) {
     const first = problems[0];
@@ -160,32 +166,36 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
   // delivery time (queue/message-source.ts), outside the signature, so the TLS mode can still
   // be changed after queueing.
 
-  const dir = path.dirname(path.resolve(outPath));
-  const base = path.basename(outPath);
-  const tmpFinal = path.join(dir, `.${base}.${randomBytes(6).toString('hex')}.tmp`);
-  const tmpUnsigned = dkim ? path.join(dir, `.${base}.${randomBytes(6).toString('hex')}.unsigned`) : undefined;
+  const standalone = typeof out === 'string';
+  const finalPath = standalone ? path.resolve(out) : out.finalPath;
+  const dir = path.dirname(finalPath);
   const scan = new MessageScan();
 
   const opened: FileHandle[] = [];
+  let file: MessageFile | undefined = standalone ? undefined : out;
+  let unsigned: MessageFile | undefined;
   try {
+    file ??= await MessageFile.create(finalPath);
     mail.attachments = await openAttachments(draft, opened);
     const source = new MailComposer(mail).compile().createReadStream();
-    let size: number;
-    if (!dkim || !tmpUnsigned) {
-      size = await writeFileSynced(tmpFinal, [() => source], [scan]);
+    if (!dkim) {
+      await pipeline(source, scan, file.writable());
     } else {
-      await writeFileSynced(tmpUnsigned, [() => source], [scan], false);
-      const signature = await sign(createReadStream(tmpUnsigned), dkim, opts.date);
-      size = await writeFileSynced(tmpFinal, [() => bufferStream(signature), () => createReadStream(tmpUnsigned)], []);
+      // Never synced and never placed: a temporary name start-up removes, deleted below.
+      unsigned = await MessageFile.create(`${finalPath}.unsigned`, { hash: false });
+      await pipeline(source, scan, unsigned.writable());
+      const signature = await sign(createReadStream(unsigned.path), dkim, opts.date);
+      await file.write(signature);
+      await pipeline(createReadStream(unsigned.path), file.writable());
     }
     scan.check();
-    await fs.rename(tmpFinal, outPath);
-    await syncDir(dir);
+    if (standalone) await placeDurably(dir, [file]);
 
     const recipients = envelopeRecipients(addrs.to, addrs.cc, addrs.bcc);
     return {
       envelope: { mailFrom: addrs.from.envelope, recipients },
-      size,
+      size: file.size,
+      sha256: file.sha256(),
       messageId,
       eightBit: scan.eightBitBody,
       // RFC 6531 §3.2: what the MESSAGE needs (UTF-8 in its headers, a UTF-8 sender). A UTF-8
@@ -194,13 +204,13 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, outPath: st
       smtpUtf8: scan.eightBitHeader || addrs.from.needsSmtpUtf8,
     };
   } catch (e) {
-    await fs.rm(tmpFinal, { force: true }).catch(() => undefined);
+    if (standalone) await file?.discard();
     if (e instanceof DeliveryError) throw e;
     const code = (e as NodeJS.ErrnoException)?.code;
     throw composeError(`could not write the message: ${e instanceof Error ? e.message : String(e)}`, code === 'ENOENT' ? 'INVALID_INPUT' : 'INTERNAL', e);
   } finally {
     for (const fh of opened) await fh.close().catch(() => undefined);
-    if (tmpUnsigned) await fs.rm(tmpUnsigned, { force: true }).catch(() => undefined);
+    await unsigned?.discard();
   }
 }
 
@@ -374,85 +384,6 @@ async function sign(source: Readable, keys: readonly DkimOptions[], date: Date):
     throw composeError(`DKIM signing failed: ${msg}`, 'INVALID_INPUT', first);
   }
   return Buffer.from(result.signatures, 'utf8');
-}
-
-/**
- * Writes the concatenation of `sources` (opened one after the other) through `transforms` to a
- * new file (mode 0600: mail is private), fsyncs it when `durable`, and returns its size.
- */
-export async function writeFileSynced(
-  file: string,
-  sources: Array<() => Readable>,
-  transforms: Transform[],
-  durable = true,
-): Promise<number> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await fs.open(file, 'wx', 0o600);
-    let size = 0;
-    let first = true;
-    for (const open of sources) {
-      const ws = new FileSink(fh);
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      await pipeline([open(), ...(first ? transforms : []), counter, ws]);
-      first = false;
-    }
-    if (durable) await fh.sync();
-    return size;
-  } catch (e) {
-    await fh?.close().catch(() => undefined);
-    fh = undefined;
-    await fs.rm(file, { force: true }).catch(() => undefined);
-    throw e;
-  } finally {
-    await fh?.close();
-  }
-}
-
-/** The rename is only durable once the directory entry is (POSIX; a no-op where unsupported). */
-export async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await fs.open(dir, 'r');
-    await fh.sync();
-  } catch (e) {
-    // Windows cannot open or fsync a directory; NTFS journals the rename itself.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') throw e;
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
-}
-
-/**
- * Writes to an open FileHandle without owning it. (FileHandle.createWriteStream with
- * autoClose:false keeps a reference that makes a later close() wait forever on Node 20.)
- */
-class FileSink extends Writable {
-  constructor(private readonly fh: FileHandle) {
-    super({ highWaterMark: 256 * 1024 });
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.writeAll(chunk).then(() => cb(), cb);
-  }
-
-  private async writeAll(chunk: Buffer): Promise<void> {
-    let off = 0;
-    while (off < chunk.length) {
-      const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off);
-      off += bytesWritten;
-    }
-  }
-}
-
-function bufferStream(b: Buffer): Readable {
-  return Readable.from([b]);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The files of the queue beside the database: `messages/<id>.eml` (the exact bytes to send) and
  * `messages/<id>.json`, the message's envelope (sender, recipients, TLS mode, size and SHA-256
- * of the .eml), written durably before the database row commits. The envelope makes every
+ * of the .eml), made durable with the .eml before the database row commits (core/enqueue.ts:
+ * the order and why it is enough). The envelope makes every
  * queued message recoverable without the database: when the database is missing, empty or
  * damaged, start-up refuses to run an empty outbox over queued files (DataDirError) and
  * `recoverQueuedFiles` re-queues them.
@@ -45,7 +46,10 @@ export function envelopePath(messagesDir: string, id: string, settled = false): 
   return path.join(messagesDir, settled ? `${id}.done.json` : `${id}.json`);
 }
 
-/** SHA-256 (hex) of a file, read through one reused 64 KiB buffer (a 50 MB file makes no garbage). */
+/**
+ * SHA-256 (hex) of a file, read through one reused 64 KiB buffer (a 50 MB file makes no
+ * garbage): for checking a stored file; enqueue takes the digest while writing instead.
+ */
 export async function sha256File(file: string): Promise<string> {
   const h = crypto.createHash('sha256');
   const fh = await fs.promises.open(file, 'r');
@@ -62,8 +66,11 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** Writes `<id>.json` durably: temporary file, fsync, rename, directory fsync. */
-export function writeEnvelope(messagesDir: string, m: Omit<Envelope, 'version'>): void {
+/**
+ * The bytes of `<id>.json`: one JSON line, written in one call by core/enqueue.ts (which makes
+ * it durable together with the .eml, before the row commits).
+ */
+export function envelopeBytes(m: Omit<Envelope, 'version'>): Buffer {
   const env: Envelope = {
     version: ENVELOPE_VERSION,
     id: m.id,
@@ -79,23 +86,7 @@ export function writeEnvelope(messagesDir: string, m: Omit<Envelope, 'version'>)
     smtpUtf8: m.smtpUtf8,
     recipients: m.recipients.map((r) => ({ address: r.address, envelope: r.envelope, domain: r.domain, kind: r.kind })),
   };
-  const file = envelopePath(messagesDir, m.id);
-  const tmp = `${file}.tmp`;
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o600);
-    fs.writeFileSync(fd, JSON.stringify(env));
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-    syncDirSync(messagesDir);
-  } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    fs.rmSync(file, { force: true });
-    throw e;
-  }
+  return Buffer.from(JSON.stringify(env), 'utf8');
 }
 
 /** Marks a message finished (or pending again, after a user's retry); best effort, not fsync'd. */
@@ -195,19 +186,5 @@ function readdir(dir: string): string[] {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
-  }
-}
-
-export function syncDirSync(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch (e) {
-    // Windows cannot open or fsync a directory; NTFS journals the rename itself.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') throw e;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }

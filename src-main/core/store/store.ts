@@ -31,7 +31,7 @@ import { HoldRuleRepo } from './hold-rules';
 import { PendingFeed } from './pending-feed';
 import { QueueRepo } from './queue-repo';
 import { SuppressionRepo } from './suppressions';
-import { DataDirError, envelopePath, pendingEnvelopeIds, removeMessageFiles, removeTemporaryFiles, writeEnvelope } from './message-files';
+import { DataDirError, pendingEnvelopeIds, removeMessageFiles, removeTemporaryFiles } from './message-files';
 import {
   toAttempt,
   toHint,
@@ -187,20 +187,6 @@ export class Store {
   }
 
   // ---- messages -------------------------------------------------------------------------
-
-  /**
-   * Queues a message whose .eml is already durable: its envelope file first (durable), then the
-   * database rows (durable, see insertMessage). On failure neither remains; the error is rethrown.
-   */
-  queueMessage(m: NewMessage & { sha256: string }): ReturnType<Store['insertMessage']> {
-    try {
-      writeEnvelope(this.messagesDir, m);
-      return this.insertMessage(m);
-    } catch (e) {
-      fs.rmSync(envelopePath(this.messagesDir, m.id), { force: true });
-      throw e;
-    }
-  }
 
   /**
    * Queues a message. Each recipient is admitted on the way in (queue/admission.ts): a
