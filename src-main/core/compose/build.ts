@@ -25,9 +25,7 @@ import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
-import type { TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import * as mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { Options as MailComposerOptions } from 'nodemailer/lib/mail-composer';
@@ -38,6 +36,7 @@ import { parseDomain } from './address';
 import type { Draft, DraftLimits, RecipientKind } from './draft';
 import { parseDraftAddresses, validateDraft } from './draft';
 import { messageBody } from './body';
+import { AttachmentEncoder, type EncodedBody } from './attachment-body';
 import { MessageFile, placeDurably } from './message-file';
 
 import type { DkimAlgorithm } from '../../../shared/domain';
@@ -176,17 +175,21 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, out: string
   let unsigned: MessageFile | undefined;
   try {
     file ??= await MessageFile.create(finalPath);
-    mail.attachments = await openAttachments(draft, opened);
-    const source = new MailComposer(mail).compile().createReadStream();
+    const attachments = await openAttachments(draft, opened);
+    mail.attachments = attachments.map((a) => a.part);
+    // Nodemailer builds everything but the attachment bodies (each is a 60-character
+    // placeholder line in this skeleton, the size of the text and HTML parts); the bodies are
+    // encoded into the file in their place (compose/attachment-body.ts).
+    const skeleton = await new MailComposer(mail).compile().build();
     if (!dkim) {
-      await pipeline(source, scan, file.writable());
+      await writeMessage(skeleton, attachments, file, scan);
     } else {
       // Never synced and never placed: a temporary name start-up removes, deleted below.
       unsigned = await MessageFile.create(`${finalPath}.unsigned`, { hash: false });
-      await pipeline(source, scan, unsigned.writable());
+      await writeMessage(skeleton, attachments, unsigned, scan);
       const signature = await sign(createReadStream(unsigned.path), dkim, opts.date);
       await file.write(signature);
-      await pipeline(createReadStream(unsigned.path), file.writable());
+      await file.append(unsigned.path);
     }
     scan.check();
     if (standalone) await placeDurably(dir, [file]);
@@ -217,13 +220,25 @@ export async function buildMessage(draft: Draft, opts: BuildOptions, out: string
 /** O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused right after). */
 const OPEN_FLAGS = fsConstants.O_RDONLY | (process.platform === 'win32' ? 0 : fsConstants.O_NONBLOCK);
 
+/** An opened attachment: nodemailer's part (with a placeholder body) and what replaces it. */
+interface OpenedAttachment {
+  part: NonNullable<MailComposerOptions['attachments']>[number];
+  /** The placeholder's base64 line as it stands in the skeleton. */
+  marker: Buffer;
+  fh: FileHandle;
+  size: number;
+  changed: () => Error;
+}
+
 /**
  * Opens every attachment and checks what was opened, not what a path named earlier: only a
  * regular file, and exactly the bytes its size promised are read (a /proc file says 0 and
  * streams without end; a file that grows while read would pass the size limit unchecked).
+ * Nodemailer gets 45 random bytes as each body: one base64 line of 60 characters that cannot
+ * occur anywhere else in the message (the draft cannot know it), replaced by the real body.
  */
-async function openAttachments(draft: Draft, opened: FileHandle[]): Promise<NonNullable<MailComposerOptions['attachments']>> {
-  const out: NonNullable<MailComposerOptions['attachments']> = [];
+async function openAttachments(draft: Draft, opened: FileHandle[]): Promise<OpenedAttachment[]> {
+  const out: OpenedAttachment[] = [];
   for (const [index, a] of draft.attachments.entries()) {
     const name = a.filename ?? path.basename(a.path);
     const refuse = (code: string, message: string) =>
@@ -237,43 +252,39 @@ async function openAttachments(draft: Draft, opened: FileHandle[]): Promise<NonN
     opened.push(fh);
     const st = await fh.stat();
     if (!st.isFile()) throw refuse('not-a-file', `"${name}" is not a regular file`);
+    const placeholder = randomBytes(45);
     out.push({
-      content: exactly(fh, st.size, () => refuse('changed', `"${name}" changed while it was being attached (${st.size} bytes expected)`)),
-      filename: name,
-      ...(a.contentType ? { contentType: a.contentType } : {}),
-      contentTransferEncoding: 'base64',
+      part: { content: placeholder, filename: name, ...(a.contentType ? { contentType: a.contentType } : {}), contentTransferEncoding: 'base64' },
+      marker: Buffer.from(placeholder.toString('base64'), 'latin1'),
+      fh,
+      size: st.size,
+      changed: () => refuse('changed', `"${name}" changed while it was being attached (${st.size} bytes expected)`),
     });
   }
   return out;
 }
 
-function exactly(fh: FileHandle, size: number, error: () => Error): Readable {
-  const limit = new ExactLength(size, error);
-  const rs = fh.createReadStream({ autoClose: false });
-  rs.once('error', (e) => limit.destroy(e));
-  limit.once('error', () => rs.destroy());
-  return rs.pipe(limit);
-}
-
-/** Passes exactly `size` bytes; more or fewer is an error (the file is not what was checked). */
-class ExactLength extends Transform {
-  #seen = 0;
-  constructor(
-    private readonly size: number,
-    private readonly error: () => Error,
-  ) {
-    super();
+/**
+ * Writes the skeleton with each placeholder replaced by its attachment's encoded body, in the
+ * order they stand in it, watching every byte (the bodies by their known shape).
+ */
+async function writeMessage(skeleton: Buffer, attachments: readonly OpenedAttachment[], sink: MessageFile, scan: MessageScan): Promise<void> {
+  const placed = attachments.map((a) => {
+    const at = skeleton.indexOf(a.marker);
+    if (at < 0 || skeleton.indexOf(a.marker, at + 1) >= 0) throw composeError('an attachment placeholder was not found exactly once', 'INTERNAL');
+    return { a, at };
+  });
+  placed.sort((x, y) => x.at - y.at);
+  const encoder = new AttachmentEncoder();
+  let from = 0;
+  for (const { a, at } of placed) {
+    scan.observe(skeleton, from, at);
+    await sink.write(skeleton, from, at - from);
+    scan.encodedBody(await encoder.encode(a.fh, a.size, sink, a.changed));
+    from = at + a.marker.length;
   }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#seen += chunk.length;
-    if (this.#seen > this.size) cb(this.error());
-    else cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    cb(this.#seen === this.size ? null : this.error());
-  }
+  scan.observe(skeleton, from, skeleton.length);
+  await sink.write(skeleton, from, skeleton.length - from);
 }
 
 /**
@@ -392,7 +403,7 @@ async function sign(source: Readable, keys: readonly DkimOptions[], date: Date):
  * (RFC 5322 §2.1.1: 998 characters at most — a longer line would be broken by some relay and
  * the DKIM signature with it).
  */
-class MessageScan extends Transform {
+class MessageScan {
   eightBitHeader = false;
   eightBitBody = false;
   maxLine = 0;
@@ -401,13 +412,13 @@ class MessageScan extends Transform {
   /** Last bytes seen, to find the CRLF CRLF that ends the header across chunk boundaries. */
   private tail = 0;
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  observe(chunk: Buffer, start: number, end: number): void {
     let line = this.line;
     let max = this.maxLine;
     let tail = this.tail;
     let inBody = this.inBody;
     let high = false;
-    for (let i = 0; i < chunk.length; i++) {
+    for (let i = start; i < end; i++) {
       const b = chunk[i] as number;
       if (b === 0x0a) {
         if (line - 1 > max) max = line - 1; // minus the CR
@@ -428,7 +439,13 @@ class MessageScan extends Transform {
     this.maxLine = max;
     this.tail = tail;
     this.inBody = inBody;
-    cb(null, chunk);
+  }
+
+  /** A base64 body written in place (7-bit, lines of known length), starting a line. */
+  encodedBody(b: EncodedBody): void {
+    if (b.longestLine === 0) return;
+    if (b.longestLine > this.maxLine) this.maxLine = b.longestLine;
+    this.line = b.lastLine;
   }
 
   check(): void {
