@@ -24,12 +24,18 @@ export function orderRecipients<R extends Pick<Recipient, 'state' | 'id'>>(rs: r
   return [...rs].sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.id - b.id);
 }
 
-/** "4 delivered · 1 failed · 1 retrying", in the order of ORDER but with delivered first when present. */
-export function statusSummary(rs: readonly Pick<Recipient, 'state'>[]): string {
+/**
+ * "4 delivered · 1 failed · 1 retrying", in the order of ORDER but with delivered first when present.
+ * `undoWindow`: the message is in its undo window (undoSecondsLeft not null). Its recipients are
+ * stored as queued, but for the user nothing is on its way yet — Undo still takes it back — so
+ * they read "not sent yet" beside the row's "Sending in N s", not "queued".
+ */
+export function statusSummary(rs: readonly Pick<Recipient, 'state'>[], opts: { undoWindow?: boolean } = {}): string {
   const counts = new Map<RecipientState, number>();
   for (const r of rs) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
   const states = [...counts.keys()].sort((a, b) => (a === 'delivered' ? -1 : b === 'delivered' ? 1 : ORDER[a] - ORDER[b]));
-  return states.map((s) => `${counts.get(s)} ${WORD[s]}`).join(' · ');
+  const word = (s: RecipientState) => (s === 'queued' && opts.undoWindow ? 'not sent yet' : WORD[s]);
+  return states.map((s) => `${counts.get(s)} ${word(s)}`).join(' · ');
 }
 
 /** The reply worth showing: the latest of a problem recipient, else the latest of any. */

@@ -48,3 +48,11 @@ test('undoSecondsLeft: the seconds of the undo window left, rounded up; null onc
   // A held message (pause, hold rule) can still be undone while the window is open.
   expect(undoSecondsLeft({ undoUntil: 10_000, recipients: [{ state: 'held', attempts: 0 }] }, 0)).toBe(10);
 });
+
+test('in its undo window a message is not queued yet in the user\'s sense: the summary says "not sent yet"', () => {
+  expect(statusSummary([r(1, 'queued')], { undoWindow: true })).toBe('1 not sent yet');
+  expect(statusSummary([r(1, 'queued'), r(2, 'queued'), r(3, 'held')], { undoWindow: true })).toBe('1 on hold · 2 not sent yet');
+  // Once the window is over (or without one) queued is queued.
+  expect(statusSummary([r(1, 'queued')], { undoWindow: false })).toBe('1 queued');
+  expect(statusSummary([r(1, 'queued')])).toBe('1 queued');
+});
