@@ -6,6 +6,10 @@
  * certificate verified, in an earlier handshake — so the detail must say so, or it would claim
  * a check that did not happen in this attempt.
  *
+ * Each fact comes in two lengths: the sentence (the message detail's attempt card) and one word
+ * for a compact place (the Log view's rows, where the sentence is the marker's accessible name
+ * and tooltip).
+ *
  * Decided once here from the engine's recorded flags (shared/domain.ts Attempt). A flag that is
  * absent (records made before reuse or resumption existed) or false says nothing: such an
  * attempt opened its own connection with a full handshake, as every attempt did then.
@@ -16,6 +20,8 @@ export interface SessionFact {
   kind: 'reused-session' | 'tls-resumed';
   /** The fact, in plain words, shown where the attempt's TLS facts are. */
   text: string;
+  /** One word for the fact where there is no room for the sentence (a word of `text`). */
+  short: 'reused' | 'resumed';
   /** Why it matters (the tooltip). */
   why: string;
 }
@@ -30,6 +36,7 @@ export function sessionFacts(a: Facts): SessionFact[] {
     out.push({
       kind: 'reused-session',
       text: 'Reused connection (opened for an earlier message)',
+      short: 'reused',
       why:
         'This message went over a connection kept open after an earlier message to the same server, reset between the two (RFC 5321 RSET). ' +
         'Its encryption and certificate result are those established when it was opened; a connection is reused only under the same TLS requirements.',
@@ -42,6 +49,7 @@ export function sessionFacts(a: Facts): SessionFact[] {
       text: verified
         ? 'TLS session resumed — certificate verified in the full handshake that established it'
         : 'TLS session resumed — the full handshake that established it did not verify the certificate',
+      short: 'resumed',
       why:
         'The server resumed an earlier TLS session (RFC 8446 session ticket), so it sent no certificate this time. ' +
         'The certificate result shown is that of the full handshake that established the session, under the same policy; ' +

@@ -34,3 +34,15 @@ test('a resumed TLS session names where the certificate was verified, and never 
 test('a reused connection whose TLS session had been resumed says both, connection first', () => {
   expect(sessionFacts({ reusedSession: true, tlsResumed: true, verification: 'pkix' }).map((f) => f.kind)).toEqual(['reused-session', 'tls-resumed']);
 });
+
+test('each fact has one short word for a compact place (the Log view), the sentence staying the full form', () => {
+  const facts = sessionFacts({ reusedSession: true, tlsResumed: true, verification: 'pkix' });
+  expect(facts.map((f) => [f.kind, f.short])).toEqual([
+    ['reused-session', 'reused'],
+    ['tls-resumed', 'resumed'],
+  ]);
+  // The short word does not change with the verification: the log shows that beside it, and
+  // the sentence (accessible name, tooltip) says where the certificate was checked.
+  expect(sessionFacts({ tlsResumed: true, verification: 'none' }).map((f) => f.short)).toEqual(['resumed']);
+  for (const f of facts) expect(f.text.toLowerCase()).toContain(f.short);
+});
