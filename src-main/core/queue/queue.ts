@@ -347,7 +347,8 @@ export class Queue {
       this.repo.atomically(() => {
         for (const rec of batch) {
           try {
-            this.repo.atomically(() => this.#write(rec));
+            // One savepoint per result: a result that cannot be written is undone alone.
+            this.repo.atomically(() => this.#write(rec), { savepoint: true });
             written.push(rec);
           } catch (e) {
             if (isDiskFull(e)) throw e;

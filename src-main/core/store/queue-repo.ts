@@ -62,9 +62,12 @@ export class QueueRepo {
   }
 
 
-  /** Runs `fn` in one transaction; the pending-set changes reach the queue after the commit. */
-  atomically<T>(fn: () => T): T {
-    return this.feed.atomically(fn);
+  /**
+   * Runs `fn` in one transaction (nested: inside the caller's, see PendingFeed.atomically); the
+   * pending-set changes reach the queue after the commit.
+   */
+  atomically<T>(fn: () => T, opts: { savepoint?: boolean } = {}): T {
+    return this.feed.atomically(fn, opts);
   }
 
   // ---- the pending set --------------------------------------------------------------------

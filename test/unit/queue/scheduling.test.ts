@@ -14,8 +14,9 @@
  *   back off on connection trouble).
  */
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { ManualClock, type TimerHandle } from '../../../src-main/core/clock';
+import { blankAttempt } from '../../../src-main/core/delivery/record';
 import type { DeliveryJob, DeliveryOutcome, OutcomeStatus } from '../../../src-main/core/delivery/types';
 import { EventBatcher } from '../../../src-main/core/events';
 import { DomainConcurrency, INITIAL_DOMAIN_CONCURRENCY, destinationFeedback } from '../../../src-main/core/queue/concurrency';
@@ -274,6 +275,39 @@ test('group commit: results that finish together are written in one transaction,
   gates[1]!();
   await q.drain();
   expect(store.db.prepare("SELECT count(*) FROM recipients WHERE state = 'deferred'").pluck().get()).toBe(10);
+  unlisten();
+  await q.stop();
+});
+
+test('group commit: a result that cannot be written is undone alone (its attempt rows too); the others of the same transaction stand', async () => {
+  for (let i = 0; i < 3; i++) insertQueued(store, newMessage(`m${i}`, clock.now() - 100 + i, [`r${i}@d${i}.example`]));
+  // A write failure that is not a full disk, after the result's attempt row was inserted.
+  store.db.exec(`CREATE TRIGGER refuse_m1 BEFORE UPDATE OF state ON recipients WHEN OLD.message_id = 'm1' AND NEW.state <> 'sending'
+    BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
+  const release: (() => void)[] = [];
+  const q = queue(
+    async (job) => {
+      jobs.push(job);
+      await new Promise<void>((r) => release.push(r));
+      return { ...outcome(job, () => 'delivered'), attempts: [{ ...blankAttempt(job.domain, clock.now()), results: job.recipients.map((r) => ({ recipientId: r.id, status: 'delivered' as const, code: 250, enhancedCode: '2.0.0', reply: '250 ok' })) }] };
+    },
+    { concurrency: 3, perDomain: 1 },
+  );
+  const commits: PendingChange[][] = [];
+  const unlisten = store.pending.listen((c) => commits.push([...c]));
+  q.start();
+  expect(jobs).toHaveLength(3);
+  const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+  const drained = q.drain();
+  for (const r of release) setImmediate(r);
+  await drained;
+  expect(logged).toHaveBeenCalledWith('queue: could not record outcome', expect.anything());
+  logged.mockRestore();
+  const rows = store.db.prepare('SELECT message_id AS m, state FROM recipients ORDER BY id').all();
+  expect(rows).toEqual([{ m: 'm0', state: 'delivered' }, { m: 'm1', state: 'sending' }, { m: 'm2', state: 'delivered' }]);
+  // Nothing of m1's result was kept: no attempt row without its recipient's new state.
+  expect(store.db.prepare('SELECT message_id FROM attempts ORDER BY id').pluck().all()).toEqual(['m0', 'm2']);
+  expect(q.dueSnapshot()).toEqual(storePending());
   unlisten();
   await q.stop();
 });
