@@ -13,7 +13,11 @@
  * Connection reuse (RFC 5321 §4.1.4; session-pool.ts): with a session pool, a session that
  * carried its transactions without a session-level error is given back to the pool under the
  * key of everything that decided how it was secured (sessionKey), and the next message whose
- * plan gives the same key takes it (RSET first) instead of dialing. Its TLS facts — version,
+ * plan gives the same key takes it instead of dialing; its transaction begins with RSET,
+ * pipelined with MAIL, RCPT and DATA (RFC 2920 §3.1). A session that fails at that RSET (the
+ * server dropped it while idle, or answers 421) is closed and the message goes on a new one in
+ * the same attempt: not a failure of the message, and the record is the new session's (with
+ * the transcript of the try on the kept one). Its TLS facts — version,
  * cipher, certificate, and the verification verdict reached under that same policy — are
  * recorded for that message too (recordFacts), and the record says the session was reused.
  */
@@ -76,7 +80,8 @@ type Rcpt = { id: number; envelope: string };
 
 export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[], o: EngineOptions): Promise<HostAttemptResult> {
   const port = o.smtpPort ?? 25;
-  const rec = plan.recorder.session(ip, port, o.clock.now());
+  const startedAt = o.clock.now();
+  let rec = plan.recorder.session(ip, port, startedAt);
   const outcomes: RecipientOutcome[] = [];
   const state = { hint: null as DomainTlsHint | null, reachedRecipients: false, requireTlsRefused: false, limitReached: false };
   const done = (error: DeliveryError | null): HostAttemptResult => {
@@ -88,76 +93,89 @@ export async function attemptHost(plan: HostPlan, ip: string, recipients: Rcpt[]
   const key = reuseKey(plan, ip, port, o);
   const pool = key ? (o.sessionPool ?? null) : null;
 
-  // 0. A kept session to this very destination, secured under this very policy (RFC 5321 §4.1.4).
-  const pooled = pool && key ? await takePooled(pool, key, plan, rec, o) : null;
-  let session: SmtpSession | null = pooled?.session ?? null;
-  let facts: SessionFacts | null = pooled?.facts ?? null;
-  if (pooled) {
-    if (pooled.facts.endpoint) rec.connectedFrom(pooled.facts.endpoint, ip);
-    recordFacts(rec, pooled.facts);
-    rec.reusedSession();
-  }
-  for (let plaintext = false; !session; ) {
-    // 1. Connect: dial, greeting, EHLO.
-    let fresh: SmtpSession;
-    try {
-      fresh = await connect(plan, ip, port, rec, o);
-    } catch (e) {
-      return done(classifyHostError(e, 'connect', plan.facts, ip));
+  for (;;) {
+    // 0. A kept session to this very destination, secured under this very policy (RFC 5321 §4.1.4);
+    // when its RSET finds it dead, the message goes on another one (the catch below).
+    const pooled = pool && key ? takePooled(pool, key, plan, rec, o) : null;
+    let session: SmtpSession | null = pooled?.session ?? null;
+    let facts: SessionFacts | null = pooled?.facts ?? null;
+    if (pooled) {
+      if (pooled.facts.endpoint) rec.connectedFrom(pooled.facts.endpoint, ip);
+      recordFacts(rec, pooled.facts);
+      rec.reusedSession();
+    }
+    for (let plaintext = false; !session; ) {
+      // 1. Connect: dial, greeting, EHLO.
+      let fresh: SmtpSession;
+      try {
+        fresh = await connect(plan, ip, port, rec, o);
+      } catch (e) {
+        return done(classifyHostError(e, 'connect', plan.facts, ip));
+      }
+      try {
+        // 2. Secure the session as the host policy says (or go on in plaintext, recorded).
+        const secured = await secure(plan, fresh, rec, plaintext, o, key);
+        if (secured === 'reconnect-plaintext') {
+          plaintext = true;
+          continue;
+        }
+        if (secured instanceof DeliveryError) {
+          await fresh.quit();
+          return done(secured);
+        }
+        // Rules §4: a session that fell back to plaintext is never kept; each message tries TLS again.
+        facts = plaintext ? null : { ...secured, endpoint: fresh.endpoint };
+      } catch (e) {
+        fresh.close();
+        return done(classifyHostError(e, 'data', plan.facts, ip));
+      }
+      session = fresh;
     }
     try {
-      // 2. Secure the session as the host policy says (or go on in plaintext, recorded).
-      const secured = await secure(plan, fresh, rec, plaintext, o, key);
-      if (secured === 'reconnect-plaintext') {
-        plaintext = true;
+      // Rules §11: what this session showed of the domain's TLS support.
+      state.hint = {
+        domain: plan.job.domain,
+        starttls: rec.starttls,
+        requiretls: rec.starttls && session.capabilities.requireTls,
+        mtaStsMode: plan.stsMode,
+        dane: rec.dane,
+        seenAt: o.clock.now(),
+      };
+      // 3. RFC 8689 §4.2.1: the next hop must announce REQUIRETLS after STARTTLS.
+      if (plan.policy.requireTlsExtension) {
+        rec.requireTls();
+        if (!session.capabilities.requireTls) {
+          state.requireTlsRefused = true;
+          await session.quit();
+          return done(new DeliveryError({ code: 'REQUIRETLS_UNSUPPORTED', stage: 'mail', permanent: false, smtpCode: C550MailboxUnavail, enhancedCode: SePol7RequireTLS30, host: plan.facts.host, ip, message: `${plan.facts.host} does not support REQUIRETLS` }));
+        }
+      }
+      // 4. The transactions.
+      const limit = pool ? pool.maxTransactions : Infinity;
+      const target = { job: plan.job, facts: plan.facts, requireTls: plan.policy.requireTlsExtension };
+      const error = await transactions(target, session, recipients, outcomes, (out) => rec.result(out.recipientId, out.status, out.code, out.enhancedCode, out.reply), () => (state.reachedRecipients = true), limit);
+      if (error === SESSION_LIMIT) {
+        state.limitReached = true;
+        await session.quit();
+        return done(null);
+      }
+      if (pool && key && facts && !error) keep(pool, key, session, facts);
+      else await session.quit();
+      return done(error);
+    } catch (e) {
+      session.close();
+      if (pooled && session.failedAtReset) {
+        // The kept session was dead (dropped while idle, 421): nothing was sent for this message.
+        // Start over on another session, keeping what the transcript showed of this try.
+        const tried = rec.transcript;
+        rec = plan.recorder.session(ip, port, startedAt);
+        const sink = rec.transcriptSink();
+        for (const line of tried) sink(line);
+        rec.line('the kept session is no longer usable; opening a new one', o.clock.now());
         continue;
       }
-      if (secured instanceof DeliveryError) {
-        await fresh.quit();
-        return done(secured);
-      }
-      // Rules §4: a session that fell back to plaintext is never kept; each message tries TLS again.
-      facts = plaintext ? null : { ...secured, endpoint: fresh.endpoint };
-    } catch (e) {
-      fresh.close();
       return done(classifyHostError(e, 'data', plan.facts, ip));
     }
-    session = fresh;
-  }
-  try {
-    // Rules §11: what this session showed of the domain's TLS support.
-    state.hint = {
-      domain: plan.job.domain,
-      starttls: rec.starttls,
-      requiretls: rec.starttls && session.capabilities.requireTls,
-      mtaStsMode: plan.stsMode,
-      dane: rec.dane,
-      seenAt: o.clock.now(),
-    };
-    // 3. RFC 8689 §4.2.1: the next hop must announce REQUIRETLS after STARTTLS.
-    if (plan.policy.requireTlsExtension) {
-      rec.requireTls();
-      if (!session.capabilities.requireTls) {
-        state.requireTlsRefused = true;
-        await session.quit();
-        return done(new DeliveryError({ code: 'REQUIRETLS_UNSUPPORTED', stage: 'mail', permanent: false, smtpCode: C550MailboxUnavail, enhancedCode: SePol7RequireTLS30, host: plan.facts.host, ip, message: `${plan.facts.host} does not support REQUIRETLS` }));
-      }
-    }
-    // 4. The transactions.
-    const limit = pool ? pool.maxTransactions : Infinity;
-    const target = { job: plan.job, facts: plan.facts, requireTls: plan.policy.requireTlsExtension };
-    const error = await transactions(target, session, recipients, outcomes, (out) => rec.result(out.recipientId, out.status, out.code, out.enhancedCode, out.reply), () => (state.reachedRecipients = true), limit);
-    if (error === SESSION_LIMIT) {
-      state.limitReached = true;
-      await session.quit();
-      return done(null);
-    }
-    if (pool && key && facts && !error) keep(pool, key, session, facts);
-    else await session.quit();
-    return done(error);
-  } catch (e) {
-    session.close();
-    return done(classifyHostError(e, 'data', plan.facts, ip));
   }
 }
 
@@ -216,24 +234,19 @@ function caDigest(extraCa: readonly string[] | undefined): string {
   return d;
 }
 
-/** An idle kept session for `key`, RSET and bound to this delivery; null when there is none. */
-async function takePooled(pool: SessionPool, key: string, plan: HostPlan, rec: AttemptRecorder, o: EngineOptions): Promise<PooledSession | null> {
-  for (;;) {
-    const pooled = pool.take(key);
-    if (!pooled) return null;
-    const { session } = pooled;
-    bind(session, plan, rec);
-    rec.line(`reusing the session to ${plan.facts.host} [${session.ip}] (transaction ${session.transactions + 1} on it)`, o.clock.now());
-    try {
-      // RFC 5321 §4.1.1.5: a clean slate for the transaction, and proof the session is alive.
-      await session.reset();
-      return pooled;
-    } catch {
-      // A server that dropped the idle connection: not this message's failure — open a new one.
-      session.close();
-      rec.line('the kept session is no longer usable; opening a new one', o.clock.now());
-    }
-  }
+/**
+ * An idle kept session for `key`, bound to this delivery, its next transaction to begin with
+ * RSET (RFC 5321 §4.1.1.5: a clean slate, and proof the session is alive); null when there is
+ * none.
+ */
+function takePooled(pool: SessionPool, key: string, plan: HostPlan, rec: AttemptRecorder, o: EngineOptions): PooledSession | null {
+  const pooled = pool.take(key);
+  if (!pooled) return null;
+  const { session } = pooled;
+  bind(session, plan, rec);
+  rec.line(`reusing the session to ${plan.facts.host} [${session.ip}] (transaction ${session.transactions + 1} on it)`, o.clock.now());
+  session.resetBeforeNext();
+  return pooled;
 }
 
 function keep(pool: SessionPool, key: string, session: SmtpSession, facts: SessionFacts): void {

@@ -8,8 +8,10 @@
  *      or a socket that was TLS from the start, RFC 8314 implicit TLS).
  *   3. send(): one mail transaction (MAIL, RCPT…, DATA), pipelined when announced; returns a
  *      result per recipient. Call it again for recipients the server did not take this time.
- *   3b. reset(): RSET before the next transaction on a kept session (RFC 5321 §4.1.1.5,
- *      §4.1.4), after rebind() gave it the next delivery's abort signal and transcript.
+ *   3b. resetBeforeNext() / reset(): RSET before the next transaction on a kept session
+ *      (RFC 5321 §4.1.1.5, §4.1.4), after rebind() gave it the next delivery's abort signal
+ *      and transcript. resetBeforeNext() puts the RSET in the next transaction's pipelined
+ *      group (RFC 2920 §3.1 allows RSET in a group): a kept session costs no extra round trip.
  *   4. quit() / close().
  *
  * RFCs: RFC 5321 §3.2 (EHLO/HELO), §3.3 and §4.1.1 (transaction), §4.5.2 (transparency, in
@@ -204,6 +206,10 @@ export class SmtpSession {
   readonly openedAt: number;
   /** Set once the connection is unusable; every later operation throws it. */
   #broken: DeliveryError | undefined;
+  /** The next transaction begins with RSET (resetBeforeNext). */
+  #resetDue = false;
+  /** The session ended at the RSET that began a transaction (see failedAtReset). */
+  #failedAtReset = false;
   /** Set when the session was ended by its abort signal; what every operation reports then. */
   #aborted: DeliveryError | undefined;
   #signal: AbortSignal | undefined;
@@ -302,6 +308,23 @@ export class SmtpSession {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * RFC 5321 §4.1.1.5: the next transaction begins with RSET — under PIPELINING in the same
+   * write as MAIL, RCPT and DATA (RFC 2920 §3.1), else lock-step before MAIL. If that RSET
+   * gets anything but 250 (a 421 from a server closing the idle connection) or the
+   * connection is lost before its reply, send() rejects and failedAtReset is true: nothing of
+   * the transaction can have been taken (the data was never sent), so the caller opens a new
+   * session for the message without counting a failed attempt.
+   */
+  resetBeforeNext(): void {
+    this.#resetDue = true;
+  }
+
+  /** The session ended at the RSET that began its latest transaction (resetBeforeNext). */
+  get failedAtReset(): boolean {
+    return this.#failedAtReset;
   }
 
   /** True when EHLO was refused and HELO used instead. */
@@ -526,11 +549,14 @@ export class SmtpSession {
     const mailCtx: ReplyContext = { stage: 'mail', command: mailCmd };
     const dataCtx: ReplyContext = { stage: 'data', command: 'DATA' };
 
+    const reset = this.#resetDue;
+    this.#resetDue = false;
     let mailReply: Reply;
     let dataReply: Reply | undefined;
     if (caps.pipelining) {
-      // RFC 2920 §3.1: MAIL, RCPTs and DATA in one group, replies read in order.
-      this.#writeCommands([mailCmd, ...rcptCmds, 'DATA']);
+      // RFC 2920 §3.1: (RSET,) MAIL, RCPTs and DATA in one group, replies read in order.
+      this.#writeCommands(reset ? ['RSET', mailCmd, ...rcptCmds, 'DATA'] : [mailCmd, ...rcptCmds, 'DATA']);
+      if (reset) await this.#resetReply();
       mailReply = await this.#read(mailCtx, this.#timeouts.mail);
       for (const [i, r] of todo.entries()) {
         const reply = await this.#read({ stage: 'rcpt', command: rcptCmds[i] }, this.#timeouts.rcpt);
@@ -543,6 +569,10 @@ export class SmtpSession {
         throw this.#replyError(mailReply, mailCtx);
       }
     } else {
+      if (reset) {
+        this.#writeCommands(['RSET']);
+        await this.#resetReply();
+      }
       this.#writeCommands([mailCmd]);
       mailReply = await this.#read(mailCtx, this.#timeouts.mail);
       if (!isSuccess(mailReply)) throw this.#replyError(mailReply, mailCtx);
@@ -604,22 +634,34 @@ export class SmtpSession {
     setFromReply(r, reply, 'rejected', 'rcpt');
   }
 
+  /**
+   * The message data after 354. Each encoded chunk is written once the next one is known to
+   * exist; the last one goes out in the same write as the terminator (one write for a small
+   * message, same bytes on the wire). The source is read to its end — where it verifies the
+   * file's size and digest (message-source.ts) — before the terminator can be written.
+   */
   async #streamBody(body: () => MessageSource, onProgress: ((bytes: number) => void) | undefined): Promise<number> {
     const enc = new DataEncoder();
     let wire = 0;
     let input = 0;
     let stream: MessageSource | undefined;
+    // Encoded (in the encoder's reused buffer) but not yet written, and the input it stands for.
+    let held: Buffer | undefined;
+    let heldInput = 0;
     try {
       stream = body();
       for await (const chunk of stream as AsyncIterable<Buffer | string>) {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        if (held) {
+          // The encoder's output buffer is reused, so this write must be flushed before the next push.
+          await this.#writeData(held, true);
+          this.#noEarlyReply();
+          onProgress?.(heldInput);
+        }
         input += buf.length;
-        // The encoder's output buffer is reused, so each write must be flushed before the next.
-        const out = enc.push(buf, true);
-        wire += out.length;
-        await this.#writeData(out, true);
-        this.#noEarlyReply();
-        onProgress?.(input);
+        held = enc.push(buf, true);
+        heldInput = input;
+        wire += held.length;
       }
     } catch (e) {
       if (e instanceof DeliveryError) throw e;
@@ -627,12 +669,12 @@ export class SmtpSession {
       // message, so the connection is dropped without the terminator.
       throw this.#fail(new DeliveryError({ code: 'INTERNAL', message: `reading the message failed: ${errMessage(e)}`, stage: 'data', permanent: false, host: this.host, ip: this.ip, cause: e }));
     }
-    // Give a reply the server already sent a chance to arrive before the terminator goes out.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // A reply the server already sent (after 354) stops the terminator from going out.
     this.#noEarlyReply();
     const tail = enc.end();
     wire += tail.length;
-    await this.#writeData(tail);
+    await this.#writeData(held && held.length > 0 ? Buffer.concat([held, tail], held.length + tail.length) : tail);
+    if (held) onProgress?.(heldInput);
     this.#log('c', `[message body, ${wire} bytes]`);
     return wire;
   }
@@ -652,6 +694,22 @@ export class SmtpSession {
     await this.#writeData(Buffer.from('.\r\n'));
     this.#log('c', '.');
     await this.#read({ stage: 'data', command: '.' }, this.#timeouts.dataEnd);
+  }
+
+  /**
+   * The reply to the RSET that begins a transaction on a kept session. Anything but 250, or
+   * no reply, ends the session (replies to the commands pipelined behind it are not read) and
+   * marks it failedAtReset.
+   */
+  async #resetReply(): Promise<void> {
+    const ctx: ReplyContext = { stage: 'mail', command: 'RSET' };
+    try {
+      const reply = await this.#read(ctx, this.#timeouts.command);
+      if (!isSuccess(reply)) throw this.#fail(this.#replyError(reply, ctx));
+    } catch (e) {
+      this.#failedAtReset = true;
+      throw e;
+    }
   }
 
   /** RFC 5321 §4.1.1.5: reset a transaction that did not reach the data. */

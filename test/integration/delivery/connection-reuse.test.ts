@@ -147,8 +147,12 @@ test('item 2: a session carries at most maxTransactions transactions, then QUIT 
   expect(verbs(peer.sessions[1]!.lines).at(-1)).toBe('QUIT');
 });
 
-/** A plaintext server that ends an idle session after its first transaction, its own way. */
-async function droppingPeer(x: Harness, drop: 'close' | '421-on-rset') {
+/**
+ * A plaintext server that ends an idle session after its first transaction, its own way: closes
+ * it while idle, answers the next RSET with 421, or drops the connection at that RSET without a
+ * reply. With `pipelining` false it does not announce PIPELINING (RSET goes lock-step).
+ */
+async function droppingPeer(x: Harness, drop: 'close' | '421-on-rset' | 'lost-at-rset', pipelining = true) {
   const sessions: string[][] = [];
   const delivered: string[] = [];
   let closed = 0;
@@ -160,7 +164,7 @@ async function droppingPeer(x: Harness, drop: 'close' | '421-on-rset') {
       const line = await c.readLine();
       if (line === null) return;
       const verb = line.split(' ')[0]!.toUpperCase();
-      if (verb === 'EHLO') c.write('250-drop.test\r\n250 PIPELINING\r\n');
+      if (verb === 'EHLO') c.write(pipelining ? '250-drop.test\r\n250 PIPELINING\r\n' : '250 drop.test\r\n');
       else if (verb === 'MAIL' || verb === 'RCPT') c.write('250 ok\r\n');
       else if (verb === 'DATA') {
         c.write('354 go ahead\r\n');
@@ -180,6 +184,10 @@ async function droppingPeer(x: Harness, drop: 'close' | '421-on-rset') {
         if (drop === '421-on-rset' && transactions > 0) {
           c.write('421 4.4.2 drop.test closing transmission channel\r\n');
           c.end();
+          return;
+        }
+        if (drop === 'lost-at-rset' && transactions > 0) {
+          c.destroy();
           return;
         }
         c.write('250 ok\r\n');
@@ -202,10 +210,16 @@ async function droppingPeer(x: Harness, drop: 'close' | '421-on-rset') {
   };
 }
 
-for (const drop of ['close', '421-on-rset'] as const) {
-  test(`item 2: a server that dropped the idle session (${drop}) → the next message opens a new one, not counted as a failure`, async () => {
+for (const [drop, pipelining] of [
+  ['close', true],
+  ['421-on-rset', true],
+  ['lost-at-rset', true],
+  ['421-on-rset', false],
+  ['lost-at-rset', false],
+] as const) {
+  test(`item 2: a server that dropped the idle session (${drop}${pipelining ? ', RSET pipelined' : ', no PIPELINING'}) → the next message opens a new one, not counted as a failure`, async () => {
     const x = await pki.harness();
-    const p = await droppingPeer(x, drop);
+    const p = await droppingPeer(x, drop, pipelining);
     const first = await x.send({ to: ['a@drop.test'] });
     expect(first.recipients[0]!.state).toBe('delivered');
     if (drop === 'close') await vi.waitFor(() => expect(p.closed).toBe(1));
@@ -218,6 +232,15 @@ for (const drop of ['close', '421-on-rset'] as const) {
     expect(second.attempts[0]).toMatchObject({ reusedSession: false, errorCode: null, code: 250 });
     expect(p.sessions).toHaveLength(2);
     expect(p.delivered).toEqual(['session 1', 'session 2']);
+    if (drop !== 'close') {
+      // The record shows the try on the kept session, then the new one's conversation.
+      const t = second.attempts[0]!.transcript.map((l) => l.text);
+      const fellBack = t.indexOf('the kept session is no longer usable; opening a new one');
+      expect(t.slice(0, fellBack).some((l) => l === 'RSET')).toBe(true);
+      expect(t.slice(fellBack).some((l) => l.startsWith('EHLO'))).toBe(true);
+      // Under PIPELINING the server saw MAIL, RCPT and DATA behind the RSET, but no data.
+      expect(p.sessions[0]!.filter((l) => l === 'RSET')).toHaveLength(1);
+    }
   });
 }
 
