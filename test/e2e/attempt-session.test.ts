@@ -2,7 +2,9 @@
  * The message detail says how each attempt's session was made (issue 14 items 2 and 3): a
  * connection kept from an earlier message, a TLS session resumed from a ticket — beside the
  * attempt's TLS facts, with the why as a tooltip — and nothing of the kind for a new session
- * with a full handshake, nor for an attempt recorded before reuse and resumption existed.
+ * with a full handshake, nor for an attempt recorded before reuse and resumption existed. The
+ * Log view says the same in one word per fact ("reused", "resumed"), the sentence as the
+ * marker's accessible name and tooltip, without making its rows taller.
  * Rows go straight into the real store (no delivery runs); axe and screenshots in both themes.
  */
 import fs from 'node:fs';
@@ -98,6 +100,7 @@ afterAll(async () => {
   await env?.close();
 });
 
+const nav = (name: string) => env.page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: new RegExp(`^${name}`) });
 const card = (address: string) => env.page.getByTestId('recipient-card').filter({ hasText: address });
 
 test('each attempt says how its session was made, beside its TLS facts, and older records say nothing of it', async () => {
@@ -137,5 +140,66 @@ test('axe in light and dark, screenshots at 1280 and 900 px', async () => {
   await checkView(env.page, 'message-detail-session', async () => {
     await env.page.getByRole('heading', { name: /^Recipients/ }).evaluate((el) => el.scrollIntoView({ block: 'start' }));
   });
+  expect(env.errors).toEqual([]);
+});
+
+test('the Log view marks a reused connection and a resumed TLS session in one word each, named by the sentence; a new session and an older record show none', async () => {
+  const { page } = env;
+  await page.goto(env.host.url);
+  await nav('Log').click();
+  const rows = page.getByRole('table', { name: 'Attempts' }).locator('tbody tr');
+  await expect.poll(() => rows.count()).toBe(4);
+  // Newest first: the older record (TLSv1.2), cat (resumed, unverified), bob (reused + resumed), ann (new).
+  const tls = async (i: number) => (await rows.nth(i).locator('td').nth(3).innerText()).replace(/\s+/g, ' ').trim();
+  const markers = async (i: number) => {
+    const imgs = rows.nth(i).getByRole('img');
+    const out: Array<[string, string | null]> = [];
+    for (let k = 0; k < (await imgs.count()); k++) out.push([(await imgs.nth(k).innerText()).trim(), await imgs.nth(k).getAttribute('aria-label')]);
+    return out;
+  };
+  const check = async () => {
+    expect(await tls(0)).toBe('TLSv1.2 pkix');
+    expect(await markers(0)).toEqual([]);
+    expect(await tls(1)).toBe('TLSv1.3 none resumed');
+    expect(await markers(1)).toEqual([['resumed', RESUMED_UNVERIFIED]]);
+    expect(await tls(2)).toBe('TLSv1.3 pkix reused resumed');
+    expect(await markers(2)).toEqual([
+      ['reused', REUSED],
+      ['resumed', RESUMED],
+    ]);
+    expect(await tls(3)).toBe('TLSv1.3 pkix');
+    expect(await markers(3)).toEqual([]);
+  };
+  await check();
+  // The accessible name is what a screen reader finds (role and name, not only the attribute).
+  expect(await rows.nth(2).getByRole('img', { name: REUSED, exact: true }).count()).toBe(1);
+  expect(await rows.nth(2).getByRole('img', { name: RESUMED, exact: true }).count()).toBe(1);
+  // The tooltip: the sentence, then the why.
+  expect(await rows.nth(2).getByTestId('log-reused-session').getAttribute('title')).toMatch(/^Reused connection \(opened for an earlier message\)\. This message went over a connection kept open/);
+  expect(await rows.nth(1).getByTestId('log-tls-resumed').getAttribute('title')).toMatch(/^TLS session resumed — the full handshake that established it did not verify the certificate\. The server resumed/);
+
+  // Density: a row with markers is no taller than one without, at both widths (rows 1 and 2
+  // against the older record's row 0; the last row is left out: it has no bottom border).
+  for (const vp of [{ width: 1280, height: 800 }, { width: 900, height: 700 }]) {
+    await page.setViewportSize(vp);
+    const heights = await rows.evaluateAll((trs) => trs.slice(0, 3).map((tr) => tr.getBoundingClientRect().height));
+    expect(new Set(heights).size, `${vp.width} px: ${heights.join(', ')}`).toBe(1);
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // The filters still work around them: another message's id matches nothing, this one all four.
+  const filters = page.getByRole('form', { name: 'Filter attempts' });
+  await filters.getByLabel('Message').fill('no-such-message');
+  await filters.getByRole('button', { name: 'Apply' }).click();
+  await expect.poll(() => page.getByText('No delivery attempts match these filters.').isVisible()).toBe(true);
+  await filters.getByLabel('Message').fill('session-facts');
+  await filters.getByRole('button', { name: 'Apply' }).click();
+  await expect.poll(() => rows.count()).toBe(4);
+  await check();
+  expect(env.errors).toEqual([]);
+});
+
+test('the Log view: axe in light and dark, screenshots at 1280 and 900 px', async () => {
+  await checkView(env.page, 'log-session');
   expect(env.errors).toEqual([]);
 });
