@@ -4,13 +4,11 @@
  * queued message's (core/enqueue.ts), and inserted in one transaction, so the queue delivers them with the same engine, retries,
  * checks and log as the user's mail — and DKIM-signed with the sending identity's keys.
  */
-import path from 'node:path';
 import type { TlsMode } from '../../shared/domain';
 import type { Clock } from './clock';
 import { parseMailbox } from './compose/address';
 import { signMessageBytes, type DkimOptions } from './compose/build';
-import { MessageFile } from './compose/message-file';
-import { enqueueFile } from './enqueue';
+import { enqueueFile, QueueFiles, rawPathOf } from './enqueue';
 import type { Store } from './store/store';
 import { newMessageId } from './submit';
 
@@ -38,17 +36,18 @@ export async function submitBytes(msg: OwnMessage, deps: { store: Store; clock: 
   const now = deps.clock.now();
   const bytes = msg.dkim?.length ? await signMessageBytes(msg.bytes, msg.dkim, new Date(now)) : msg.bytes;
   const id = newMessageId(now);
-  const rawPath = path.join('messages', `${id}.eml`);
-  const eml = await MessageFile.create(deps.store.absolutePath(rawPath));
+  const rawPath = rawPathOf(id);
+  const files = await QueueFiles.open(deps.store, id);
+  const { eml } = files;
   try {
     await eml.write(bytes);
   } catch (e) {
-    await eml.discard();
+    await files.discard();
     throw e;
   }
   // Like the user's mail: the envelope beside the file (recoverable without the database)
   // and the digest the delivery checks while streaming.
-  await enqueueFile(deps.store, eml, {
+  await enqueueFile(deps.store, files, {
     id,
     sha256: eml.sha256(),
     createdAt: now,

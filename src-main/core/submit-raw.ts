@@ -5,14 +5,12 @@
  * messages (queue/message-source.ts), so the mode can still be changed.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { TlsMode } from '../../shared/domain';
 import type { Clock } from './clock';
 import { parseMailbox, type FieldError, type ParsedAddress } from './compose/address';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MessageFile } from './compose/message-file';
-import { enqueueFile } from './enqueue';
+import { enqueueFile, QueueFiles, rawPathOf } from './enqueue';
 import { isDiskFull } from './store/db';
 import type { Store } from './store/store';
 import { DISK_FULL, newMessageId, type SubmitResult } from './submit';
@@ -57,20 +55,21 @@ export async function submitRaw(
 
   const now = deps.clock.now();
   const id = newMessageId(now);
-  const rawPath = path.join('messages', `${id}.eml`);
-  let eml: MessageFile | undefined;
+  const rawPath = rawPathOf(id);
+  let files: QueueFiles | undefined;
   const scan = new EightBitScan();
   try {
-    eml = await MessageFile.create(deps.store.absolutePath(rawPath));
+    files = await QueueFiles.open(deps.store, id);
     // One pass over the file: copied, counted, hashed and scanned for 8-bit bytes together.
-    await pipeline(fs.createReadStream(emlPath), scan, eml.writable());
+    await pipeline(fs.createReadStream(emlPath), scan, files.eml.writable());
   } catch (e) {
-    await eml?.discard();
+    await files?.discard();
     if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     throw e;
   }
   try {
-    await enqueueFile(deps.store, eml, {
+    const { eml } = files;
+    await enqueueFile(deps.store, files, {
       id,
       createdAt: now,
       mailFrom: from.value.envelope,

@@ -5,12 +5,10 @@
  * returned; on any failure nothing is left behind.
  */
 import crypto from 'node:crypto';
-import path from 'node:path';
 import type { LocalDraft as SharedDraft } from '../../shared/domain';
 import type { Clock } from './clock';
 import { buildMessage, type DkimOptions } from './compose/build';
-import { MessageFile } from './compose/message-file';
-import { enqueueFile } from './enqueue';
+import { enqueueFile, QueueFiles, rawPathOf } from './enqueue';
 import { parseMailbox, type FieldError } from './compose/address';
 import type { Draft as ComposeDraft } from './compose/draft';
 import { DeliveryError } from './errors';
@@ -80,14 +78,14 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
   const now = clock.now();
   const id = newMessageId(now);
   const undo = undoCopy(draft, now, opts.undoWindowMs ?? 0);
-  const rawPath = path.join('messages', `${id}.eml`);
-  let eml: MessageFile | undefined;
+  const rawPath = rawPathOf(id);
+  let files: QueueFiles | undefined;
   let built;
   try {
-    eml = await MessageFile.create(store.absolutePath(rawPath));
-    built = await buildMessage(composeDraft, { date: new Date(now), ...(dkim.length ? { dkim } : {}), limits: { maxMessageBytes: settings.maxMessageBytes } }, eml);
+    files = await QueueFiles.open(store, id);
+    built = await buildMessage(composeDraft, { date: new Date(now), ...(dkim.length ? { dkim } : {}), limits: { maxMessageBytes: settings.maxMessageBytes } }, files.eml);
   } catch (e) {
-    await eml?.discard();
+    await files?.discard();
     if (isDiskFull(e)) return { ok: false, errors: [DISK_FULL] };
     if (e instanceof DeliveryError && e.code === 'INVALID_INPUT') {
       const problems = Array.isArray(e.cause) ? (e.cause as FieldError[]) : [{ field: 'draft', code: 'invalid', message: e.message }];
@@ -96,7 +94,7 @@ export async function submitDraft(draft: SharedDraft, deps: { store: Store; cloc
     throw e;
   }
   try {
-    await enqueueFile(store, eml, {
+    await enqueueFile(store, files, {
       id,
       createdAt: now,
       mailFrom: built.envelope.mailFrom,

@@ -119,6 +119,8 @@ export class Store {
   readonly pending: PendingFeed;
   /** The queue's statements: claims, outcomes, the pending set (one per connection). */
   readonly queue: QueueRepo;
+  /** What close() releases besides the database (onClose). */
+  readonly #onClose: (() => void)[] = [];
 
   constructor(db: Db, dataDir: string, nativeBinding?: string) {
     this.db = db;
@@ -175,7 +177,13 @@ export class Store {
   }
 
   close(): void {
+    for (const release of this.#onClose.splice(0)) release();
     this.db.close();
+  }
+
+  /** Runs `release` when the store closes (core/enqueue.ts: the messages/ it holds open). */
+  onClose(release: () => void): void {
+    this.#onClose.push(release);
   }
 
   get messagesDir(): string {

@@ -173,3 +173,45 @@ describe.runIf(linux)('enqueue durability steps', () => {
     checkStored(id);
   });
 });
+
+describe('the two files of an enqueue', () => {
+  const draft = { from: 'me@example.org', to: ['a@example.net'], cc: [], bcc: [], subject: 's', text: 'text', attachments: [], tlsMode: 'default' as const };
+  const queueFiles = () => fs.readdirSync(core.store.messagesDir).filter((n) => n !== 'probe');
+
+  for (const which of ['.eml', 'envelope'] as const) {
+    it(`neither remains when the ${which} cannot be created (disk full): the send is refused, nothing queued`, async () => {
+      const { MessageFile } = await import('../../../src-main/core/compose/message-file');
+      const create = MessageFile.create.bind(MessageFile);
+      vi.spyOn(MessageFile, 'create').mockImplementation(async (p, opts) => {
+        if ((which === 'envelope') === p.endsWith('.json')) {
+          // The other file's creation finishes first: it is the one that must be removed.
+          await new Promise((r) => setTimeout(r, 20));
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        }
+        return create(p, opts);
+      });
+      const r = await core.submit(draft);
+      expect(r).toEqual({ ok: false, errors: [expect.objectContaining({ code: 'disk-full' })] });
+      expect(queueFiles()).toEqual([]);
+      expect(core.store.db.prepare('SELECT count(*) FROM messages').pluck().get()).toBe(0);
+    });
+  }
+
+  it.runIf(linux)('messages/ stays open for the fsyncs while the store is open, and is closed with it', async () => {
+    const dir = fs.realpathSync(core.store.messagesDir);
+    const held = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === dir;
+        } catch {
+          return false;
+        }
+      }).length;
+    expect((await core.submit(draft)).ok).toBe(true);
+    expect((await core.submit(draft)).ok).toBe(true);
+    expect(held()).toBe(1);
+    await core.close();
+    expect(held()).toBe(0);
+    core = new Outbox({ dataDir: t.dir, clock: new ManualClock(Date.UTC(2026, 0, 1)), deliver: () => new Promise(() => {}) });
+  });
+});
