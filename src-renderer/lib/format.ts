@@ -1,4 +1,4 @@
-/** Small pure formatting helpers shared by the views (sizes, times, countdowns). */
+/** Small pure formatting helpers shared by the views (sizes, times, countdowns, short ids, breakable names). */
 
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) return '–';
@@ -15,6 +15,8 @@ export function formatBytes(n: number): string {
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const dateTimeSec = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+const timeSec = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 export function formatDate(at: number): string {
@@ -23,6 +25,25 @@ export function formatDate(at: number): string {
 export function formatDateSec(at: number): string {
   return dateTimeSec.format(at);
 }
+/** formatDateSec's date and time apart ("Dec 2, 2026", "2:14:31 PM"), for a narrow column: one above the other. */
+export function formatDateSecParts(at: number): { date: string; time: string } {
+  return { date: dateOnly.format(at), time: timeSec.format(at) };
+}
+/**
+ * The part of a message id that tells messages apart: core/submit.ts's ids are the time in base
+ * 36 (alike for messages sent close together, and shown beside them anyway), then random hex.
+ * Its last six characters; of an id without that shape, those after its last "-".
+ */
+export function shortMessageId(id: string): string {
+  const tail = id.slice(id.lastIndexOf('-') + 1) || id;
+  return tail.slice(-6);
+}
+
+/** A domain, host or address in pieces ending after each "." and ":", where a narrow cell may break it. */
+export function nameBreaks(name: string): string[] {
+  return name.match(/[^.:]*[.:]|[^.:]+$/g) ?? [name];
+}
+
 export function formatTime(at: number): string {
   return timeOnly.format(at);
 }

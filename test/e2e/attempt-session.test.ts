@@ -14,6 +14,7 @@ import { blankAttempt } from '../../src-main/core/delivery/record';
 import { QueueRepo } from '../../src-main/core/store/queue-repo';
 import { checkView } from './axe-view';
 import { startEnv, type Env } from './env';
+import { measureLogTable } from './log-table';
 
 let env: Env;
 const REUSED = 'Reused connection (opened for an earlier message)';
@@ -184,6 +185,11 @@ test('the Log view marks a reused connection and a resumed TLS session in one wo
     await page.setViewportSize(vp);
     const heights = await rows.evaluateAll((trs) => trs.slice(0, 3).map((tr) => tr.getBoundingClientRect().height));
     expect(new Set(heights).size, `${vp.width} px: ${heights.join(', ')}`).toBe(1);
+    // And the table fits its card: nothing runs out of its cell, no reply is cut ("250 2.0.0 queued as 1234").
+    const fit = await page.evaluate(measureLogTable);
+    expect(fit.wrapScroll, `${vp.width} px`).toBeLessThanOrEqual(fit.wrapClient);
+    expect(fit.spills, `${vp.width} px`).toEqual([]);
+    expect(fit.rows.map((r) => r.replyTruncated), `${vp.width} px`).toEqual([false, false, false, false]);
   }
   await page.setViewportSize({ width: 1280, height: 800 });
 
