@@ -27,6 +27,7 @@ export type { StoredDkimKey, StoredIdentity } from './rows';
 import { admit } from '../queue/admission';
 import { pickRecipientTls, type RecipientTls } from '../../../shared/verdict';
 import { DB_FILE, isDamagedDatabase, openDb, type Db, type OpenDbOptions } from './db';
+import { Checkpointer } from './checkpointer';
 import { HoldRuleRepo } from './hold-rules';
 import { PendingFeed } from './pending-feed';
 import { QueueRepo } from './queue-repo';
@@ -121,6 +122,8 @@ export class Store {
   readonly queue: QueueRepo;
   /** What close() releases besides the database (onClose). */
   readonly #onClose: (() => void)[] = [];
+  /** WAL checkpoints from a worker thread, off the commits of this connection. */
+  #checkpointer: Checkpointer | undefined;
 
   constructor(db: Db, dataDir: string, nativeBinding?: string) {
     this.db = db;
@@ -150,6 +153,7 @@ export class Store {
       throw new DataDirError('damaged', pendingEnvelopeIds(messagesDir).map((id) => path.join('messages', `${id}.eml`)), (e as Error).message);
     }
     const store = new Store(db, dataDir, opts.nativeBinding);
+    if (!opts.readonly) store.#checkpointer = Checkpointer.start(db, file, opts.nativeBinding);
     if (!opts.readonly && opts.checkQueuedFiles !== false) {
       try {
         store.#checkQueuedFiles(before === undefined ? 'missing' : 'empty');
@@ -178,7 +182,15 @@ export class Store {
 
   close(): void {
     for (const release of this.#onClose.splice(0)) release();
+    // The worker's connection first, so this one is the last: its close checkpoints and
+    // removes the WAL.
+    this.#checkpointer?.close();
     this.db.close();
+  }
+
+  /** Whether WAL checkpoints run on the worker thread (store/checkpointer.ts). */
+  get checkpointsOffThread(): boolean {
+    return this.#checkpointer?.running ?? false;
   }
 
   /** Runs `release` when the store closes (core/enqueue.ts: the messages/ it holds open). */
