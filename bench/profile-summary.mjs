@@ -1,4 +1,6 @@
-// Summarises a V8 .cpuprofile (node --cpu-prof): self time per function and per file, top N.
+// Summarises a V8 .cpuprofile (node --cpu-prof): self time per function and per file, and total
+// time per function (itself and everything it called, each sample counted once per function
+// even through recursion), top N.
 //   node bench/profile-summary.mjs FILE.cpuprofile [N]
 import fs from 'node:fs';
 
@@ -24,5 +26,20 @@ const show = (m, title) => {
   console.log(`\n${title} (total ${(total / 1000).toFixed(0)} ms sampled)`);
   for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`);
 };
+const parent = new Map();
+for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const totalFn = new Map();
+for (const [id, us] of self) {
+  const seen = new Set();
+  for (let x = id; x !== undefined; x = parent.get(x)) {
+    const cf = byId.get(x).callFrame;
+    const url = cf.url.replace(/^file:\/\//, '').replace(process.cwd() + '/', '') || '(native)';
+    const k = `${cf.functionName || '(anonymous)'}  ${url}:${cf.lineNumber + 1}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    totalFn.set(k, (totalFn.get(k) ?? 0) + us);
+  }
+}
 show(fn, 'self time by function');
 show(files, 'self time by file');
+show(totalFn, 'total time by function (self + callees)');
