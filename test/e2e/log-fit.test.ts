@@ -166,6 +166,13 @@ test('the Log table fits at 900 px and at 1280 px and wider: nothing runs out of
       expect(row.datetime, where).toBe(new Date(a.startedAt).toISOString());
     });
     truncatedAt[vp.width] = m.rows.map((r) => r.replyTruncated);
+    // Where the cell is wide enough, the IPv6 address goes whole to the line below its host
+    // rather than being broken after "[2001:" (at 900 px it is broken after a colon).
+    const addrLines = await rows
+      .nth(0)
+      .locator('.addr')
+      .evaluate((el) => Math.round(el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)));
+    expect(addrLines, `${vp.width} px`).toBe(vp.width === 900 ? 2 : 1);
   }
   // The test saw both cases: the DMARC refusal is cut at every width; a short reply at none, and
   // Postfix's usual one ("250 2.0.0 Ok: queued as …", 36 characters) only at 900 px.
