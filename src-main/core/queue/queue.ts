@@ -656,13 +656,13 @@ export class Queue {
   }
 
   /**
-   * Keeps the message's envelope file in step with its recipients: finished messages are not
+   * Keeps the message's envelope file in step with its recipients, after the commit that
+   * decided it (a crash in between is settled at start-up): finished messages are not
    * re-queued by a recovery, messages a user retries are again (store/message-files.ts).
    */
   #settle(messageId: string): void {
-    const finished = this.repo.recipientsOf(messageId).every((r) => r.state === 'delivered' || r.state === 'failed' || r.state === 'canceled');
     try {
-      settleEnvelope(this.#o.store.messagesDir, messageId, finished);
+      settleEnvelope(this.#o.store.messagesDir, messageId, this.repo.messageFinished(messageId));
     } catch (e) {
       // Only a recovery reads it; at worst a finished message is offered again.
       console.error('queue: could not update the envelope file', e);

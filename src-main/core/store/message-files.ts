@@ -10,7 +10,9 @@
  * A message whose recipients have all reached a final state gets its envelope renamed to
  * `<id>.done.json`, so a recovery does not send finished mail again. Within a message that was
  * still pending, a recovery re-queues every recipient: a recipient already delivered may get it
- * twice — at-least-once, never lost.
+ * twice — at-least-once, never lost. The database is the truth and the rename follows its
+ * commit; a crash between the two leaves a finished message's envelope pending, which start-up
+ * settles (Store.open), so only a database lost in that very window could send it again.
  *
  * Temporary files of an interrupted enqueue (compose's `.<name>.<hex>.tmp|.unsigned`, the
  * `.tmp` of an envelope or a raw copy) are removed at start-up, as is the .eml/.json pair of an

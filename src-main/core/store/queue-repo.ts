@@ -233,6 +233,16 @@ export class QueueRepo {
     return this.store.statement('SELECT * FROM recipients WHERE id = ?').get(id) as RecipientRow | undefined;
   }
 
+  /**
+   * Whether every recipient of the message has reached a final state (delivered, failed,
+   * canceled): its envelope is then settled (message-files.ts). The one rule of "finished".
+   */
+  messageFinished(messageId: string): boolean {
+    return (
+      this.store.statement("SELECT NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = ? AND state NOT IN ('delivered', 'failed', 'canceled'))").pluck().get(messageId) === 1
+    );
+  }
+
   recipientsOf(messageId: string): RecipientRow[] {
     return this.store.statement('SELECT * FROM recipients WHERE message_id = ? ORDER BY id').all(messageId) as RecipientRow[];
   }

@@ -32,7 +32,7 @@ import { HoldRuleRepo } from './hold-rules';
 import { PendingFeed } from './pending-feed';
 import { QueueRepo } from './queue-repo';
 import { SuppressionRepo } from './suppressions';
-import { DataDirError, pendingEnvelopeIds, removeMessageFiles, removeTemporaryFiles } from './message-files';
+import { DataDirError, pendingEnvelopeIds, removeMessageFiles, removeTemporaryFiles, settleEnvelope } from './message-files';
 import {
   toAttempt,
   toHint,
@@ -168,12 +168,18 @@ export class Store {
   /**
    * Start-up: temporary files of interrupted enqueues go; pending envelopes the database does
    * not know are either an enqueue whose commit never happened (removed: never acknowledged)
-   * or — when the database has no message at all — a lost database (DataDirError).
+   * or — when the database has no message at all — a lost database (DataDirError). A pending
+   * envelope of a message the database has finished is settled now: the process stopped
+   * between the outcome's commit and the rename that follows it (Queue#settle).
    */
   #checkQueuedFiles(fresh: DataDirError['reason']): void {
     removeTemporaryFiles(this.messagesDir);
     const known = this.db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck();
-    const orphans = pendingEnvelopeIds(this.messagesDir).filter((id) => known.get(id) === undefined);
+    const orphans: string[] = [];
+    for (const id of pendingEnvelopeIds(this.messagesDir)) {
+      if (known.get(id) === undefined) orphans.push(id);
+      else if (this.queue.messageFinished(id)) settleEnvelope(this.messagesDir, id, true);
+    }
     if (orphans.length === 0) return;
     const count = this.db.prepare('SELECT count(*) FROM messages').pluck().get() as number;
     if (count === 0) throw new DataDirError(fresh, orphans.map((id) => path.join('messages', `${id}.eml`)));

@@ -107,6 +107,25 @@ test('recovery re-queues every queued file with its envelope; finished messages 
   }
 });
 
+test('a stop between an outcome\'s commit and its envelope rename: start-up settles the envelope, so a later recovery does not send the finished message again', async () => {
+  const ids = await seed(3, true);
+  const messages = path.join(dir, 'messages');
+  // The state a kill leaves between the commit that finished the first message and the rename
+  // that follows it (off the delivery's path): the database says delivered, the envelope pending.
+  fs.renameSync(path.join(messages, `${ids[0]}.done.json`), path.join(messages, `${ids[0]}.json`));
+  const core = new Outbox({ dataDir: dir });
+  expect(core.store.getMessage(ids[0]!)!.recipients.every((r) => r.state === 'delivered')).toBe(true);
+  await core.close();
+  expect(fs.existsSync(path.join(messages, `${ids[0]}.done.json`))).toBe(true);
+  expect(fs.existsSync(path.join(messages, `${ids[0]}.json`))).toBe(false);
+  // The unfinished messages' envelopes stay pending.
+  for (const id of ids.slice(1)) expect(fs.existsSync(path.join(messages, `${id}.json`))).toBe(true);
+
+  fs.writeFileSync(db(), Buffer.alloc(8192, 0x5a));
+  const report = await Outbox.recover(dir, { now: Date.UTC(2026, 5, 1) });
+  expect(report.requeued.sort()).toEqual(ids.slice(1).sort());
+});
+
 test('recovery reports a queued file that no longer matches its envelope and keeps it aside, where the next start leaves it', async () => {
   const ids = await seed(2);
   fs.rmSync(db());
