@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { verdictLines } from './lib/verdict';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -108,15 +109,6 @@ const file = path.join(dir, `${info.date.slice(0, 10)}${quick ? '-quick' : ''}${
 fs.writeFileSync(file, `${JSON.stringify({ quick, machine: info, results }, null, 2)}\n`);
 console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
 
-// The throughput verdict lines come last, so scripts can read them with `tail -2`: ours divided
-// by Postfix's queue, plain sink, same run (medians).
-const tp = results.throughput as Record<string, { ratio?: number } | unknown> | undefined;
-if (tp) {
-  const r50 = (tp.plain_d50 as { ratio?: number } | undefined)?.ratio;
-  const r1 = (tp.plain_d1 as { ratio?: number } | undefined)?.ratio;
-  if (r50 === undefined || r1 === undefined) console.log(`no ratio-vs-postfix-queue: ${String(tp.postfix ?? tp.skipped ?? tp.error ?? 'Postfix part did not run')}`);
-  else {
-    console.log(`ratio-vs-postfix-queue domains=50 ${r50}`);
-    console.log(`ratio-vs-postfix-queue domains=1 ${r1}`);
-  }
-}
+// The throughput verdict lines come last, so scripts can read them with `tail -2` (lib/verdict.ts).
+const tp = results.throughput as Record<string, unknown> | undefined;
+if (tp) for (const line of verdictLines(tp)) console.log(line);
