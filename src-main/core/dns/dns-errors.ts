@@ -60,13 +60,25 @@ export function isDnssecFailure(ede: readonly { code: number }[]): boolean {
   return ede.some((e) => DNSSEC_EDE.has(e.code));
 }
 
+/**
+ * NXDOMAIN is an answer, not a fault: its error carries no stack. The resolver throws one for
+ * every lookup of a name that does not exist, cached ones included (RFC 2308 §5) — e.g. the
+ * `_mta-sts` TXT of nearly every recipient domain, on every delivery — and a captured stack
+ * was most of what that cost (bench/profile-delivery.ts).
+ */
 export function dnsNxdomain(message: string, lines?: string[]): DeliveryError {
-  return new DeliveryError({
-    code: 'DNS_NXDOMAIN',
-    message,
-    stage: 'dns',
-    permanent: true,
-    enhancedCode: '5.1.2', // RFC 3463 §3.2: bad destination system address
-    lines: lines?.length ? lines : undefined,
-  });
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new DeliveryError({
+      code: 'DNS_NXDOMAIN',
+      message,
+      stage: 'dns',
+      permanent: true,
+      enhancedCode: '5.1.2', // RFC 3463 §3.2: bad destination system address
+      lines: lines?.length ? lines : undefined,
+    });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
