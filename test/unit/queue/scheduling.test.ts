@@ -20,7 +20,7 @@ import { blankAttempt } from '../../../src-main/core/delivery/record';
 import type { DeliveryJob, DeliveryOutcome, OutcomeStatus } from '../../../src-main/core/delivery/types';
 import { EventBatcher } from '../../../src-main/core/events';
 import { DomainConcurrency, INITIAL_DOMAIN_CONCURRENCY, destinationFeedback } from '../../../src-main/core/queue/concurrency';
-import { Queue, type QueueOptions } from '../../../src-main/core/queue/queue';
+import { GROUP_COMMIT_MS, Queue, type QueueOptions } from '../../../src-main/core/queue/queue';
 import type { PendingChange } from '../../../src-main/core/store/pending-feed';
 import { Store } from '../../../src-main/core/store/store';
 import { prng } from '../../helpers/prng';
@@ -101,6 +101,11 @@ function storePending(s: Store = store): PendingChange[] {
 }
 
 const turn = () => new Promise((r) => setImmediate(r));
+/** Past the group-commit window of a delivery that ended (its deferred pump has run). */
+const windowPassed = async () => {
+  await turn();
+  await new Promise((r) => setTimeout(r, GROUP_COMMIT_MS + 5));
+};
 
 test('the in-memory due set equals the store after every transition, and a restart rebuilds exactly the same set', async () => {
   const random = prng(1414);
@@ -236,8 +241,7 @@ test('no busy polling: due work held back by its domain limit waits for the runn
   expect(spy.count(/JOIN messages m ON m\.id = r\.message_id/)).toBe(0);
   // The end of the running delivery releases the waiting one at once.
   release.shift()!();
-  await turn();
-  await turn();
+  await windowPassed();
   expect(jobs).toHaveLength(2);
   release.shift()!();
   await q.drain();
@@ -266,8 +270,7 @@ test('group commit: results that finish together are written in one transaction,
   // The five deliveries end in the same turn: one commit writes their five results and claims
   // the five messages due next.
   gates[0]!();
-  await turn();
-  await turn();
+  await windowPassed();
   expect(jobs).toHaveLength(10);
   expect(commits).toHaveLength(1);
   expect(commits[0]!.filter((c) => c.at !== null)).toHaveLength(5); // five results: deferred
@@ -312,7 +315,11 @@ test('group commit: a result that cannot be written is undone alone (its attempt
   await q.stop();
 });
 
-test('group commit under drain() (CLI run --once, send --wait): results that end in separate callbacks of one event-loop phase share one transaction', async () => {
+/**
+ * Five deliveries to five domains started and waiting (release ends each, deferred), and the
+ * pending-set changes of every commit from now on.
+ */
+function fiveOnTheWire() {
   for (let i = 0; i < 5; i++) insertQueued(store, newMessage(`m${i}`, clock.now() - 100 + i, [`r${i}@d${i}.example`]));
   const release: (() => void)[] = [];
   const q = queue(
@@ -328,6 +335,34 @@ test('group commit under drain() (CLI run --once, send --wait): results that end
   q.start();
   expect(jobs).toHaveLength(5);
   commits.length = 0;
+  return { q, release, commits, unlisten };
+}
+
+test('group commit window: results that end in separate turns of the event loop, within GROUP_COMMIT_MS, share one transaction', async () => {
+  const { q, release, commits, unlisten } = fiveOnTheWire();
+  // Five deliveries end one event-loop turn after another (five sockets' replies in five polls):
+  // one commit per turn before the window (319 transactions for 2000 messages in the profile).
+  // The window's timer is faked, so however slow the machine, it has not passed until we say so.
+  vi.useFakeTimers({ toFake: ['setTimeout'] });
+  try {
+    for (const r of release) {
+      r();
+      await turn();
+      await turn();
+    }
+    expect(commits).toHaveLength(0);
+    vi.advanceTimersByTime(GROUP_COMMIT_MS);
+  } finally {
+    vi.useRealTimers();
+  }
+  expect(commits).toHaveLength(1);
+  expect(commits[0]!.filter((c) => c.at !== null)).toHaveLength(5);
+  unlisten();
+  await q.stop();
+});
+
+test('group commit under drain() (CLI run --once, send --wait): results that end in separate callbacks of one event-loop phase share one transaction', async () => {
+  const { q, release, commits, unlisten } = fiveOnTheWire();
   const drained = q.drain();
   // Five deliveries end in five callbacks of the same event-loop phase (as five sockets' replies
   // in one poll): drain() must leave them to the deferred pump, not commit each one alone.
