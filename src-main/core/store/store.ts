@@ -29,6 +29,7 @@ import { pickRecipientTls, type RecipientTls } from '../../../shared/verdict';
 import { DB_FILE, isDamagedDatabase, openDb, type Db, type OpenDbOptions } from './db';
 import { Checkpointer } from './checkpointer';
 import { HoldRuleRepo } from './hold-rules';
+import { SearchIndex } from './search-index';
 import { PendingFeed } from './pending-feed';
 import { QueueRepo } from './queue-repo';
 import { SuppressionRepo } from './suppressions';
@@ -124,6 +125,8 @@ export class Store {
   readonly #onClose: (() => void)[] = [];
   /** WAL checkpoints from a worker thread, off the commits of this connection. */
   #checkpointer: Checkpointer | undefined;
+  /** The text-search index, filled in batches (store/search-index.ts). */
+  readonly searchIndex: SearchIndex;
 
   constructor(db: Db, dataDir: string, nativeBinding?: string) {
     this.db = db;
@@ -131,6 +134,7 @@ export class Store {
     this.suppressions = new SuppressionRepo(db);
     this.holdRules = new HoldRuleRepo(db, this.pending);
     this.queue = new QueueRepo(this);
+    this.searchIndex = new SearchIndex(db);
     this.dataDir = dataDir;
     this.nativeBinding = nativeBinding;
     fs.mkdirSync(this.messagesDir, { recursive: true, mode: 0o700 });
@@ -153,7 +157,11 @@ export class Store {
       throw new DataDirError('damaged', pendingEnvelopeIds(messagesDir).map((id) => path.join('messages', `${id}.eml`)), (e as Error).message);
     }
     const store = new Store(db, dataDir, opts.nativeBinding);
-    if (!opts.readonly) store.#checkpointer = Checkpointer.start(db, file, opts.nativeBinding);
+    if (!opts.readonly) {
+      store.#checkpointer = Checkpointer.start(db, file, opts.nativeBinding);
+      // What a killed process left unindexed (store/search-index.ts).
+      store.searchIndex.flush();
+    }
     if (!opts.readonly && opts.checkQueuedFiles !== false) {
       try {
         store.#checkQueuedFiles(before === undefined ? 'missing' : 'empty');
@@ -187,6 +195,7 @@ export class Store {
   }
 
   close(): void {
+    this.searchIndex.close();
     for (const release of this.#onClose.splice(0)) release();
     // The worker's connection first, so this one is the last: its close checkpoints and
     // removes the WAL.
@@ -268,6 +277,8 @@ export class Store {
           .run(m.undo.draftId, m.createdAt, JSON.stringify({ ...m.undo.draft, id: m.undo.draftId }), m.id, m.undo.until);
       }
     }, { durable: true });
+    // The message and each recipient went into the search index's backlog with the commit.
+    this.searchIndex.added(1 + m.recipients.length);
     return { suppressed };
   }
 
@@ -290,6 +301,8 @@ export class Store {
   }
 
   listMessages(q: MessageQuery): { total: number; items: MessageSummary[] } {
+    // A text search sees every row: what is still in the index's backlog is indexed first.
+    if (q.text && !this.db.readonly) this.searchIndex.flush();
     const sql = messageListSql(q);
     const total = (this.db.prepare(sql.count).get(sql.params) as { n: number }).n;
     const rows = this.db
