@@ -30,7 +30,8 @@ const DAY = 24 * 3600_000;
 /**
  * Grows the store from `from` to `to` messages in one transaction, with statements prepared
  * once on the store's connection (the rows Store.insertMessage writes: message, recipient, the
- * "queued" event; the FTS triggers run as for any insert).
+ * "queued" event; the FTS triggers run as for any insert: the rows wait in the search index's
+ * backlog, which the measuring process's start-up indexes, before anything is timed).
  */
 function fill(dir: string, from: number, to: number): void {
   const store = Store.open(dir);
