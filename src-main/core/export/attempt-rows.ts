@@ -22,6 +22,9 @@ import { domainToASCII } from 'node:url';
 import type { Db } from '../store/db';
 import { DeliveryError } from '../errors';
 import { deliveredVerdict, failedVerdict } from '../../../shared/verdict';
+import { MAX_TIME, isoTime } from './iso-time';
+
+export { isoTime };
 
 export const RESULT_STATUSES = ['delivered', 'deferred', 'failed', 'not-attempted'] as const;
 export type ResultStatus = (typeof RESULT_STATUSES)[number];
@@ -105,8 +108,6 @@ function invalid(message: string): DeliveryError {
 // rows on machines in different time zones.
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/i;
-// ECMAScript's Date range (±8.64e15 ms); outside it toISOString() throws.
-const MAX_TIME = 8.64e15;
 
 /** Parses a since/until bound into ms since the epoch; anything else is INVALID_INPUT. */
 export function parseTimeBound(v: TimeBound, name: string): number {
@@ -124,10 +125,6 @@ function normalizeDomain(d: string): string {
   const ascii = domainToASCII(d.trim().replace(/\.$/, ''));
   if (!ascii) throw invalid(`domain: not a valid domain name: ${JSON.stringify(d).slice(0, 80)}`);
   return ascii.toLowerCase();
-}
-
-export function isoTime(ms: unknown): string | null {
-  return typeof ms === 'number' && Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME ? new Date(ms).toISOString() : null;
 }
 
 /** One readable column for the policy that governed the host (rules §2, §3). */
@@ -236,9 +233,15 @@ const SELECT = [
   ['transcript', 'a.transcript'],
 ] as const;
 
-type ColumnName = (typeof SELECT)[number][0];
+export type ColumnName = (typeof SELECT)[number][0];
 /** Position of each column in a raw row. */
-const COL = Object.fromEntries(SELECT.map(([name], i) => [name, i])) as Record<ColumnName, number>;
+export const COL = Object.fromEntries(SELECT.map(([name], i) => [name, i])) as Record<ColumnName, number>;
+const EXPR = Object.fromEntries(SELECT) as Record<ColumnName, string>;
+
+/** The SQL expression of a column of the joined row (aliases a, m, ar, r as in FROM_SQL). */
+export function columnSql(name: ColumnName): string {
+  return EXPR[name];
+}
 
 /** One joined row as read: values in SELECT order, of whatever type the database holds. */
 export type RawAttemptRow = readonly unknown[];
@@ -247,6 +250,20 @@ export type RawAttemptRow = readonly unknown[];
 export function attemptRowsQuery(
   filter: AttemptRowFilter = {},
   opts: AttemptRowOptions = {},
+  only?: { attemptId: number },
+): { sql: string; params: Record<string, unknown> } {
+  const columns = SELECT.filter(([name]) => opts.transcript || name !== 'transcript').map(([name, expr]) => (expr === `a.${name}` ? expr : `${expr} AS ${name}`));
+  return joinedRowsQuery(columns, filter, only);
+}
+
+/**
+ * Any selection over the joined rows of the log, with the filter's WHERE and the one ORDER BY
+ * (along the attempts_started index). `only` narrows it to one attempt's rows, in the same order.
+ */
+export function joinedRowsQuery(
+  columns: readonly string[],
+  filter: AttemptRowFilter = {},
+  only?: { attemptId: number },
 ): { sql: string; params: Record<string, unknown> } {
   const where: string[] = [];
   const params: Record<string, unknown> = {};
@@ -276,7 +293,10 @@ export function attemptRowsQuery(
     });
     where.push(names.length ? `(${STATUS_SQL}) IN (${names.join(', ')})` : '0');
   }
-  const columns = SELECT.filter(([name]) => opts.transcript || name !== 'transcript').map(([name, expr]) => (expr === `a.${name}` ? expr : `${expr} AS ${name}`));
+  if (only) {
+    where.push('a.id = @onlyAttemptId');
+    params.onlyAttemptId = only.attemptId;
+  }
   const sql = `
     SELECT ${columns.join(',\n           ')}
     FROM attempts a
@@ -288,8 +308,24 @@ export function attemptRowsQuery(
   return { sql, params };
 }
 
+/**
+ * The columns securityLabel and policyLabel read, and how: `text` values are compared as they
+ * are (or read through str), `flag` values only as `=== 1`. The fast path (fast-records.ts)
+ * keys its memo of both labels on exactly these.
+ */
+export const LABEL_INPUTS: readonly (readonly [ColumnName, 'text' | 'flag'])[] = [
+  ['status', 'text'],
+  ['verification', 'text'],
+  ['mta_sts_mode', 'text'],
+  ['starttls', 'flag'],
+  ['plaintext_fallback', 'flag'],
+  ['error_code', 'text'],
+  ['enhanced_code', 'text'],
+  ['dane', 'flag'],
+];
+
 /** The verdict words the outbox shows for this result (one vocabulary, shared/verdict.ts). */
-function securityLabel(j: RawAttemptRow): string | null {
+export function securityLabel(j: RawAttemptRow): string | null {
   const status = j[COL.status];
   if (status === 'delivered') {
     const verification = (['dane-ee', 'dane-ta', 'pkix', 'none'] as const).find((v) => v === j[COL.verification]) ?? null;

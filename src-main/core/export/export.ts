@@ -21,7 +21,8 @@ import { finished, pipeline } from 'node:stream/promises';
 import { DeliveryError, toDeliveryError } from '../errors';
 import { openDb } from '../store/db';
 import type { Store } from '../store/store';
-import { iterateRawAttemptRows, rawAttemptId, rawTranscript, toExportRow, transcriptJson, type AttemptRowFilter } from './attempt-rows';
+import type { AttemptRowFilter } from './attempt-rows';
+import { encodedChunks, type RecordCounts } from './fast-records';
 import { EXPORT_FORMATS, encoderFor, type EncoderOptions, type ExportFormat } from './formats';
 
 export interface ExportAttemptsOptions extends AttemptRowFilter, EncoderOptions {
@@ -34,6 +35,13 @@ export interface ExportAttemptsOptions extends AttemptRowFilter, EncoderOptions 
   nativeBinding?: string | undefined;
   /** Characters of encoded text gathered before each write (default 64 Ki). */
   chunkChars?: number | undefined;
+  /** Filled in as the export runs: how many rows took the fast path (tests, benchmarks). */
+  stats?: ExportStats | undefined;
+}
+
+export interface ExportStats {
+  /** Rows written from the record SQLite built (fast-records.ts); the rest went field by field. */
+  fastRows: number;
 }
 
 function canceled(cause: unknown): DeliveryError {
@@ -107,9 +115,9 @@ class Sink {
 }
 
 /**
- * Streams the delivery log to `out` (one row per attempt result, see attempt-rows.ts) and
- * resolves with the number of rows once everything is written (and `out` finished, unless
- * `end: false`). Invalid options reject before anything is written. On failure `out` is left
+ * Streams the delivery log to `out` (one row per attempt result, see attempt-rows.ts; encoded by
+ * fast-records.ts) and resolves with the number of rows once everything is written (and `out`
+ * finished, unless `end: false`). Invalid options reject before anything is written. On failure `out` is left
  * as it is — the caller decides whether to destroy it or delete a partial file.
  */
 export async function exportAttempts(store: Store, opts: ExportAttemptsOptions, out: Writable): Promise<{ rows: number }> {
@@ -127,30 +135,14 @@ export async function exportAttempts(store: Store, opts: ExportAttemptsOptions, 
   const sink = new Sink(out, opts.signal);
   try {
     const filter: AttemptRowFilter = { since: opts.since, until: opts.until, status: opts.status, domain: opts.domain, messageId: opts.messageId };
-    const rows = iterateRawAttemptRows(reader, filter, { transcript: encoder.transcript });
-    let buf = encoder.begin();
-    let n = 0;
-    // Rows arrive grouped by attempt: each transcript is turned into JSON once per attempt.
-    let lastAttempt: unknown = undefined;
-    let transcript: string | undefined;
-    // Leaving this loop early (a rejected write) returns the iterator, which closes the
+    const counts: RecordCounts = { rows: 0, fastRows: 0 };
+    // Leaving this loop early (a rejected write) returns the generator, which closes the
     // statement before the connection is closed below.
-    for (const raw of rows) {
-      if (encoder.transcript && (lastAttempt === undefined || rawAttemptId(raw) !== lastAttempt)) {
-        lastAttempt = rawAttemptId(raw);
-        transcript = transcriptJson(rawTranscript(raw));
-      }
-      buf += encoder.row(toExportRow(raw), n++, transcript);
-      if (buf.length >= chunkChars) {
-        await sink.write(buf);
-        buf = '';
-      }
-    }
-    buf += encoder.end(n);
-    if (buf) await sink.write(buf);
+    for (const chunk of encodedChunks(reader, filter, opts.format, encoder, chunkChars, counts)) await sink.write(chunk);
     if (opts.end ?? true) await sink.end();
     else sink.check();
-    return { rows: n };
+    if (opts.stats) opts.stats.fastRows = counts.fastRows;
+    return { rows: counts.rows };
   } finally {
     sink.release();
     reader.close();

@@ -88,6 +88,14 @@ export interface Encoder {
    * transcriptJson), given exactly when `transcript` is true; `r.transcript` is not read.
    */
   row(r: ExportRow, index: number, transcriptJson?: string): string;
+  /**
+   * One row whose cells were already encoded (fast-records.ts): for CSV the cells joined by
+   * commas, for JSON the members from the opening brace on, without the transcript and the
+   * closing brace. Wrapped exactly as row() wraps its own text.
+   */
+  record(body: string, index: number, transcriptJson?: string): string;
+  /** One value as this format writes it in a cell: csvField, or JSON.stringify. */
+  cell(v: Cell): string;
   end(rows: number): string;
 }
 
@@ -149,10 +157,16 @@ function jsonRows(): (r: ExportRow, transcriptJson: string | undefined) => strin
     }
     let text = '';
     for (let i = 0; i < keys.length; i++) text += prefixes[i]! + last!.text(i, r[keys[i]!], stringify);
-    if (transcriptJson !== undefined) text += `${keys.length ? ',' : '{'}"transcript":${transcriptJson}`;
-    return `${text}}`;
+    return jsonClose(text, transcriptJson);
   };
 }
+
+/** The end of one JSON row after its members: the transcript member when given, then "}". */
+function jsonClose(members: string, transcriptJson: string | undefined): string {
+  return transcriptJson === undefined ? `${members}}` : `${members}${members ? ',' : '{'}"transcript":${transcriptJson}}`;
+}
+
+const jsonCell = (v: Cell): string => (v === undefined ? 'null' : JSON.stringify(v));
 
 export function encoderFor(format: ExportFormat, opts: EncoderOptions = {}): Encoder {
   switch (format) {
@@ -161,6 +175,8 @@ export function encoderFor(format: ExportFormat, opts: EncoderOptions = {}): Enc
         transcript: false,
         begin: () => (opts.bom ? '\uFEFF' : '') + csvRecord(CSV_COLUMNS.map((c) => c.header)), // RFC 4180 §2.3 header
         row: csvRows(),
+        record: (body) => `${body}\r\n`,
+        cell: csvField,
         end: () => '',
       };
     case 'json': {
@@ -170,6 +186,8 @@ export function encoderFor(format: ExportFormat, opts: EncoderOptions = {}): Enc
         transcript: true,
         begin: () => '[',
         row: (r, i, t) => `${i ? ',' : ''}\n${json(r, t)}`,
+        record: (body, i, t) => `${i ? ',' : ''}\n${jsonClose(body, t)}`,
+        cell: jsonCell,
         end: (rows) => (rows ? '\n]\n' : ']\n'),
       };
     }
@@ -179,6 +197,8 @@ export function encoderFor(format: ExportFormat, opts: EncoderOptions = {}): Enc
         transcript: true,
         begin: () => '',
         row: (r, _i, t) => `${json(r, t)}\n`,
+        record: (body, _i, t) => `${jsonClose(body, t)}\n`,
+        cell: jsonCell,
         end: () => '',
       };
     }
