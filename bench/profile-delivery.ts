@@ -20,18 +20,13 @@ import { performance } from 'node:perf_hooks';
 import { Outbox } from '../src-main/core/outbox';
 import { startFakeDns } from '../test/helpers/fake-dns';
 import { smallDraft, BENCH_NEGATIVE_TTL_S } from './lib/engine';
-import { scratchDir } from './lib/measure';
+import { option, scratchDir } from './lib/measure';
 import { freePortOn, sinkUnavailable, startSinks, startTlsSinks, type Sinks } from './lib/sink';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
-};
-const MESSAGES = Number(opt('messages', '1000'));
-const DOMAINS = Number(opt('domains', '1'));
-const MODE = opt('mode', 'tls') as 'plain' | 'tls';
-const PROFILE = opt('profile', '');
+const MESSAGES = Number(option('messages', '1000'));
+const DOMAINS = Number(option('domains', '1'));
+const MODE = option('mode', 'tls') as 'plain' | 'tls';
+const PROFILE = option('profile', '');
 const ADDRS = MODE === 'plain' ? ['127.0.0.31', '127.0.0.32'] : ['127.0.0.41', '127.0.0.42'];
 
 if (MODE === 'plain' && sinkUnavailable()) {

@@ -21,16 +21,11 @@ import { fileURLToPath } from 'node:url';
 import { Outbox } from '../src-main/core/outbox';
 import { DB_FILE } from '../src-main/core/store/db';
 import { smallDraft } from './lib/engine';
-import { forceGc, percentile, round, scratchDir } from './lib/measure';
+import { forceGc, option, percentile, round, scratchDir } from './lib/measure';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
-};
-const QUEUED = Number(opt('queued', '100000'));
-const SUBMITS = Number(opt('submits', '1000'));
-const PROFILE = opt('profile', '');
+const QUEUED = Number(option('queued', '100000'));
+const SUBMITS = Number(option('submits', '1000'));
+const PROFILE = option('profile', '');
 const WARMUP = 20;
 
 const scratch = scratchDir('profile-enqueue');

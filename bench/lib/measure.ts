@@ -73,6 +73,12 @@ export function log(msg: string): void {
   process.stderr.write(`  ${msg}\n`);
 }
 
+/** `--name VALUE` from the command line, or `dflt` (the profiling scripts' options). */
+export function option(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+
 /** A part's options: --quick, and --messages N / --repeats N / --scale N when run.ts passes them. */
 export function args(): { quick: boolean; messages?: number; repeats?: number; scale?: number } {
   const num = (name: string): number | undefined => {
