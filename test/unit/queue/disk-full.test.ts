@@ -79,7 +79,11 @@ function makeQueue(deliver: ReturnType<typeof deliverer>): Queue {
   return new Queue({ store, clock, deliver, events: batcher, random: () => 0.5, resumeProbeMs: 5000 });
 }
 
+/** Long enough for work that must NOT happen to have happened (a negative check). */
 const settle = () => new Promise((r) => setTimeout(r, 20));
+/** Waits for a state the queue reaches (a positive check): real timers (the group-commit window,
+ * the pool) make a fixed wait flaky on a loaded machine. */
+const until = <T>(read: () => T) => expect.poll(read, { timeout: 5000, interval: 5 });
 const states = (id = 'm1') => store.db.prepare('SELECT state FROM recipients WHERE message_id = ? ORDER BY id').pluck().all(id);
 const queueStates = () => (batcher.flush(), events).filter((e): e is Extract<OutboxEvent, { type: 'queue-state' }> => e.type === 'queue-state').map((e) => [e.paused, e.text]);
 
@@ -91,10 +95,9 @@ test.each([
   insertQueued(store, newMessage('m1', clock.now(), ['a@one.example', 'b@one.example']));
   const q = makeQueue(deliverer('delivered', () => full.on(where)));
   q.start();
-  await settle();
+  await until(() => q.paused).toBe(true);
   expect(sent).toHaveLength(1);
   expect(full.hits).toBeGreaterThan(0);
-  expect(q.paused).toBe(true);
   expect(queueStates()).toEqual([[true, 'disk full: sending paused']]);
   expect(states()).toEqual(['sending', 'sending']);
   // Still full: probes fail, nothing is claimed or sent again, nothing throws.
@@ -105,11 +108,10 @@ test.each([
   // Space returns: the kept result is written, once; the queue resumes.
   full.off();
   clock.advance(5000);
-  await settle();
-  expect(states()).toEqual(['delivered', 'delivered']);
+  await until(() => states()).toEqual(['delivered', 'delivered']);
+  await until(() => q.paused).toBe(false);
   expect(sent).toHaveLength(1);
   expect(store.attemptsOf('m1')).toHaveLength(1);
-  expect(q.paused).toBe(false);
   expect(queueStates()).toEqual([[true, 'disk full: sending paused'], [false, 'sending resumed']]);
   await q.stop();
 });
@@ -118,14 +120,12 @@ test('disk full while writing history (the failure notice): the permanent failur
   insertQueued(store, newMessage('m1', clock.now(), ['a@one.example']));
   const q = makeQueue(deliverer('failed', () => full.on(/INSERT INTO notices/)));
   q.start();
-  await settle();
-  expect(q.paused).toBe(true);
+  await until(() => q.paused).toBe(true);
   expect(states()).toEqual(['sending']);
   full.off();
   clock.advance(5000);
-  await settle();
-  expect(states()).toEqual(['failed']);
-  expect(store.listNotices(10).map((n) => n.kind)).toEqual(['failure']);
+  await until(() => states()).toEqual(['failed']);
+  await until(() => store.listNotices(10).map((n) => n.kind)).toEqual(['failure']);
   expect(sent).toHaveLength(1);
   await q.stop();
 });
@@ -135,15 +135,14 @@ test('disk full at claim: nothing is dialed, the queue pauses and sends once spa
   full.on(/UPDATE recipients SET state = 'sending'/);
   const q = makeQueue(deliverer());
   expect(() => q.start()).not.toThrow();
+  await until(() => q.paused).toBe(true);
   await settle();
   expect(sent).toHaveLength(0);
-  expect(q.paused).toBe(true);
   expect(states()).toEqual(['queued']);
   full.off();
   clock.advance(5000);
-  await settle();
+  await until(() => states()).toEqual(['delivered']);
   expect(sent).toHaveLength(1);
-  expect(states()).toEqual(['delivered']);
   await q.stop();
 });
 
@@ -153,13 +152,12 @@ test('disk full during the start-up recovery of interrupted deliveries: start() 
   full.on(/UPDATE recipients SET state = 'deferred'|INSERT INTO message_events/);
   const q = makeQueue(deliverer());
   expect(() => q.start()).not.toThrow();
+  await until(() => q.paused).toBe(true);
   await settle();
-  expect(q.paused).toBe(true);
   expect(sent).toHaveLength(0);
   full.off();
   clock.advance(5000);
-  await settle();
-  expect(states()).toEqual(['delivered']);
+  await until(() => states()).toEqual(['delivered']);
   expect(sent).toHaveLength(1);
   await q.stop();
 });
@@ -169,17 +167,14 @@ test('disk full while writing a delay notice: the queue pauses instead of throwi
   const q = makeQueue(async (job) => ({ ...(await deliverer('deferred')(job)) }));
   q.configure({ delayNoticeMs: 3600_000 });
   q.start();
-  await settle();
-  expect(states()).toEqual(['deferred']);
+  await until(() => states()).toEqual(['deferred']);
   full.on(/INSERT INTO notices/);
   expect(() => clock.advance(2 * 3600_000)).not.toThrow();
-  await settle();
-  expect(q.paused).toBe(true);
+  await until(() => q.paused).toBe(true);
   full.off();
   clock.advance(5000);
-  await settle();
-  expect(q.paused).toBe(false);
-  expect(store.listNotices(10).map((n) => n.kind)).toContain('delay');
+  await until(() => q.paused).toBe(false);
+  await until(() => store.listNotices(10).map((n) => n.kind)).toContain('delay');
   await q.stop();
 });
 
@@ -217,8 +212,7 @@ test('disk full in the middle of a group commit: none of the batch is written, n
   let rows = 0;
   full.on({ test: (sql: string) => /INSERT INTO attempts/.test(sql) && ++rows >= 3 } as unknown as RegExp);
   release();
-  await settle();
-  expect(q.paused).toBe(true);
+  await until(() => q.paused).toBe(true);
   // All or nothing: no result of the batch is on disk, and 'later' (due, its domain free) was not claimed.
   expect(['m0', 'm1', 'm2', 'm3'].map((id) => states(id)[0])).toEqual(['sending', 'sending', 'sending', 'sending']);
   expect(store.db.prepare('SELECT count(*) FROM attempts').pluck().get()).toBe(0);
@@ -226,7 +220,7 @@ test('disk full in the middle of a group commit: none of the batch is written, n
   expect(sent).toHaveLength(4);
   full.off();
   clock.advance(5000);
-  await settle();
+  await until(() => q.paused).toBe(false);
   await q.drain();
   expect(['m0', 'm1', 'm2', 'm3', 'later'].map((id) => states(id)[0])).toEqual(['delivered', 'delivered', 'delivered', 'delivered', 'delivered']);
   expect(store.db.prepare('SELECT count(*) FROM attempts').pluck().get()).toBe(5);
