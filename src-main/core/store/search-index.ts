@@ -8,8 +8,9 @@
  * When: before every text search (Store.listMessages; so a search never misses a row, whoever
  * wrote it), when the writes pause (DEBOUNCE_MS after the last one), when the backlog reaches
  * MAX_BACKLOG rows (so a search after a long burst does not pay for all of it), and at
- * start-up. Nothing here decides what is durable: the backlog row commits with the row it
- * names, so a killed process leaves a backlog that the next search or start-up indexes.
+ * start-up (quietly: the index never stops the app from starting). Nothing here decides what
+ * is durable: the backlog row commits with the row it names, so a killed process leaves a
+ * backlog that the next search or start-up indexes. A damaged index is rebuilt from the tables.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
@@ -25,8 +26,30 @@ export class SearchIndex {
 
   constructor(private readonly db: Db) {}
 
-  /** Indexes every row in the backlog, in one transaction; returns how many there were. */
+  /**
+   * Indexes every row in the backlog, in one transaction; returns how many there were. A
+   * damaged index (SQLITE_CORRUPT_VTAB: its FTS5 pages garbled) is rebuilt from the tables it
+   * indexes instead — it holds nothing else — so a search never fails or misses rows for it.
+   */
   flush(): number {
+    try {
+      return this.#flushBacklog();
+    } catch (e) {
+      if (!String((e as { code?: unknown }).code).startsWith('SQLITE_CORRUPT')) throw e;
+      return this.#rebuild();
+    }
+  }
+
+  #rebuild(): number {
+    const run = () => {
+      this.db.prepare("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')").run();
+      this.db.prepare("INSERT INTO recipients_fts(recipients_fts) VALUES ('rebuild')").run();
+      return this.db.prepare('DELETE FROM fts_backlog').run().changes;
+    };
+    return this.db.inTransaction ? this.db.transaction(run)() : this.db.transaction(run).immediate();
+  }
+
+  #flushBacklog(): number {
     this.#cancel();
     this.#added = 0;
     const [messages, recipients, clear] = (this.#flush ??= [
@@ -56,13 +79,13 @@ export class SearchIndex {
   added(rows: number): void {
     this.#added += rows;
     if (this.#added >= MAX_BACKLOG) {
-      this.#flushQuietly();
+      this.flushQuietly();
       return;
     }
     this.#cancel();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#flushQuietly();
+      this.flushQuietly();
     }, DEBOUNCE_MS);
     // Pending indexing never keeps the process alive: the next start-up does it.
     this.#timer.unref();
@@ -72,7 +95,8 @@ export class SearchIndex {
     this.#cancel();
   }
 
-  #flushQuietly(): void {
+  /** flush() for places that must not fail for the index (start-up, timers). */
+  flushQuietly(): void {
     try {
       if (this.db.open) this.flush();
     } catch {

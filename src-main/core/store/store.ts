@@ -159,8 +159,9 @@ export class Store {
     const store = new Store(db, dataDir, opts.nativeBinding);
     if (!opts.readonly) {
       store.#checkpointer = Checkpointer.start(db, file, opts.nativeBinding);
-      // What a killed process left unindexed (store/search-index.ts).
-      store.searchIndex.flush();
+      // What a killed process left unindexed (store/search-index.ts); a full disk or a damaged
+      // index must not stop the app from starting: the next search indexes or rebuilds it.
+      store.searchIndex.flushQuietly();
     }
     if (!opts.readonly && opts.checkQueuedFiles !== false) {
       try {

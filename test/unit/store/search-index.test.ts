@@ -109,6 +109,33 @@ describe('the search index filled in batches', () => {
     inSync(s);
   });
 
+  test('a damaged text index (its FTS5 pages garbled) neither stops the store from opening nor hides messages from a search: it is rebuilt from the tables', () => {
+    const t = tmpDir('outbox-search-index-damaged-');
+    cleanups.push(t.cleanup);
+    {
+      const s = Store.open(t.dir);
+      for (let i = 0; i < 3; i++) s.insertMessage({ ...newMessage(`d${i}`, 1000 + i, [`dora${i}@example.org`]), subject: `indexed ${i}` });
+      s.searchIndex.flush();
+      // Still in the backlog when the process stops.
+      s.insertMessage({ ...newMessage('late', 2000, ['lena@example.org']), subject: 'not yet indexed' });
+      s.searchIndex.close();
+      s.close();
+    }
+    {
+      const raw = new Database(`${t.dir}/outbox.sqlite3`);
+      raw.unsafeMode(true);
+      raw.prepare('UPDATE messages_fts_data SET block = randomblob(length(block)) WHERE id > 1').run();
+      expect(raw.prepare('SELECT count(*) FROM fts_backlog').pluck().get()).toBe(2);
+      raw.close();
+    }
+    const s = open(t.dir);
+    expect(s.listMessages({}).total).toBe(4);
+    expect(s.listMessages({ text: 'indexed' }).items.map((m) => m.id).sort()).toEqual(['d0', 'd1', 'd2', 'late']);
+    expect(s.listMessages({ text: 'lena@' }).items.map((m) => m.id)).toEqual(['late']);
+    expect(backlog(s)).toBe(0);
+    inSync(s);
+  });
+
   test('a long burst is indexed as it goes, not all at the next search', () => {
     const s = open();
     for (let i = 0; i < 200; i++) s.insertMessage(newMessage(`b${i}`, 1000 + i, [`x${i}@example.org`]));
