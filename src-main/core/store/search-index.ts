@@ -46,7 +46,7 @@ export class SearchIndex {
       this.db.prepare("INSERT INTO recipients_fts(recipients_fts) VALUES ('rebuild')").run();
       return this.db.prepare('DELETE FROM fts_backlog').run().changes;
     };
-    return this.db.inTransaction ? this.db.transaction(run)() : this.db.transaction(run).immediate();
+    return this.db.transaction(run).immediate();
   }
 
   #flushBacklog(): number {
@@ -68,7 +68,8 @@ export class SearchIndex {
       clear.run();
       return n;
     };
-    return this.db.inTransaction ? this.db.transaction(run)() : this.db.transaction(run).immediate();
+    // BEGIN IMMEDIATE, or a savepoint inside a caller's transaction (better-sqlite3 nests them).
+    return this.db.transaction(run).immediate();
   }
 
   /**
